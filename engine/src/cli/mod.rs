@@ -1,0 +1,80 @@
+//! The `keyrotate` command line: one file per command, each a thin layer that
+//! parses arguments, calls the library and prints (text or `--json`).
+//!
+//! Exit codes (JOB.md §13): 0 completed, 1 failed versions, 2 invalid job
+//! file or arguments, 3 pre-flight failed, 4 aborted (resumable), 130
+//! canceled by signal (resumable).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod inspect;
+
+/// Exit code of a job file or command line that is invalid.
+pub const EXIT_INVALID: u8 = 2;
+
+/// Run MinIO "batch key rotation" jobs directly on a node's erasure-set drives.
+///
+/// keyrotate reads MinIO's on-disk format (xl.meta, part files) from the
+/// drives of a stopped MinIO node, rotates or converts each object's sealed
+/// keys with the KMS, and writes the result back crash-safely so a MinIO
+/// server reads every object exactly as before.
+#[derive(Debug, Parser)]
+#[command(name = "keyrotate", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Inspect(inspect::Args),
+}
+
+/// Parses the command line, runs the command and maps its outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Inspect(args) => inspect::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("keyrotate: error: {err:#}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+/// A command's failure: the message an operator reads and the exit code a
+/// script branches on.
+#[derive(Debug)]
+pub struct CliError {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl CliError {
+    /// Wraps an error with the exit code it maps to.
+    pub fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
+        Self { code, error: error.into() }
+    }
+
+    fn exit_code(&self) -> u8 {
+        self.code
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if f.alternate() {
+            write!(f, "{:#}", self.error)
+        } else {
+            write!(f, "{}", self.error)
+        }
+    }
+}
+
+/// What every command returns.
+pub type CmdResult = Result<ExitCode, CliError>;

@@ -1,0 +1,10 @@
+//! `engine`: everything in keyrotate that touches drives, keys or jobs.
+//!
+//! The `keyrotate` binary (`src/main.rs`) is a thin shell over this library.
+//! One module per concern:
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | `cli` | argument parsing and output of each `keyrotate` command |
+
+pub mod cli;
