@@ -123,18 +123,17 @@ impl<'a> XlMeta<'a> {
         }
         let payload = raw.get(8..).unwrap_or_default();
         let mut r = Reader::new(payload);
-        match minor {
+        // (header version, meta version, versions, CRC, inline section)
+        let (header_version, meta_version, versions, crc, inline) = match minor {
             0 => {
                 let body = r.read_raw("legacy xl.meta map")?;
-                let versions = Self::legacy_versions(body)?;
-                Ok(Self::assemble(
-                    raw,
-                    (major, minor),
-                    (0, 1),
-                    versions,
+                (
+                    0,
+                    1,
+                    Self::legacy_versions(body)?,
                     None,
                     InlineData::default(),
-                ))
+                )
             }
             1 | 2 => {
                 let body = r.read_bin("legacy xl.meta body")?;
@@ -144,42 +143,17 @@ impl<'a> XlMeta<'a> {
                     None
                 };
                 let inline = InlineData::decode(r.rest())?;
-                let versions = Self::legacy_versions(body)?;
-                Ok(Self::assemble(
-                    raw,
-                    (major, minor),
-                    (0, 1),
-                    versions,
-                    crc,
-                    inline,
-                ))
+                (0, 1, Self::legacy_versions(body)?, crc, inline)
             }
             _ => {
                 let body = r.read_bin("xl.meta body")?;
                 let crc = r.read_u32("CRC")?;
                 let inline = InlineData::decode(r.rest())?;
                 let (hv, mv, versions) = Self::indexed_versions(body)?;
-                Ok(Self::assemble(
-                    raw,
-                    (major, minor),
-                    (hv, mv),
-                    versions,
-                    Some((body, crc)),
-                    inline,
-                ))
+                (hv, mv, versions, Some((body, crc)), inline)
             }
-        }
-    }
-
-    fn assemble(
-        raw: &'a [u8],
-        (major, minor): (u16, u16),
-        (header_version, meta_version): (u64, u64),
-        versions: Vec<Version<'a>>,
-        crc: Option<(&'a [u8], u32)>,
-        inline: InlineData<'a>,
-    ) -> Self {
-        Self {
+        };
+        Ok(Self {
             raw,
             major,
             minor,
@@ -189,7 +163,7 @@ impl<'a> XlMeta<'a> {
             crc,
             inline,
             modified: false,
-        }
+        })
     }
 
     /// Body of a 1.3 file: header version, meta version, count, then bin pairs.

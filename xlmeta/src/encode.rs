@@ -34,32 +34,32 @@ fn write_int_array(out: &mut Vec<u8>, v: &[i64], what: &'static str) -> Result<(
     Ok(())
 }
 
-pub(crate) fn write_meta_sys(out: &mut Vec<u8>, map: Option<&MetaSys<'_>>) -> Result<()> {
+/// Writes a nil-able string-keyed map with `write_value` for the values.
+fn write_map<V: ?Sized + ToOwned>(
+    out: &mut Vec<u8>,
+    map: Option<&[(Cow<'_, str>, Cow<'_, V>)]>,
+    what: &'static str,
+    write_value: fn(&mut Vec<u8>, &V) -> Result<()>,
+) -> Result<()> {
     match map {
         None => msgp::write_nil(out),
         Some(m) => {
-            msgp::write_map_len(out, len_u32(m.len(), "MetaSys")?);
+            msgp::write_map_len(out, len_u32(m.len(), what)?);
             for (k, v) in m {
                 msgp::write_str(out, k)?;
-                msgp::write_bin(out, v)?;
+                write_value(out, v)?;
             }
         }
     }
     Ok(())
 }
 
+pub(crate) fn write_meta_sys(out: &mut Vec<u8>, map: Option<&MetaSys<'_>>) -> Result<()> {
+    write_map(out, map.map(Vec::as_slice), "MetaSys", msgp::write_bin)
+}
+
 fn write_meta_usr(out: &mut Vec<u8>, map: Option<&MetaUsr<'_>>) -> Result<()> {
-    match map {
-        None => msgp::write_nil(out),
-        Some(m) => {
-            msgp::write_map_len(out, len_u32(m.len(), "MetaUsr")?);
-            for (k, v) in m {
-                msgp::write_str(out, k)?;
-                msgp::write_str(out, v)?;
-            }
-        }
-    }
-    Ok(())
+    write_map(out, map.map(Vec::as_slice), "MetaUsr", msgp::write_str)
 }
 
 impl<'a> ObjectV2<'a> {

@@ -14,10 +14,12 @@ use crate::error::{Error, MsgpProblem, Result};
 use crate::header::{VersionType, FLAG_FREE_VERSION, FLAG_INLINE_DATA, FLAG_USES_DATA_DIR};
 use crate::msgp::Reader;
 
+/// A string-keyed metadata map in stored order.
+pub type MetaMap<'a, V> = Vec<(Cow<'a, str>, Cow<'a, V>)>;
 /// `MetaSys`: internal metadata, string keys → byte values, in stored order.
-pub type MetaSys<'a> = Vec<(Cow<'a, str>, Cow<'a, [u8]>)>;
+pub type MetaSys<'a> = MetaMap<'a, [u8]>;
 /// `MetaUsr`: user/S3 metadata, string keys → string values, in stored order.
-pub type MetaUsr<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+pub type MetaUsr<'a> = MetaMap<'a, str>;
 
 /// MetaSys key whose presence marks an inline version (flag 4).
 pub const META_INLINE_DATA: &str = "x-minio-internal-inline-data";
@@ -533,32 +535,30 @@ fn read_opt_int_array(r: &mut Reader<'_>, what: &'static str) -> Result<Option<V
     read_int_array(r, what).map(Some)
 }
 
-fn read_meta_sys<'a>(r: &mut Reader<'a>) -> Result<Option<MetaSys<'a>>> {
+/// Reads a nil-able map of `str` keys, zero-copy, with `read_value` for the values.
+fn read_map<'a, V: ?Sized + ToOwned>(
+    r: &mut Reader<'a>,
+    what: &'static str,
+    read_value: fn(&mut Reader<'a>, &'static str) -> Result<&'a V>,
+) -> Result<Option<MetaMap<'a, V>>> {
     if r.try_nil() {
         return Ok(None);
     }
-    let n = r.read_map_len("MetaSys")?;
+    let n = r.read_map_len(what)?;
     let mut out = Vec::with_capacity(capacity(r, n));
     for _ in 0..n {
-        let k = r.read_str("MetaSys key")?;
-        let v = r.read_bin("MetaSys value")?;
-        out.push((Cow::Borrowed(k), Cow::Borrowed(v)));
+        let k = r.read_str(what)?;
+        out.push((Cow::Borrowed(k), Cow::Borrowed(read_value(r, what)?)));
     }
     Ok(Some(out))
 }
 
+fn read_meta_sys<'a>(r: &mut Reader<'a>) -> Result<Option<MetaSys<'a>>> {
+    read_map(r, "MetaSys", Reader::read_bin)
+}
+
 fn read_meta_usr<'a>(r: &mut Reader<'a>) -> Result<Option<MetaUsr<'a>>> {
-    if r.try_nil() {
-        return Ok(None);
-    }
-    let n = r.read_map_len("MetaUsr")?;
-    let mut out = Vec::with_capacity(capacity(r, n));
-    for _ in 0..n {
-        let k = r.read_str("MetaUsr key")?;
-        let v = r.read_str("MetaUsr value")?;
-        out.push((Cow::Borrowed(k), Cow::Borrowed(v)));
-    }
-    Ok(Some(out))
+    read_map(r, "MetaUsr", Reader::read_str)
 }
 
 fn decode_object<'a>(r: &mut Reader<'a>, unknown: &mut Vec<String>) -> Result<ObjectV2<'a>> {
