@@ -5,6 +5,8 @@
 //!
 //! | module | what it owns |
 //! |---|---|
+//! | `run` | executing a job: journal, counters, report, notification |
 //! | `cli` | argument parsing and output of each `keyrotate` command |
 
 pub mod cli;
+pub mod run;

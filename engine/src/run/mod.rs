@@ -1,0 +1,14 @@
+//! `run`: executing a job on the drives, and everything that makes it
+//! resumable and accountable.
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`journal`] | the checksummed, group-committed log that resume replays |
+//! | [`summary`] | counters, outcomes and job states (JOB.md §11, §13) |
+//! | [`state`] | the job's state directory, its lock and job id |
+//! | [`notify`] | the end-of-job webhook (JOB.md §12) |
+
+pub mod journal;
+pub mod notify;
+pub mod state;
+pub mod summary;

@@ -1,0 +1,162 @@
+//! The job's state directory: where the journal, report and summary of one
+//! job live, outside the drives (MinIO empties `.minio.sys/tmp` on start).
+//!
+//! ```text
+//! <state root>/<first 16 hex of the job file's sha256>/
+//!     job.yaml        the job file as run (a resume must present the same bytes)
+//!     journal         see `journal`
+//!     report.jsonl    one line per finished version, rebuilt from the journal on resume
+//!     summary.json    the counters at the last checkpoint and at the end
+//!     lock            held (flock) while a process works on the job
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::journal::sync_parent_dir;
+
+/// Errors of the state directory, naming the path.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state directory {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("state directory {path} is in use by another keyrotate process (lock held)")]
+    Busy { path: PathBuf },
+    #[error(
+        "no state directory given and neither $XDG_STATE_HOME nor $HOME is set; pass --state-dir"
+    )]
+    NoDefault,
+}
+
+/// The state root used when `--state-dir` is not given:
+/// `$XDG_STATE_HOME/keyrotate`, else `~/.local/state/keyrotate`.
+pub fn default_root() -> Result<PathBuf, StateError> {
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(dir).join("keyrotate"));
+    }
+    std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(|home| PathBuf::from(home).join(".local/state/keyrotate"))
+        .ok_or(StateError::NoDefault)
+}
+
+/// Hex SHA-256 of a job file: the identity of a job for resume.
+pub fn job_sha256(job_file: &[u8]) -> String {
+    hex::encode(Sha256::digest(job_file))
+}
+
+/// A job's state directory, locked for this process while it lives.
+#[derive(Debug)]
+pub struct JobDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl JobDir {
+    /// Opens (creating if needed) the directory of the job with this file
+    /// content under `root`, takes its lock, and stores the job file.
+    pub fn open(root: &Path, job_file: &[u8]) -> Result<Self, StateError> {
+        let sha = job_sha256(job_file);
+        let path = root.join(&sha[..16]);
+        let io_err = |source| StateError::Io {
+            path: path.clone(),
+            source,
+        };
+        fs::create_dir_all(&path).map_err(io_err)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.join("lock"))
+            .map_err(io_err)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(StateError::Busy { path }),
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(e)),
+        }
+        let job_path = path.join("job.yaml");
+        if !job_path.exists() {
+            write_atomic(&job_path, job_file).map_err(io_err)?;
+        }
+        Ok(JobDir { path, _lock: lock })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.path.join("journal")
+    }
+
+    pub fn report_path(&self) -> PathBuf {
+        self.path.join("report.jsonl")
+    }
+
+    pub fn summary_path(&self) -> PathBuf {
+        self.path.join("summary.json")
+    }
+}
+
+/// Writes a small file crash-safely: temp file in the same directory, fsync,
+/// rename, directory fsync.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    sync_parent_dir(path)
+}
+
+/// A new job id: `keyrotate-` and a 22-character shortuuid (base57 of a
+/// random UUID), the form MinIO gives batch jobs (JOB.md §13).
+pub fn new_job_id() -> String {
+    const ALPHABET: &[u8; 57] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    let mut n: u128 = rand::random();
+    let mut digits = [b'2'; 22];
+    for digit in digits.iter_mut().rev() {
+        *digit = ALPHABET[(n % 57) as usize];
+        n /= 57;
+    }
+    format!("keyrotate-{}", String::from_utf8_lossy(&digits))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_process_per_job_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let first = JobDir::open(root.path(), b"keyrotate: {}").unwrap();
+        assert!(matches!(
+            JobDir::open(root.path(), b"keyrotate: {}"),
+            Err(StateError::Busy { .. })
+        ));
+        // Another job file is another directory.
+        let other = JobDir::open(root.path(), b"keyrotate: {x: 1}").unwrap();
+        assert_ne!(first.path(), other.path());
+        assert_eq!(
+            fs::read(first.path().join("job.yaml")).unwrap(),
+            b"keyrotate: {}"
+        );
+        drop(first);
+        JobDir::open(root.path(), b"keyrotate: {}").unwrap();
+    }
+
+    #[test]
+    fn job_ids_look_like_minios() {
+        let id = new_job_id();
+        assert_eq!(id.len(), "keyrotate-".len() + 22);
+        assert!(id.starts_with("keyrotate-"));
+        assert_ne!(id, new_job_id());
+    }
+}

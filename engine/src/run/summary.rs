@@ -1,0 +1,328 @@
+//! The job's counters (JOB.md §11) and the summary that the webhook, `status`
+//! and `run --json` print.
+//!
+//! Counters change only by [`Summary::record`] of a version's final
+//! [`Outcome`], and every outcome is journaled before it is recorded, so a
+//! resume rebuilds the same figures by replaying the journal.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a version matched the job but was not eligible (JOB.md §9). Not an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SkipReason {
+    NotAnObject,
+    Inconsistent,
+    Ssec,
+    NotPlaintext,
+    LockedPlaintext,
+    Locked,
+    Transitioned,
+    Unsupported,
+    Vanished,
+    AlreadyCurrent,
+}
+
+impl SkipReason {
+    /// The name used in counters and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::NotAnObject => "notAnObject",
+            SkipReason::Inconsistent => "inconsistent",
+            SkipReason::Ssec => "ssec",
+            SkipReason::NotPlaintext => "notPlaintext",
+            SkipReason::LockedPlaintext => "lockedPlaintext",
+            SkipReason::Locked => "locked",
+            SkipReason::Transitioned => "transitioned",
+            SkipReason::Unsupported => "unsupported",
+            SkipReason::Vanished => "vanished",
+            SkipReason::AlreadyCurrent => "alreadyCurrent",
+        }
+    }
+}
+
+/// What was done to a version that succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ActionKind {
+    /// Plaintext → SSE-KMS (data rewritten).
+    Encrypt,
+    /// SSE-S3 → SSE-KMS (metadata only).
+    Convert,
+    /// SSE-KMS → SSE-KMS under a new data key (metadata only).
+    Rotate,
+}
+
+/// The final result of one listed version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "outcome", content = "detail")]
+pub enum Outcome {
+    Done(ActionKind),
+    Filtered,
+    Skipped(SkipReason),
+    DeleteMarkerSkipped,
+    /// Failed after all tries; the reason is a short class name
+    /// (`tampered`, `kms`, `io`, ...), the message goes to the report.
+    Failed(String),
+}
+
+/// Counters of internal subsystem re-encryption (JOB.md §14).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InternalCounters {
+    pub rotated: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
+/// KMS calls made by the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KmsCalls {
+    pub decrypt: u64,
+    pub generate: u64,
+}
+
+/// The job's state as scripts see it. Field order is the wire order: the
+/// first 14 fields are MinIO's `batchJobInfo` JSON, in MinIO's order (JOB.md
+/// §12); everything after them is keyrotate's additive extension.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    #[serde(rename = "jobID")]
+    pub job_id: String,
+    pub job_type: String,
+    pub start_time: String,
+    pub last_update: String,
+    pub retry_attempts: u64,
+    pub attempts: u64,
+    pub complete: bool,
+    pub failed: bool,
+    pub objects: u64,
+    pub delete_markers: u64,
+    pub objects_failed: u64,
+    pub delete_markers_failed: u64,
+    pub bytes_transferred: u64,
+    pub bytes_failed: u64,
+    // ---- extensions [ours] ----
+    pub status: String,
+    pub last_bucket: String,
+    pub last_object: String,
+    pub end_time: String,
+    pub objects_scanned: u64,
+    pub objects_filtered: u64,
+    pub objects_skipped: u64,
+    pub skipped_by_reason: BTreeMap<String, u64>,
+    pub delete_markers_skipped: u64,
+    pub objects_encrypted: u64,
+    pub objects_converted: u64,
+    pub objects_rotated: u64,
+    pub bytes_actual: u64,
+    pub failed_by_reason: BTreeMap<String, u64>,
+    pub last_error: String,
+    pub internal: InternalCounters,
+    pub kms_calls: KmsCalls,
+    #[serde(rename = "T0")]
+    pub t0: String,
+    pub job_file_sha256: String,
+    pub dry_run: bool,
+    pub report: String,
+    pub tool: Tool,
+}
+
+/// The program that produced a summary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+impl Default for Tool {
+    fn default() -> Self {
+        Tool {
+            name: "keyrotate".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// Sizes of one version, for the byte counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionSizes {
+    /// Bytes stored on disk (`Size` in xl.meta): MinIO's `bytesTransferred`.
+    pub stored: u64,
+    /// Bytes a client reads (the actual size).
+    pub actual: u64,
+}
+
+/// Job states of JOB.md §13.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JobState {
+    Running,
+    Completed,
+    Failed,
+    Aborted,
+    Canceled,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+            JobState::Aborted => "aborted",
+            JobState::Canceled => "canceled",
+        }
+    }
+
+    /// The process exit code of a run that ended in this state (JOB.md §13).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            JobState::Running | JobState::Completed => 0,
+            JobState::Failed => 1,
+            JobState::Aborted => 4,
+            JobState::Canceled => 130,
+        }
+    }
+}
+
+impl Summary {
+    /// Counts one version's final outcome. `tries` is how many attempts it took.
+    pub fn record(&mut self, outcome: &Outcome, sizes: VersionSizes, tries: u64) {
+        self.objects_scanned += 1;
+        self.attempts += tries;
+        match outcome {
+            Outcome::Done(kind) => {
+                self.objects += 1;
+                self.bytes_transferred += sizes.stored;
+                self.bytes_actual += sizes.actual;
+                match kind {
+                    ActionKind::Encrypt => self.objects_encrypted += 1,
+                    ActionKind::Convert => self.objects_converted += 1,
+                    ActionKind::Rotate => self.objects_rotated += 1,
+                }
+            }
+            Outcome::Filtered => self.objects_filtered += 1,
+            Outcome::Skipped(reason) => {
+                self.objects_skipped += 1;
+                *self
+                    .skipped_by_reason
+                    .entry(reason.as_str().to_owned())
+                    .or_default() += 1;
+            }
+            Outcome::DeleteMarkerSkipped => self.delete_markers_skipped += 1,
+            Outcome::Failed(reason) => {
+                self.objects_failed += 1;
+                self.bytes_failed += sizes.stored;
+                *self.failed_by_reason.entry(reason.clone()).or_default() += 1;
+            }
+        }
+    }
+
+    /// Sets the final state and MinIO's `complete`/`failed` flags for it.
+    pub fn finish(&mut self, state: JobState) {
+        self.status = state.as_str().to_owned();
+        self.complete = state == JobState::Completed;
+        self.failed = matches!(
+            state,
+            JobState::Failed | JobState::Aborted | JobState::Canceled
+        );
+    }
+
+    /// The state a run whose listing finished ends in.
+    pub fn final_state(&self) -> JobState {
+        if self.objects_failed > 0 || self.internal.failed > 0 {
+            JobState::Failed
+        } else {
+            JobState::Completed
+        }
+    }
+
+    /// Checks the invariants of JOB.md §11.2; a violation is a bug in the engine.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let parts = self.objects_filtered
+            + self.objects_skipped
+            + self.objects
+            + self.objects_failed
+            + self.delete_markers_skipped;
+        if self.objects_scanned != parts {
+            return Err(format!(
+                "objectsScanned {} != sum of outcomes {parts}",
+                self.objects_scanned
+            ));
+        }
+        let actions = self.objects_encrypted + self.objects_converted + self.objects_rotated;
+        if self.objects != actions {
+            return Err(format!(
+                "objects {} != encrypted+converted+rotated {actions}",
+                self.objects
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_fourteen_keys_are_minios_in_order() {
+        // Read the key order from the text: it is the wire order.
+        let json = serde_json::to_string(&Summary::default()).unwrap();
+        let keys: Vec<&str> = json
+            .split("\":")
+            .filter_map(|chunk| chunk.rsplit("\"").next())
+            .take(14)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "jobID",
+                "jobType",
+                "startTime",
+                "lastUpdate",
+                "retryAttempts",
+                "attempts",
+                "complete",
+                "failed",
+                "objects",
+                "deleteMarkers",
+                "objectsFailed",
+                "deleteMarkersFailed",
+                "bytesTransferred",
+                "bytesFailed"
+            ]
+        );
+        assert!(json.starts_with("{\"jobID\":\"\",\"jobType\":\"\",\"startTime\":\"\""));
+    }
+
+    #[test]
+    fn counters_add_up() {
+        let mut s = Summary::default();
+        let sizes = VersionSizes {
+            stored: 100,
+            actual: 90,
+        };
+        s.record(&Outcome::Done(ActionKind::Rotate), sizes, 1);
+        s.record(&Outcome::Done(ActionKind::Convert), sizes, 2);
+        s.record(&Outcome::Done(ActionKind::Encrypt), sizes, 1);
+        s.record(&Outcome::Skipped(SkipReason::Ssec), sizes, 0);
+        s.record(&Outcome::Filtered, sizes, 0);
+        s.record(&Outcome::DeleteMarkerSkipped, VersionSizes::default(), 0);
+        s.record(&Outcome::Failed("kms".into()), sizes, 3);
+        s.check_invariants().unwrap();
+        assert_eq!((s.objects, s.objects_failed, s.objects_scanned), (3, 1, 7));
+        assert_eq!(
+            (s.bytes_transferred, s.bytes_actual, s.bytes_failed),
+            (300, 270, 100)
+        );
+        assert_eq!(s.attempts, 7);
+        assert_eq!(s.skipped_by_reason["ssec"], 1);
+        assert_eq!(s.final_state(), JobState::Failed);
+        s.finish(JobState::Failed);
+        assert!(!s.complete && s.failed);
+    }
+}
