@@ -6,5 +6,7 @@
 //! | module | what it owns |
 //! |---|---|
 //! | `cli` | argument parsing and output of each `keyrotate` command |
+//! | `sse` | MinIO's object crypto: sealing object keys, SSE metadata, DARE streams, ETags, config blobs |
 
 pub mod cli;
+pub mod sse;
