@@ -99,6 +99,16 @@ fn write_json_string(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
+impl<K: Into<Vec<u8>>, V: Into<Vec<u8>>> FromIterator<(K, V)> for Context {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut context = Context::new();
+        for (k, v) in iter {
+            context.insert(k, v);
+        }
+        context
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Context;
@@ -130,15 +140,5 @@ mod tests {
             json(&[(b"a\xffb", b"\xe2\x82")]),
             r#"{"a\ufffdb":"\ufffd\ufffd"}"#
         );
-    }
-}
-
-impl<K: Into<Vec<u8>>, V: Into<Vec<u8>>> FromIterator<(K, V)> for Context {
-    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let mut context = Context::new();
-        for (k, v) in iter {
-            context.insert(k, v);
-        }
-        context
     }
 }
