@@ -228,6 +228,12 @@ impl Encryptor {
         }
     }
 
+    /// Starts numbering packages at `seq` instead of 0 (sio's `SequenceNumber`).
+    pub fn with_sequence(mut self, seq: u32) -> Self {
+        self.seq = seq;
+        self
+    }
+
     /// Encrypts `payload` (1..=65536 bytes; exactly 65536 unless `last`) in
     /// place and returns the package header and tag that go around it.
     pub fn seal(
@@ -305,6 +311,13 @@ impl Decryptor {
             allow_v1: false,
             ..Self::new(key)
         }
+    }
+
+    /// Expects the first package to carry sequence number `seq` (a reader
+    /// that starts inside a stream, e.g. for a range).
+    pub fn with_sequence(mut self, seq: u32) -> Self {
+        self.seq = seq;
+        self
     }
 
     /// Whether the final package has been opened (always false for DARE 1.0,
