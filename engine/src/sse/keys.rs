@@ -211,7 +211,7 @@ fn clean_path(p: &str) -> String {
 ///
 /// Everything that protects the object's bytes (data, ETag, checksum,
 /// compression index) is derived from it; rotation only re-seals it.
-#[derive(PartialEq, Eq)]
+#[derive(PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct ObjectKey(SecretKey);
 
 impl fmt::Debug for ObjectKey {
