@@ -7,6 +7,8 @@
 //! |---|---|
 //! | `run` | executing a job: journal, counters, report, notification |
 //! | `cli` | argument parsing and output of each `keyrotate` command |
+//! | `sse` | MinIO's object crypto: sealing object keys, SSE metadata, DARE streams, ETags, config blobs |
 
 pub mod cli;
 pub mod run;
+pub mod sse;

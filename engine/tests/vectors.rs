@@ -7,6 +7,17 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "vectors/config_crypto.rs"]
+mod config_crypto;
+#[path = "vectors/dare.rs"]
+mod dare;
+#[path = "vectors/object_keys.rs"]
+mod object_keys;
+#[path = "vectors/sse_metadata.rs"]
+mod sse_metadata;
+#[path = "vectors/sse_support.rs"]
+mod sse_support;
+
 /// Every vector kind in the workspace, by file-name suffix, and which crate tests it.
 const KINDS: &[(&str, &str)] = &[
     ("xlmeta.json", "xlmeta"),
@@ -49,5 +60,18 @@ fn every_vector_file_has_a_known_kind() {
             "{}: no crate knows this vector kind",
             file.display()
         );
+    }
+}
+
+#[test]
+fn engine_vectors() {
+    for file in vector_files() {
+        match kind_of(&file) {
+            Some("object_keys.json") => object_keys::check(&file),
+            Some("sse_metadata.json") => sse_metadata::check(&file),
+            Some("dare.json") => dare::check(&file),
+            Some("config_crypto.json") => config_crypto::check(&file),
+            _ => {}
+        }
     }
 }
