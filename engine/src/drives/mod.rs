@@ -3,6 +3,10 @@
 //!
 //! | module | what it owns |
 //! |---|---|
+//! | [`endpoints`] | `/mnt/disk{1...4}` argument expansion into pools |
+//! | [`topology`] | format.json, pools, sets, drive positions, discovery errors |
 //! | [`placement`] | object → set (`sipHashMod`/`crcHashMod`) and shard order (`hashOrder`) |
 
+pub mod endpoints;
 pub mod placement;
+pub mod topology;
