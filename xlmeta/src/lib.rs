@@ -3,3 +3,43 @@
 //! No I/O and no cryptography live here: callers hand in bytes read from a
 //! drive and get back typed, zero-copy views, an edit API for one version, and
 //! an encoder whose output MinIO accepts as its own.
+//!
+//! | module | what it owns (ONDISK section) |
+//! |---|---|
+//! | [`format`] | `format.json` model: deployment, sets, drive position (§2) |
+//! | [`container`] | [`XlMeta`]: container versions 1.0–1.3, CRC, verification, edits, re-encode (§3, §6) |
+//! | [`header`] | per-version header, flags, MinIO's version order (§4.1–4.3) |
+//! | [`meta`] | typed `V2Obj` / `DelObj` / `V1Obj` views and the edit helpers (§5.1–5.4, §5.6) |
+//! | [`encode`] | msgp-exact marshalling of version metas (§5.2–5.5) |
+//! | [`signature`] | version signatures (§4.4) |
+//! | [`inline`] | inline data section (§9) |
+//! | [`builder`] | new files from scratch, as MinIO's `AddVersion` + `AppendTo` |
+//! | [`minio_json`] | the JSON shape of MinIO's `xl-meta` debugging tool |
+//! | [`msgp`] | tinylib/msgp-compatible msgpack primitives (§5.5) |
+//! | [`uuid`], [`time`] | UUID text and the time formats the format uses |
+//!
+//! Typical use: `XlMeta::parse(&bytes)?`, `verify()`, read versions with
+//! [`Version::meta`], change one object with [`XlMeta::edit_object`], and
+//! write [`XlMeta::encode`] back. Untouched files encode to identical bytes.
+
+pub mod builder;
+pub mod container;
+pub mod encode;
+pub mod error;
+pub mod format;
+pub mod header;
+pub mod inline;
+pub mod meta;
+pub mod minio_json;
+pub mod msgp;
+pub mod signature;
+pub mod time;
+pub mod uuid;
+
+pub use builder::XlMetaBuilder;
+pub use container::{Version, XlMeta};
+pub use error::{Error, MsgpProblem, Result};
+pub use format::FormatJson;
+pub use header::{VersionHeader, VersionType};
+pub use inline::InlineData;
+pub use meta::{DeleteMarker, LegacyObject, MetaSys, MetaUsr, ObjectV2, VersionBody, VersionMeta};
