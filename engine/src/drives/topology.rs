@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use xlmeta::format::{BackendFormat, FormatJson, FormatXl};
 
 use super::endpoints::{self, EndpointError};
 use super::placement::DistributionAlgo;
@@ -17,52 +17,29 @@ use super::placement::DistributionAlgo;
 /// Path of format.json below a drive root.
 pub const FORMAT_PATH: &str = ".minio.sys/format.json";
 
-/// The `xl.this` value of an offline placeholder drive.
-const OFFLINE_UUID: &str = "ffffffff-ffff-ffff-ffff-ffffffffffff";
-
-/// `format.json` as MinIO writes it (compact Go JSON, field order kept by the
-/// struct order so that [`FormatJson::to_json`] reproduces MinIO's bytes).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FormatJson {
-    pub version: String,
-    pub format: String,
-    pub id: String,
-    pub xl: FormatXl,
-}
-
-/// The `xl` member of format.json.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FormatXl {
-    pub version: String,
-    pub this: String,
-    pub sets: Vec<Vec<String>>,
-    #[serde(rename = "distributionAlgo")]
-    pub distribution_algo: String,
-}
-
-impl FormatJson {
-    /// format.json for drive `this` of a pool with `sets`.
-    pub fn new(deployment_id: Uuid, this: Uuid, sets: &[Vec<Uuid>]) -> Self {
-        Self {
-            version: "1".into(),
-            format: "xl".into(),
-            id: deployment_id.to_string(),
-            xl: FormatXl {
-                version: "3".into(),
-                this: this.to_string(),
-                sets: sets
-                    .iter()
-                    .map(|s| s.iter().map(Uuid::to_string).collect())
-                    .collect(),
-                distribution_algo: "SIPMOD+PARITY".into(),
-            },
-        }
+/// format.json for drive `this` of a pool with `sets` (what `minio server`
+/// writes for a fresh erasure deployment).
+pub fn new_format(deployment_id: Uuid, this: Uuid, sets: &[Vec<Uuid>]) -> FormatJson {
+    FormatJson {
+        version: "1".into(),
+        format: BackendFormat::Xl,
+        id: deployment_id.to_string(),
+        xl: FormatXl {
+            version: "3".into(),
+            this: this.to_string(),
+            sets: sets
+                .iter()
+                .map(|s| s.iter().map(Uuid::to_string).collect())
+                .collect(),
+            distribution_algo: xlmeta::format::DistributionAlgo::SipModParity,
+        },
     }
+}
 
-    /// MinIO's compact encoding.
-    pub fn to_json(&self) -> Vec<u8> {
-        // Serializing plain strings and vectors cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+fn algo_of(f: &FormatJson) -> DistributionAlgo {
+    match f.xl.distribution_algo {
+        xlmeta::format::DistributionAlgo::CrcMod => DistributionAlgo::CrcMod,
+        _ => DistributionAlgo::SipMod,
     }
 }
 
@@ -215,34 +192,17 @@ pub fn read_format(path: &Path) -> Result<FormatJson, TopologyError> {
         path: path.to_owned(),
         reason,
     };
-    let f: FormatJson = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-    if f.version != "1" {
-        return Err(bad(format!("format version {:?}", f.version)));
-    }
-    if f.format != "xl" && f.format != "xl-single" {
-        return Err(bad(format!("backend {:?} is not erasure (xl)", f.format)));
-    }
+    let f = FormatJson::parse(&bytes).map_err(|e| bad(e.to_string()))?;
     if f.xl.version != "3" {
         return Err(bad(format!(
             "erasure format version {:?} (MinIO migrates to 3 at start)",
             f.xl.version
         )));
     }
-    if f.xl.this == OFFLINE_UUID {
+    if f.is_offline_placeholder() {
         return Err(bad("drive is an offline placeholder".into()));
     }
-    Uuid::parse_str(&f.id).map_err(|e| bad(format!("deployment id {:?}: {e}", f.id)))?;
     Uuid::parse_str(&f.xl.this).map_err(|e| bad(format!("drive id {:?}: {e}", f.xl.this)))?;
-    DistributionAlgo::parse(&f.xl.distribution_algo).ok_or_else(|| {
-        bad(format!(
-            "distribution algorithm {:?}",
-            f.xl.distribution_algo
-        ))
-    })?;
-    let width = f.xl.sets.first().map_or(0, Vec::len);
-    if width == 0 || f.xl.sets.iter().any(|s| s.len() != width) {
-        return Err(bad("sets are empty or of unequal size".into()));
-    }
     Ok(f)
 }
 
@@ -286,17 +246,14 @@ pub fn discover_paths(
                     second: path.clone(),
                 });
             }
-            let (set, position) =
-                f.xl.sets
-                    .iter()
-                    .enumerate()
-                    .find_map(|(i, s)| s.iter().position(|u| *u == f.xl.this).map(|j| (i, j)))
-                    .ok_or_else(|| TopologyError::NotInSets {
-                        path: path.clone(),
-                        uuid: f.xl.this.clone(),
-                    })?;
-            let algo = DistributionAlgo::parse(&f.xl.distribution_algo)
-                .unwrap_or(DistributionAlgo::SipMod);
+            let xlmeta::format::DrivePosition {
+                set,
+                index: position,
+            } = f.this_position().ok_or_else(|| TopologyError::NotInSets {
+                path: path.clone(),
+                uuid: f.xl.this.clone(),
+            })?;
+            let algo = algo_of(&f);
             let pool = match pools.iter().position(|(sets, _, _)| *sets == f.xl.sets) {
                 Some(i) => i,
                 None => {
@@ -396,7 +353,7 @@ mod tests {
                 std::fs::create_dir_all(p.join(".minio.sys")).unwrap();
                 std::fs::write(
                     p.join(FORMAT_PATH),
-                    FormatJson::new(id, *this, &ids).to_json(),
+                    new_format(id, *this, &ids).to_json().unwrap(),
                 )
                 .unwrap();
                 paths.push(p);

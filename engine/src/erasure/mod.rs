@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`Erasure`] | one `(D, P, block size)` geometry: shard sizes, block encode/reconstruct |
 //! | [`bitrot`] | HighwayHash-256 with MinIO's key and the `hash ‖ chunk` framing |
+//! | [`set`] | locating a version on a set: layout, per-drive shard locations |
 //! | [`stream`] | a part's byte stream ↔ per-shard bitrot files, tolerant of bad shards |
 //!
 //! The matrix is klauspost/reedsolomon's default (Vandermonde made systematic),
@@ -12,6 +13,7 @@
 //! in `tests/vectors/reedsolomon.rs` hold it to MinIO's own shards.
 
 pub mod bitrot;
+pub mod set;
 pub mod stream;
 
 use reed_solomon_erasure::galois_8::ReedSolomon;
