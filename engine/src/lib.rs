@@ -13,3 +13,4 @@
 pub mod cli;
 pub mod drives;
 pub mod erasure;
+pub mod fixture;
