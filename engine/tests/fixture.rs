@@ -33,15 +33,15 @@ fn built_fixture_reads_back() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fx");
     let manifest = build(&out, &spec()).unwrap();
-    assert_eq!(manifest.objects.len(), 60 * 2 + 6);
+    assert_eq!(manifest.objects.len(), 1 + 60 * 2 + 6);
     assert!(
         manifest.objects.iter().any(|o| o.inline) && manifest.objects.iter().any(|o| !o.inline)
     );
     assert!(manifest.objects.iter().any(|o| o.parts.len() == 3));
     assert!(manifest.objects.iter().any(|o| o.delete_marker));
     let (versions, compared) = readback::verify_deployment(&out, true);
-    assert_eq!(versions, 120);
-    assert_eq!(compared, 120);
+    assert_eq!(versions, 121);
+    assert_eq!(compared, 121);
     // rejected: a non-empty output directory
     assert!(build(&out, &spec()).is_err());
 }
@@ -68,5 +68,5 @@ fn same_seed_same_bytes() {
     }
     s.seed += 1;
     let c = build(&dir.path().join("c"), &s).unwrap();
-    assert_ne!(a.objects[0].plaintext_sha256, c.objects[0].plaintext_sha256);
+    assert_ne!(a.objects[1].plaintext_sha256, c.objects[1].plaintext_sha256);
 }

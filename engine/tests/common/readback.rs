@@ -87,7 +87,8 @@ pub fn verify_deployment(root: &Path, faults: bool) -> (usize, usize) {
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap();
     let n = manifest["drives"].as_u64().unwrap() as usize;
-    let parity = manifest["parity_blocks"].as_u64().unwrap() as usize;
+    // Objects use the manifest's parity; meta-bucket objects use N/2.
+    let default_parity = manifest["parity_blocks"].as_u64().unwrap() as usize;
     let paths: Vec<PathBuf> = (1..=n).map(|i| root.join(format!("drive{i}"))).collect();
     let topo = discover_paths(&[paths], MissingPolicy::Reject).unwrap();
     assert_eq!(
@@ -138,6 +139,10 @@ pub fn verify_deployment(root: &Path, faults: bool) -> (usize, usize) {
         }
         if !faults {
             continue;
+        }
+        let parity = located.layout.erasure.parity_shards();
+        if bucket != ".minio.sys" {
+            assert_eq!(parity, default_parity, "{bucket}/{object}");
         }
         for remove in subsets(n, parity) {
             // Removing a drive also hides its xl.meta: locate from the rest.
