@@ -8,7 +8,14 @@
 //! | `run` | executing a job: journal, counters, report, notification |
 //! | `cli` | argument parsing and output of each `keyrotate` command |
 //! | `sse` | MinIO's object crypto: sealing object keys, SSE metadata, DARE streams, ETags, config blobs |
+//! | `drives` | endpoints, format.json topology, placement, per-drive io_uring workers, listing |
+//! | `erasure` | Reed-Solomon shards, streaming bitrot, reading/writing a set's shard streams |
+//! | `fixture` | builds MinIO-format test deployments with a manifest |
 
 pub mod cli;
+pub mod drives;
+pub mod erasure;
+pub mod fixture;
 pub mod run;
 pub mod sse;
+

@@ -7,6 +7,14 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "vectors/bitrot.rs"]
+mod bitrot;
+#[path = "vectors/common.rs"]
+mod common;
+#[path = "vectors/placement.rs"]
+mod placement;
+#[path = "vectors/reedsolomon.rs"]
+mod reedsolomon;
 #[path = "vectors/config_crypto.rs"]
 mod config_crypto;
 #[path = "vectors/dare.rs"]
@@ -63,6 +71,7 @@ fn every_vector_file_has_a_known_kind() {
     }
 }
 
+/// Runs every engine-owned vector file through its kind's checker.
 #[test]
 fn engine_vectors() {
     for file in vector_files() {
@@ -71,6 +80,9 @@ fn engine_vectors() {
             Some("sse_metadata.json") => sse_metadata::check(&file),
             Some("dare.json") => dare::check(&file),
             Some("config_crypto.json") => config_crypto::check(&file),
+            Some("reedsolomon.json") => reedsolomon::check(&file),
+            Some("bitrot.json") => bitrot::check(&file),
+            Some("placement.json") => placement::check(&file),
             _ => {}
         }
     }

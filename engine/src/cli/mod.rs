@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod fixture;
 mod inspect;
 
 /// Exit code of a job file or command line that is invalid.
@@ -35,6 +36,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Inspect(inspect::Args),
+    Fixture(fixture::Args),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -42,6 +44,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Inspect(args) => inspect::run(args),
+        Command::Fixture(args) => fixture::run(args),
     };
     match outcome {
         Ok(code) => code,

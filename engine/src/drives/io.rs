@@ -1,0 +1,1195 @@
+//! Per-drive I/O workers: one thread per drive owns an `io_uring` ring and
+//! runs every file operation on that drive (read, write, fsync, rename, mkdir,
+//! unlink, stat), many in flight at once.
+//!
+//! Callers submit requests and get a [`Ticket`] back, so a caller can queue
+//! hundreds of reads on every drive and then collect them. Each request is a
+//! small state machine (open → statx → read… → close) advanced by completions.
+//! When the kernel has no usable io_uring (old kernel, seccomp, disabled by
+//! sysctl), the same worker executes requests with plain syscalls; the choice
+//! is made once per process and reported once ([`backend`]).
+//!
+//! Crash-safe writes ([`DriveIo::atomic_write`], [`DriveIo::atomic_write_batch`])
+//! stage the new bytes in `.minio.sys/tmp/` on the same drive (MinIO discards
+//! that folder at start, so a crash leaves no garbage that MinIO would read),
+//! fsync, keep the owner/group/mode of the file they replace, rename over the
+//! target and fsync the target's directory.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+
+use io_uring::{opcode, types, IoUring};
+
+/// Which mechanism the workers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One io_uring per drive.
+    IoUring,
+    /// Blocking syscalls on the drive's worker thread.
+    Syscalls,
+}
+
+/// Staging folder for crash-safe writes, relative to the drive root.
+pub const STAGING_DIR: &str = ".minio.sys/tmp";
+
+const RING_ENTRIES: u32 = 256;
+/// Requests in flight per ring; more wait in the channel.
+const MAX_IN_FLIGHT: usize = 192;
+
+static BACKEND: OnceLock<Backend> = OnceLock::new();
+
+/// The backend this process uses, probed (and reported) on first use.
+pub fn backend() -> Backend {
+    *BACKEND.get_or_init(|| match probe_io_uring() {
+        Ok(()) => {
+            tracing::debug!("drive I/O: using io_uring");
+            Backend::IoUring
+        }
+        Err(e) => {
+            tracing::warn!("drive I/O: io_uring unavailable ({e}); using plain syscalls");
+            Backend::Syscalls
+        }
+    })
+}
+
+fn probe_io_uring() -> std::io::Result<()> {
+    if std::env::var_os("KEYROTATE_NO_IO_URING").is_some() {
+        return Err(std::io::Error::other("disabled by KEYROTATE_NO_IO_URING"));
+    }
+    let ring = IoUring::new(8)?;
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe)?;
+    let needed = [
+        opcode::OpenAt::CODE,
+        opcode::Statx::CODE,
+        opcode::Read::CODE,
+        opcode::Write::CODE,
+        opcode::Fsync::CODE,
+        opcode::Close::CODE,
+        opcode::RenameAt::CODE,
+        opcode::MkDirAt::CODE,
+        opcode::UnlinkAt::CODE,
+    ];
+    match needed.iter().find(|c| !probe.is_supported(**c)) {
+        Some(code) => Err(std::io::Error::other(format!(
+            "kernel lacks io_uring opcode {code}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// An I/O failure, naming the drive, the operation and the file.
+#[derive(Debug, thiserror::Error)]
+#[error("drive {drive}: {op} {path}: {source}")]
+pub struct DriveIoError {
+    pub drive: PathBuf,
+    pub op: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl DriveIoError {
+    /// Whether the file or directory did not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.source.kind() == std::io::ErrorKind::NotFound
+    }
+}
+
+/// Owner, group and permission bits of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    pub size: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub is_dir: bool,
+}
+
+/// One request to a worker. Paths are absolute (already joined to the root).
+#[derive(Debug)]
+enum Request {
+    ReadFile {
+        path: CString,
+    },
+    ReadAt {
+        path: CString,
+        offset: u64,
+        len: usize,
+    },
+    WriteFile {
+        path: CString,
+        data: Vec<u8>,
+        sync: bool,
+        exclusive: bool,
+        mode: u32,
+    },
+    Fsync {
+        path: CString,
+    },
+    Rename {
+        from: CString,
+        to: CString,
+    },
+    Mkdir {
+        path: CString,
+        mode: u32,
+    },
+    Unlink {
+        path: CString,
+        dir: bool,
+    },
+    Stat {
+        path: CString,
+    },
+}
+
+impl Request {
+    fn name(&self) -> &'static str {
+        match self {
+            Request::ReadFile { .. } => "read",
+            Request::ReadAt { .. } => "read",
+            Request::WriteFile { .. } => "write",
+            Request::Fsync { .. } => "fsync",
+            Request::Rename { .. } => "rename",
+            Request::Mkdir { .. } => "mkdir",
+            Request::Unlink { .. } => "unlink",
+            Request::Stat { .. } => "stat",
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Output {
+    Unit,
+    Bytes(Vec<u8>),
+    Stat(FileStat),
+}
+
+type Reply = mpsc::Sender<std::io::Result<Output>>;
+
+enum Job {
+    Op(Request, Reply),
+    /// Runs on the worker thread (directory reads, chmod/chown: no io_uring op).
+    Blocking(Box<dyn FnOnce() + Send>),
+}
+
+/// A request in flight; `wait` blocks for its result.
+#[must_use = "a ticket must be waited on to learn whether the operation succeeded"]
+pub struct Ticket<T> {
+    rx: mpsc::Receiver<std::io::Result<Output>>,
+    convert: fn(Output) -> Option<T>,
+    drive: PathBuf,
+    op: &'static str,
+    path: PathBuf,
+}
+
+impl<T> Ticket<T> {
+    /// Waits for the operation to finish.
+    pub fn wait(self) -> Result<T, DriveIoError> {
+        let result = self
+            .rx
+            .recv()
+            .unwrap_or_else(|_| Err(std::io::Error::other("drive worker stopped")))
+            .and_then(|out| {
+                (self.convert)(out).ok_or_else(|| std::io::Error::other("unexpected worker output"))
+            });
+        result.map_err(|source| DriveIoError {
+            drive: self.drive,
+            op: self.op,
+            path: self.path,
+            source,
+        })
+    }
+}
+
+/// Handle to one drive's worker thread. Cloning shares the worker.
+#[derive(Clone)]
+pub struct DriveIo {
+    root: PathBuf,
+    tx: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for DriveIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DriveIo({})", self.root.display())
+    }
+}
+
+impl DriveIo {
+    /// Starts the worker for the drive rooted at `root` with the process-wide backend.
+    pub fn spawn(root: impl Into<PathBuf>) -> std::io::Result<Self> {
+        Self::spawn_with(root, backend())
+    }
+
+    /// Starts a worker with an explicit backend (tests and benchmarks).
+    pub fn spawn_with(root: impl Into<PathBuf>, backend: Backend) -> std::io::Result<Self> {
+        let root = root.into();
+        let (tx, rx) = mpsc::channel();
+        let ring = match backend {
+            Backend::IoUring => Some(IoUring::new(RING_ENTRIES)?),
+            Backend::Syscalls => None,
+        };
+        let name = format!("drive-io:{}", root.display());
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || match ring {
+                Some(ring) => UringWorker::new(ring).run(rx),
+                None => run_syscalls(rx),
+            })?;
+        Ok(Self { root, tx })
+    }
+
+    /// The drive root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Absolute path of `rel` on this drive; rejects absolute paths and `..`.
+    pub fn resolve(&self, rel: &Path) -> Result<PathBuf, DriveIoError> {
+        let ok = rel
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        if !ok || rel.as_os_str().is_empty() {
+            return Err(self.error("resolve", rel, std::io::ErrorKind::InvalidInput.into()));
+        }
+        Ok(self.root.join(rel))
+    }
+
+    fn error(&self, op: &'static str, path: &Path, source: std::io::Error) -> DriveIoError {
+        DriveIoError {
+            drive: self.root.clone(),
+            op,
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    fn cstr(&self, op: &'static str, rel: &Path) -> Result<CString, DriveIoError> {
+        let abs = self.resolve(rel)?;
+        CString::new(abs.as_os_str().as_bytes())
+            .map_err(|_| self.error(op, rel, std::io::ErrorKind::InvalidInput.into()))
+    }
+
+    fn submit<T>(
+        &self,
+        rel: &Path,
+        request: Request,
+        convert: fn(Output) -> Option<T>,
+    ) -> Ticket<T> {
+        let (reply, rx) = mpsc::channel();
+        let op = request.name();
+        // A send error drops `reply`, so `wait` reports the stopped worker.
+        let _ = self.tx.send(Job::Op(request, reply));
+        Ticket {
+            rx,
+            convert,
+            drive: self.root.clone(),
+            op,
+            path: rel.to_owned(),
+        }
+    }
+
+    fn failed<T>(&self, err: DriveIoError) -> Ticket<T> {
+        let (reply, rx) = mpsc::channel();
+        let _ = reply.send(Err(err.source));
+        Ticket {
+            rx,
+            convert: |_| None,
+            drive: err.drive,
+            op: err.op,
+            path: err.path,
+        }
+    }
+
+    fn request<T>(
+        &self,
+        op: &'static str,
+        rel: &Path,
+        build: impl FnOnce(CString) -> Request,
+        convert: fn(Output) -> Option<T>,
+    ) -> Ticket<T> {
+        match self.cstr(op, rel) {
+            Ok(path) => self.submit(rel, build(path), convert),
+            Err(e) => self.failed(e),
+        }
+    }
+
+    /// Reads a whole file.
+    pub fn read_file(&self, rel: impl AsRef<Path>) -> Ticket<Vec<u8>> {
+        self.request(
+            "read",
+            rel.as_ref(),
+            |path| Request::ReadFile { path },
+            bytes,
+        )
+    }
+
+    /// Reads `len` bytes at `offset` (fewer at end of file).
+    pub fn read_at(&self, rel: impl AsRef<Path>, offset: u64, len: usize) -> Ticket<Vec<u8>> {
+        self.request(
+            "read",
+            rel.as_ref(),
+            |path| Request::ReadAt { path, offset, len },
+            bytes,
+        )
+    }
+
+    /// Creates or truncates a file and writes `data`; `sync` adds an fsync.
+    pub fn write_file(&self, rel: impl AsRef<Path>, data: Vec<u8>, sync: bool) -> Ticket<()> {
+        let build = |path| Request::WriteFile {
+            path,
+            data,
+            sync,
+            exclusive: false,
+            mode: 0o666,
+        };
+        self.request("write", rel.as_ref(), build, unit)
+    }
+
+    /// fsyncs a file or directory.
+    pub fn fsync(&self, rel: impl AsRef<Path>) -> Ticket<()> {
+        self.request("fsync", rel.as_ref(), |path| Request::Fsync { path }, unit)
+    }
+
+    /// Renames within the drive (atomic replace of a file).
+    pub fn rename(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> Ticket<()> {
+        let (from, to) = (from.as_ref(), to.as_ref());
+        match (self.cstr("rename", from), self.cstr("rename", to)) {
+            (Ok(f), Ok(t)) => self.submit(from, Request::Rename { from: f, to: t }, unit),
+            (Err(e), _) | (_, Err(e)) => self.failed(e),
+        }
+    }
+
+    /// Creates one directory (its parent must exist).
+    pub fn mkdir(&self, rel: impl AsRef<Path>) -> Ticket<()> {
+        self.request(
+            "mkdir",
+            rel.as_ref(),
+            |path| Request::Mkdir { path, mode: 0o777 },
+            unit,
+        )
+    }
+
+    /// Removes a file (`dir = false`) or an empty directory.
+    pub fn unlink(&self, rel: impl AsRef<Path>, dir: bool) -> Ticket<()> {
+        self.request(
+            "unlink",
+            rel.as_ref(),
+            |path| Request::Unlink { path, dir },
+            unit,
+        )
+    }
+
+    /// Size, mode and owner of a file or directory.
+    pub fn stat(&self, rel: impl AsRef<Path>) -> Ticket<FileStat> {
+        self.request("stat", rel.as_ref(), |path| Request::Stat { path }, stat)
+    }
+
+    /// Runs `f` on the worker thread and returns its result.
+    pub fn run_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Path) -> T + Send + 'static,
+    ) -> Result<T, DriveIoError> {
+        let (tx, rx) = mpsc::channel();
+        let root = self.root.clone();
+        let job = Job::Blocking(Box::new(move || {
+            let _ = tx.send(f(&root));
+        }));
+        let _ = self.tx.send(job);
+        rx.recv().map_err(|_| {
+            self.error(
+                "run",
+                Path::new(""),
+                std::io::Error::other("drive worker stopped"),
+            )
+        })
+    }
+
+    /// Creates `rel` and its missing parents.
+    pub fn mkdir_all(&self, rel: impl AsRef<Path>) -> Result<(), DriveIoError> {
+        let rel = rel.as_ref();
+        let mut prefix = PathBuf::new();
+        for c in rel.components() {
+            prefix.push(c);
+            match self.mkdir(&prefix).wait() {
+                Ok(()) => {}
+                Err(e) if e.source.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces (or creates) `rel` with `data` crash-safely: the reader sees
+    /// either the old or the new file, never a mix, even across power loss.
+    pub fn atomic_write(&self, rel: impl AsRef<Path>, data: Vec<u8>) -> Result<(), DriveIoError> {
+        self.atomic_write_batch(vec![(rel.as_ref().to_owned(), data)])
+    }
+
+    /// [`atomic_write`](Self::atomic_write) for many files, with every stage
+    /// (staged writes, renames, directory fsyncs) in flight at once. Files are
+    /// committed independently: on error, the files already renamed stay new.
+    pub fn atomic_write_batch(&self, items: Vec<(PathBuf, Vec<u8>)>) -> Result<(), DriveIoError> {
+        let staging = Path::new(STAGING_DIR);
+        self.mkdir_all(staging)?;
+        // 1. metadata of the files being replaced (to keep owner/group/mode)
+        let stats: Vec<_> = items.iter().map(|(rel, _)| self.stat(rel)).collect();
+        let mut olds = Vec::with_capacity(items.len());
+        for t in stats {
+            olds.push(match t.wait() {
+                Ok(s) => Some(s),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e),
+            });
+        }
+        // 2. staged writes with fsync, all in flight
+        let mut staged = Vec::with_capacity(items.len());
+        let mut writes = Vec::with_capacity(items.len());
+        for ((rel, data), old) in items.iter().zip(&olds) {
+            let tmp = staging.join(format!("keyrotate-{}", uuid::Uuid::new_v4()));
+            let mode = old.map_or(0o666, |s| s.mode & 0o7777);
+            let build = |path| Request::WriteFile {
+                path,
+                data: data.clone(),
+                sync: true,
+                exclusive: true,
+                mode,
+            };
+            writes.push(self.request("write", &tmp, build, unit));
+            staged.push((tmp, rel.clone(), *old));
+        }
+        let mut first_err = None;
+        for t in writes {
+            if let Err(e) = t.wait() {
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_err {
+            self.discard(staged.iter().map(|(tmp, _, _)| tmp.clone()).collect());
+            return Err(e);
+        }
+        // 3. same owner/group/mode as the replaced file (umask would change the mode)
+        let fix: Vec<(PathBuf, FileStat)> = staged
+            .iter()
+            .filter_map(|(tmp, _, old)| Some((self.root.join(tmp), (*old)?)))
+            .collect();
+        if !fix.is_empty() {
+            let res = self.run_blocking(move |_| -> Result<(), (PathBuf, std::io::Error)> {
+                for (abs, s) in fix {
+                    std::os::unix::fs::chown(&abs, Some(s.uid), Some(s.gid))
+                        .map_err(|e| (abs.clone(), e))?;
+                    std::fs::set_permissions(
+                        &abs,
+                        std::os::unix::fs::PermissionsExt::from_mode(s.mode & 0o7777),
+                    )
+                    .map_err(|e| (abs.clone(), e))?;
+                }
+                Ok(())
+            })?;
+            if let Err((abs, source)) = res {
+                self.discard(staged.iter().map(|(tmp, _, _)| tmp.clone()).collect());
+                return Err(self.error("chown", &abs, source));
+            }
+        }
+        // 4. renames, then one fsync per distinct parent directory
+        let renames: Vec<_> = staged
+            .iter()
+            .map(|(tmp, rel, _)| self.rename(tmp, rel))
+            .collect();
+        for t in renames {
+            if let Err(e) = t.wait() {
+                first_err.get_or_insert(e);
+            }
+        }
+        let mut dirs: Vec<PathBuf> = items
+            .iter()
+            .map(|(rel, _)| {
+                rel.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .to_owned()
+            })
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        let syncs: Vec<_> = dirs.iter().map(|d| self.fsync_dir(d)).collect();
+        for t in syncs {
+            if let Err(e) = t.wait() {
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            Some(e) => {
+                self.discard(staged.into_iter().map(|(tmp, _, _)| tmp).collect());
+                Err(e)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn fsync_dir(&self, rel: &Path) -> Ticket<()> {
+        if rel == Path::new(".") {
+            let path = CString::new(self.root.as_os_str().as_bytes()).unwrap_or_default();
+            return self.submit(rel, Request::Fsync { path }, unit);
+        }
+        self.fsync(rel)
+    }
+
+    /// Best-effort removal of staged files after a failure.
+    fn discard(&self, tmps: Vec<PathBuf>) {
+        let tickets: Vec<_> = tmps.iter().map(|t| self.unlink(t, false)).collect();
+        for t in tickets {
+            let _ = t.wait();
+        }
+    }
+}
+
+fn unit(o: Output) -> Option<()> {
+    matches!(o, Output::Unit).then_some(())
+}
+
+fn bytes(o: Output) -> Option<Vec<u8>> {
+    match o {
+        Output::Bytes(b) => Some(b),
+        _ => None,
+    }
+}
+
+fn stat(o: Output) -> Option<FileStat> {
+    match o {
+        Output::Stat(s) => Some(s),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Plain-syscall backend
+
+fn run_syscalls(rx: mpsc::Receiver<Job>) {
+    while let Ok(job) = rx.recv() {
+        match job {
+            Job::Op(req, reply) => {
+                let _ = reply.send(exec_sync(req));
+            }
+            Job::Blocking(f) => f(),
+        }
+    }
+}
+
+fn os_path(c: &CString) -> &Path {
+    Path::new(std::ffi::OsStr::from_bytes(c.as_bytes()))
+}
+
+fn exec_sync(req: Request) -> std::io::Result<Output> {
+    use std::io::Write;
+    match req {
+        Request::ReadFile { path } => std::fs::read(os_path(&path)).map(Output::Bytes),
+        Request::ReadAt { path, offset, len } => {
+            let f = std::fs::File::open(os_path(&path))?;
+            let mut buf = vec![0u8; len];
+            let mut filled = 0;
+            while filled < len {
+                match std::os::unix::fs::FileExt::read_at(
+                    &f,
+                    &mut buf[filled..],
+                    offset + filled as u64,
+                )? {
+                    0 => break,
+                    n => filled += n,
+                }
+            }
+            buf.truncate(filled);
+            Ok(Output::Bytes(buf))
+        }
+        Request::WriteFile {
+            path,
+            data,
+            sync,
+            exclusive,
+            mode,
+        } => {
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).mode(mode);
+            if exclusive {
+                opts.create_new(true);
+            } else {
+                opts.create(true).truncate(true);
+            }
+            let mut f = opts.open(os_path(&path))?;
+            f.write_all(&data)?;
+            if sync {
+                f.sync_all()?;
+            }
+            Ok(Output::Unit)
+        }
+        Request::Fsync { path } => std::fs::File::open(os_path(&path))?
+            .sync_all()
+            .map(|_| Output::Unit),
+        Request::Rename { from, to } => {
+            std::fs::rename(os_path(&from), os_path(&to)).map(|_| Output::Unit)
+        }
+        Request::Mkdir { path, mode } => std::fs::DirBuilder::new()
+            .mode(mode)
+            .create(os_path(&path))
+            .map(|_| Output::Unit),
+        Request::Unlink { path, dir } => if dir {
+            std::fs::remove_dir(os_path(&path))
+        } else {
+            std::fs::remove_file(os_path(&path))
+        }
+        .map(|_| Output::Unit),
+        Request::Stat { path } => {
+            let m = std::fs::symlink_metadata(os_path(&path))?;
+            Ok(Output::Stat(FileStat {
+                size: m.len(),
+                mode: m.mode(),
+                uid: m.uid(),
+                gid: m.gid(),
+                is_dir: m.is_dir(),
+            }))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// io_uring backend
+
+/// Where a request's state machine stands; the next completion advances it.
+enum Step {
+    Open,
+    Statx,
+    Read,
+    Write,
+    Fsync,
+    Close,
+    /// A single-op request (rename, mkdir, unlink, stat by path).
+    Single,
+}
+
+struct Task {
+    req: Request,
+    reply: Reply,
+    step: Step,
+    fd: i32,
+    buf: Vec<u8>,
+    /// Bytes read or written so far.
+    done: usize,
+    statx: Box<libc::statx>,
+    /// Error to report once the file is closed.
+    error: Option<std::io::Error>,
+    /// Whole-file reads: whether the size was asked for (after a full first read).
+    statted: bool,
+}
+
+struct UringWorker {
+    ring: IoUring,
+    tasks: Vec<Option<Box<Task>>>,
+    free: Vec<usize>,
+    in_flight: usize,
+}
+
+/// First read of a whole-file read: most xl.meta files fit, saving a statx.
+const FIRST_READ: usize = 16 * 1024;
+
+/// Largest single read/write submitted (the kernel caps one op anyway).
+const MAX_IO: usize = 1 << 30;
+
+impl UringWorker {
+    fn new(ring: IoUring) -> Self {
+        Self {
+            ring,
+            tasks: Vec::new(),
+            free: Vec::new(),
+            in_flight: 0,
+        }
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<Job>) {
+        let mut open = true;
+        loop {
+            if self.in_flight == 0 {
+                if !open {
+                    return;
+                }
+                match rx.recv() {
+                    Ok(job) => self.accept(job),
+                    Err(_) => return,
+                }
+            }
+            while open && self.in_flight < MAX_IN_FLIGHT {
+                match rx.try_recv() {
+                    Ok(job) => self.accept(job),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => open = false,
+                }
+            }
+            if self.in_flight == 0 {
+                continue;
+            }
+            if let Err(e) = self.ring.submit_and_wait(1) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                self.fail_all(e);
+                continue;
+            }
+            let done: Vec<(u64, i32)> = self
+                .ring
+                .completion()
+                .map(|c| (c.user_data(), c.result()))
+                .collect();
+            for (slot, res) in done {
+                self.complete(slot as usize, res);
+            }
+        }
+    }
+
+    /// The ring broke (should not happen): answer every request with the error.
+    fn fail_all(&mut self, e: std::io::Error) {
+        for slot in 0..self.tasks.len() {
+            if let Some(task) = self.tasks[slot].take() {
+                if task.fd >= 0 {
+                    // SAFETY: the fd was opened by this task and is closed once.
+                    unsafe { libc::close(task.fd) };
+                }
+                let _ = task
+                    .reply
+                    .send(Err(std::io::Error::new(e.kind(), e.to_string())));
+                self.free.push(slot);
+            }
+        }
+        self.in_flight = 0;
+    }
+
+    fn accept(&mut self, job: Job) {
+        let (req, reply) = match job {
+            Job::Op(req, reply) => (req, reply),
+            Job::Blocking(f) => return f(),
+        };
+        let step = match req {
+            Request::ReadFile { .. }
+            | Request::ReadAt { .. }
+            | Request::WriteFile { .. }
+            | Request::Fsync { .. } => Step::Open,
+            _ => Step::Single,
+        };
+        // SAFETY: statx is plain old data; all-zero is a valid value.
+        let statx: Box<libc::statx> = Box::new(unsafe { std::mem::zeroed() });
+        let task = Box::new(Task {
+            req,
+            reply,
+            step,
+            fd: -1,
+            buf: Vec::new(),
+            done: 0,
+            statx,
+            error: None,
+            statted: false,
+        });
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.tasks[s] = Some(task);
+                s
+            }
+            None => {
+                self.tasks.push(Some(task));
+                self.tasks.len() - 1
+            }
+        };
+        self.in_flight += 1;
+        self.push_next(slot);
+    }
+
+    /// Queues the SQE for the task's current step.
+    fn push_next(&mut self, slot: usize) {
+        let Some(task) = self.tasks[slot].as_mut() else {
+            return;
+        };
+        let cwd = types::Fd(libc::AT_FDCWD);
+        let fd = types::Fd(task.fd);
+        let entry = match (&task.step, &task.req) {
+            (Step::Open, req) => {
+                let (path, flags, mode) = match req {
+                    Request::ReadFile { path } | Request::ReadAt { path, .. } => {
+                        (path, libc::O_RDONLY, 0)
+                    }
+                    Request::Fsync { path } => (path, libc::O_RDONLY, 0),
+                    Request::WriteFile {
+                        path,
+                        exclusive,
+                        mode,
+                        ..
+                    } => {
+                        let create = if *exclusive {
+                            libc::O_EXCL
+                        } else {
+                            libc::O_TRUNC
+                        };
+                        (path, libc::O_WRONLY | libc::O_CREAT | create, *mode)
+                    }
+                    _ => return self.finish(slot, Err(std::io::Error::other("bad step"))),
+                };
+                opcode::OpenAt::new(cwd, path.as_ptr())
+                    .flags(flags | libc::O_CLOEXEC)
+                    .mode(mode)
+                    .build()
+            }
+            (Step::Statx, _) => {
+                let statx = (&mut *task.statx as *mut libc::statx).cast::<types::statx>();
+                opcode::Statx::new(fd, c"".as_ptr(), statx)
+                    .flags(libc::AT_EMPTY_PATH)
+                    .mask(libc::STATX_SIZE)
+                    .build()
+            }
+            (Step::Read, req) => {
+                let base = match req {
+                    Request::ReadAt { offset, .. } => *offset,
+                    _ => 0,
+                };
+                let rest = &mut task.buf[task.done..];
+                let len = rest.len().min(MAX_IO) as u32;
+                opcode::Read::new(fd, rest.as_mut_ptr(), len)
+                    .offset(base + task.done as u64)
+                    .build()
+            }
+            (Step::Write, Request::WriteFile { data, .. }) => {
+                let rest = &data[task.done..];
+                let len = rest.len().min(MAX_IO) as u32;
+                opcode::Write::new(fd, rest.as_ptr(), len)
+                    .offset(task.done as u64)
+                    .build()
+            }
+            (Step::Fsync, _) => opcode::Fsync::new(fd).build(),
+            (Step::Close, _) => opcode::Close::new(fd).build(),
+            (Step::Single, Request::Rename { from, to }) => {
+                opcode::RenameAt::new(cwd, from.as_ptr(), cwd, to.as_ptr()).build()
+            }
+            (Step::Single, Request::Mkdir { path, mode }) => {
+                opcode::MkDirAt::new(cwd, path.as_ptr()).mode(*mode).build()
+            }
+            (Step::Single, Request::Unlink { path, dir }) => {
+                opcode::UnlinkAt::new(cwd, path.as_ptr())
+                    .flags(if *dir { libc::AT_REMOVEDIR } else { 0 })
+                    .build()
+            }
+            (Step::Single, Request::Stat { path }) => {
+                let statx = (&mut *task.statx as *mut libc::statx).cast::<types::statx>();
+                opcode::Statx::new(cwd, path.as_ptr(), statx)
+                    .flags(libc::AT_SYMLINK_NOFOLLOW)
+                    .mask(libc::STATX_BASIC_STATS)
+                    .build()
+            }
+            _ => return self.finish(slot, Err(std::io::Error::other("bad step"))),
+        };
+        let entry = entry.user_data(slot as u64);
+        loop {
+            // SAFETY: every pointer in `entry` points into the boxed task in
+            // `self.tasks[slot]` (paths, buffers, statx), which stays in place
+            // and unmodified until this entry's completion is processed.
+            let pushed = unsafe { self.ring.submission().push(&entry) };
+            if pushed.is_ok() {
+                break;
+            }
+            // Queue full: hand what we have to the kernel and retry.
+            if let Err(e) = self.ring.submit() {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return self.finish(slot, Err(e));
+                }
+            }
+        }
+    }
+
+    fn complete(&mut self, slot: usize, res: i32) {
+        let Some(task) = self.tasks.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let err = (res < 0).then(|| std::io::Error::from_raw_os_error(-res));
+        match task.step {
+            Step::Single => {
+                let out = match err {
+                    Some(e) => Err(e),
+                    None => match &task.req {
+                        Request::Stat { .. } => Ok(Output::Stat(to_stat(&task.statx))),
+                        _ => Ok(Output::Unit),
+                    },
+                };
+                return self.finish(slot, out);
+            }
+            Step::Open => {
+                if let Some(e) = err {
+                    return self.finish(slot, Err(e));
+                }
+                task.fd = res;
+                task.step = match &task.req {
+                    Request::ReadFile { .. } => {
+                        task.buf = vec![0; FIRST_READ];
+                        Step::Read
+                    }
+                    Request::ReadAt { len, .. } => {
+                        task.buf = vec![0; *len];
+                        Step::Read
+                    }
+                    Request::WriteFile { data, sync, .. } => {
+                        if data.is_empty() {
+                            if *sync {
+                                Step::Fsync
+                            } else {
+                                Step::Close
+                            }
+                        } else {
+                            Step::Write
+                        }
+                    }
+                    _ => Step::Fsync,
+                };
+                if matches!(task.step, Step::Read) && task.buf.is_empty() {
+                    task.step = Step::Close;
+                }
+            }
+            Step::Statx => {
+                if let Some(e) = err {
+                    task.error = Some(e);
+                    task.step = Step::Close;
+                } else {
+                    let size = usize::try_from(task.statx.stx_size).unwrap_or(usize::MAX);
+                    if size > (1 << 34) {
+                        task.error = Some(std::io::Error::other(format!(
+                            "file of {size} bytes is too large to read whole"
+                        )));
+                        task.step = Step::Close;
+                    } else if size <= task.done {
+                        task.buf.truncate(task.done);
+                        task.step = Step::Close;
+                    } else {
+                        task.buf.resize(size, 0);
+                        task.step = Step::Read;
+                    }
+                }
+            }
+            Step::Read => match err {
+                Some(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Some(e) => {
+                    task.error = Some(e);
+                    task.step = Step::Close;
+                }
+                None if res == 0 => {
+                    // end of file before the expected size (file shrank, or a short ReadAt)
+                    task.buf.truncate(task.done);
+                    task.step = Step::Close;
+                }
+                None => {
+                    let requested = task.buf.len() - task.done;
+                    task.done += res as usize;
+                    let whole_file = matches!(task.req, Request::ReadFile { .. });
+                    if whole_file && !task.statted && (res as usize) < requested {
+                        // A short read of a local regular file is its end:
+                        // small files (most xl.meta) need no statx at all.
+                        task.buf.truncate(task.done);
+                        task.step = Step::Close;
+                    } else if whole_file && !task.statted && task.done >= task.buf.len() {
+                        task.statted = true;
+                        task.step = Step::Statx;
+                    } else if task.done >= task.buf.len() {
+                        task.step = Step::Close;
+                    }
+                }
+            },
+            Step::Write => match err {
+                Some(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Some(e) => {
+                    task.error = Some(e);
+                    task.step = Step::Close;
+                }
+                None if res == 0 => {
+                    task.error = Some(std::io::ErrorKind::WriteZero.into());
+                    task.step = Step::Close;
+                }
+                None => {
+                    task.done += res as usize;
+                    if let Request::WriteFile { data, sync, .. } = &task.req {
+                        if task.done >= data.len() {
+                            task.step = if *sync { Step::Fsync } else { Step::Close };
+                        }
+                    }
+                }
+            },
+            Step::Fsync => {
+                if let Some(e) = err {
+                    task.error = Some(e);
+                }
+                task.step = Step::Close;
+            }
+            Step::Close => {
+                task.fd = -1;
+                if let Some(e) = task.error.take().or(err) {
+                    return self.finish(slot, Err(e));
+                }
+                let out = match &task.req {
+                    Request::ReadFile { .. } | Request::ReadAt { .. } => {
+                        Ok(Output::Bytes(std::mem::take(&mut task.buf)))
+                    }
+                    _ => Ok(Output::Unit),
+                };
+                return self.finish(slot, out);
+            }
+        }
+        self.push_next(slot);
+    }
+
+    fn finish(&mut self, slot: usize, out: std::io::Result<Output>) {
+        if let Some(task) = self.tasks.get_mut(slot).and_then(Option::take) {
+            if task.fd >= 0 {
+                // SAFETY: the fd was opened by this task and is closed once.
+                unsafe { libc::close(task.fd) };
+            }
+            let _ = task.reply.send(out);
+            self.free.push(slot);
+            self.in_flight -= 1;
+        }
+    }
+}
+
+fn to_stat(s: &libc::statx) -> FileStat {
+    FileStat {
+        size: s.stx_size,
+        mode: u32::from(s.stx_mode),
+        uid: s.stx_uid,
+        gid: s.stx_gid,
+        is_dir: u32::from(s.stx_mode) & libc::S_IFMT == libc::S_IFDIR,
+    }
+}
+
+/// Starts one worker per drive root, keyed by root.
+pub fn spawn_all<'a>(
+    roots: impl IntoIterator<Item = &'a Path>,
+) -> std::io::Result<HashMap<PathBuf, DriveIo>> {
+    roots
+        .into_iter()
+        .map(|r| Ok((r.to_owned(), DriveIo::spawn(r)?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn each_backend(f: impl Fn(Backend)) {
+        f(Backend::Syscalls);
+        if probe_io_uring().is_ok() {
+            f(Backend::IoUring);
+        }
+    }
+
+    #[test]
+    fn basic_operations() {
+        each_backend(|b| {
+            let dir = tempfile::tempdir().unwrap();
+            let io = DriveIo::spawn_with(dir.path(), b).unwrap();
+            io.mkdir_all("bkt/a/b").unwrap();
+            let data: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+            io.write_file("bkt/a/b/f", data.clone(), true)
+                .wait()
+                .unwrap();
+            io.write_file("bkt/empty", Vec::new(), false)
+                .wait()
+                .unwrap();
+            assert_eq!(io.read_file("bkt/a/b/f").wait().unwrap(), data);
+            assert_eq!(io.read_file("bkt/empty").wait().unwrap(), Vec::<u8>::new());
+            assert_eq!(
+                io.read_at("bkt/a/b/f", 299_990, 100).wait().unwrap(),
+                &data[299_990..]
+            );
+            assert_eq!(io.read_at("bkt/a/b/f", 5, 3).wait().unwrap(), &data[5..8]);
+            let st = io.stat("bkt/a/b/f").wait().unwrap();
+            assert_eq!((st.size, st.is_dir), (300_000, false));
+            assert!(io.stat("bkt/a").wait().unwrap().is_dir);
+            io.fsync("bkt/a/b").wait().unwrap();
+            io.rename("bkt/a/b/f", "bkt/g").wait().unwrap();
+            let err = io.read_file("bkt/a/b/f").wait().unwrap_err();
+            assert!(err.is_not_found(), "{err}");
+            assert!(err.to_string().contains("bkt/a/b/f"));
+            io.unlink("bkt/g", false).wait().unwrap();
+            io.unlink("bkt/a/b", true).wait().unwrap();
+            assert!(io.mkdir("bkt/a").wait().is_err());
+            assert!(io.read_file("../etc/passwd").wait().is_err());
+            // many in flight at once
+            let tickets: Vec<_> = (0..500)
+                .map(|i| io.write_file(format!("bkt/f{i}"), vec![i as u8; i], false))
+                .collect();
+            tickets.into_iter().for_each(|t| t.wait().unwrap());
+            let reads: Vec<_> = (0..500)
+                .map(|i| io.read_file(format!("bkt/f{i}")))
+                .collect();
+            for (i, t) in reads.into_iter().enumerate() {
+                assert_eq!(t.wait().unwrap(), vec![i as u8; i], "{b:?}");
+            }
+        });
+    }
+
+    #[test]
+    fn whole_file_reads_around_the_first_read_size() {
+        each_backend(|b| {
+            let dir = tempfile::tempdir().unwrap();
+            let io = DriveIo::spawn_with(dir.path(), b).unwrap();
+            for len in [
+                0,
+                1,
+                FIRST_READ - 1,
+                FIRST_READ,
+                FIRST_READ + 1,
+                3 * FIRST_READ,
+            ] {
+                let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+                std::fs::write(dir.path().join("f"), &data).unwrap();
+                assert_eq!(io.read_file("f").wait().unwrap(), data, "{b:?} {len}");
+            }
+        });
+    }
+
+    #[test]
+    fn atomic_write_keeps_mode_and_cleans_staging() {
+        each_backend(|b| {
+            let dir = tempfile::tempdir().unwrap();
+            let io = DriveIo::spawn_with(dir.path(), b).unwrap();
+            io.mkdir_all("bkt/obj").unwrap();
+            let target = dir.path().join("bkt/obj/xl.meta");
+            std::fs::write(&target, b"old").unwrap();
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+            io.atomic_write("bkt/obj/xl.meta", b"new contents".to_vec())
+                .unwrap();
+            assert_eq!(std::fs::read(&target).unwrap(), b"new contents");
+            assert_eq!(
+                std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777,
+                0o600
+            );
+            let items: Vec<(PathBuf, Vec<u8>)> = (0..50)
+                .map(|i| (PathBuf::from(format!("bkt/obj{i}.meta")), vec![i as u8; 10]))
+                .collect();
+            io.atomic_write_batch(items).unwrap();
+            assert_eq!(
+                std::fs::read(dir.path().join("bkt/obj7.meta")).unwrap(),
+                vec![7u8; 10]
+            );
+            let staging = std::fs::read_dir(dir.path().join(STAGING_DIR))
+                .unwrap()
+                .count();
+            assert_eq!(staging, 0, "staged files are renamed away");
+            // a batch with an impossible target fails and leaves no staged file
+            let bad = vec![(PathBuf::from("nodir/x/y"), b"z".to_vec())];
+            assert!(io.atomic_write_batch(bad).is_err());
+            assert_eq!(
+                std::fs::read_dir(dir.path().join(STAGING_DIR))
+                    .unwrap()
+                    .count(),
+                0
+            );
+        });
+    }
+}

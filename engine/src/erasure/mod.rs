@@ -1,0 +1,231 @@
+//! MinIO erasure coding: Reed-Solomon shards, streaming bitrot and the size
+//! arithmetic that ties them together (ONDISK §7–§9).
+//!
+//! | item | what it owns |
+//! |---|---|
+//! | [`Erasure`] | one `(D, P, block size)` geometry: shard sizes, block encode/reconstruct |
+//! | [`bitrot`] | HighwayHash-256 with MinIO's key and the `hash ‖ chunk` framing |
+//! | [`set`] | locating a version on a set: layout, per-drive shard locations |
+//! | [`stream`] | a part's byte stream ↔ per-shard bitrot files, tolerant of bad shards |
+//!
+//! The matrix is klauspost/reedsolomon's default (Vandermonde made systematic),
+//! which the `reed-solomon-erasure` crate builds identically; the vector tests
+//! in `tests/vectors/reedsolomon.rs` hold it to MinIO's own shards.
+
+pub mod bitrot;
+pub mod set;
+pub mod stream;
+
+use reed_solomon_erasure::galois_8::ReedSolomon;
+
+/// MinIO's erasure block size (`blockSizeV2`): 1 MiB of stored part bytes per block.
+pub const DEFAULT_BLOCK_SIZE: u64 = 1 << 20;
+
+/// What can go wrong while encoding or decoding erasure shards.
+#[derive(Debug, thiserror::Error)]
+pub enum ErasureError {
+    /// The `(D, P)` pair is not one MinIO can write or read.
+    #[error("invalid erasure geometry {data}+{parity} (block size {block_size})")]
+    Geometry {
+        data: usize,
+        parity: usize,
+        block_size: u64,
+    },
+    /// Fewer than `D` usable shards remain for a block.
+    #[error("block {block}: only {available} of {needed} required shards are readable ({detail})")]
+    TooFewShards {
+        block: u64,
+        available: usize,
+        needed: usize,
+        detail: String,
+    },
+    /// The Reed-Solomon library refused the shards (lengths disagree, …).
+    #[error("reed-solomon: {0:?}")]
+    Codec(reed_solomon_erasure::Error),
+    /// Reading the source stream or writing a sink failed.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+/// One erasure geometry: `D` data shards, `P` parity shards and the block size.
+///
+/// Built from the per-version `EcM`/`EcN`/`EcBSize` of an `xl.meta` (never from
+/// drive-count defaults, ONDISK §2.5).
+#[derive(Clone)]
+pub struct Erasure {
+    data: usize,
+    parity: usize,
+    block_size: u64,
+    /// `None` for `P = 0`: the crate rejects it, and MinIO then only splits.
+    codec: Option<ReedSolomon>,
+}
+
+impl std::fmt::Debug for Erasure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Erasure({}+{}, block {})",
+            self.data, self.parity, self.block_size
+        )
+    }
+}
+
+impl Erasure {
+    /// Checks MinIO's constraints (`D > 0`, `P ≥ 0`, `D + P ≤ 256`, block > 0)
+    /// and builds the codec.
+    pub fn new(data: usize, parity: usize, block_size: u64) -> Result<Self, ErasureError> {
+        let bad = || ErasureError::Geometry {
+            data,
+            parity,
+            block_size,
+        };
+        if data == 0 || data + parity > 256 || block_size == 0 {
+            return Err(bad());
+        }
+        let codec = match parity {
+            0 => None,
+            p => Some(ReedSolomon::new(data, p).map_err(|_| bad())?),
+        };
+        Ok(Self {
+            data,
+            parity,
+            block_size,
+            codec,
+        })
+    }
+
+    /// Data shard count `D` (`EcM`).
+    pub fn data_shards(&self) -> usize {
+        self.data
+    }
+
+    /// Parity shard count `P` (`EcN`).
+    pub fn parity_shards(&self) -> usize {
+        self.parity
+    }
+
+    /// `D + P`: one shard per drive of the set.
+    pub fn total_shards(&self) -> usize {
+        self.data + self.parity
+    }
+
+    /// Block size `B` (`EcBSize`).
+    pub fn block_size(&self) -> u64 {
+        self.block_size
+    }
+
+    /// `ceil(B / D)`: the shard chunk of one full block.
+    pub fn shard_size(&self) -> u64 {
+        self.block_size.div_ceil(self.data as u64)
+    }
+
+    /// Bytes of shard payload per drive for a part of `part_size` stored bytes.
+    pub fn shard_file_size(&self, part_size: u64) -> u64 {
+        let full = part_size / self.block_size;
+        let rest = part_size % self.block_size;
+        full * self.shard_size() + rest.div_ceil(self.data as u64)
+    }
+
+    /// On-disk size of one drive's bitrot-framed shard file (payload + one
+    /// 32-byte hash per chunk).
+    pub fn bitrot_file_size(&self, part_size: u64) -> u64 {
+        let payload = self.shard_file_size(part_size);
+        payload.div_ceil(self.shard_size()) * bitrot::HASH_LEN as u64 + payload
+    }
+
+    /// Number of erasure blocks of a part (`0` for an empty part).
+    pub fn block_count(&self, part_size: u64) -> u64 {
+        part_size.div_ceil(self.block_size)
+    }
+
+    /// Splits one block (at most `B` bytes, non-empty) into `D + P` shards of
+    /// `ceil(len / D)` bytes each, zero-padding the last data shard like
+    /// klauspost's `Split`, and computes parity.
+    pub fn encode_block(&self, block: &[u8]) -> Result<Vec<Vec<u8>>, ErasureError> {
+        let chunk = block.len().div_ceil(self.data);
+        let mut shards: Vec<Vec<u8>> = (0..self.total_shards())
+            .map(|i| {
+                let start = (i * chunk).min(block.len());
+                let end = ((i + 1) * chunk).min(block.len());
+                let mut s = if i < self.data {
+                    block[start..end].to_vec()
+                } else {
+                    Vec::new()
+                };
+                s.resize(chunk, 0);
+                s
+            })
+            .collect();
+        if let Some(codec) = &self.codec {
+            codec.encode(&mut shards).map_err(ErasureError::Codec)?;
+        }
+        Ok(shards)
+    }
+
+    /// Fills in missing data shards (`None`) from any `D` present shards.
+    /// Parity shards are left as they are.
+    pub fn reconstruct_data(&self, shards: &mut [Option<Vec<u8>>]) -> Result<(), ErasureError> {
+        if shards[..self.data.min(shards.len())]
+            .iter()
+            .all(Option::is_some)
+        {
+            return Ok(());
+        }
+        match &self.codec {
+            Some(codec) => codec.reconstruct_data(shards).map_err(ErasureError::Codec),
+            None => Err(ErasureError::Codec(
+                reed_solomon_erasure::Error::TooFewShardsPresent,
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_match_the_spec_example() {
+        // ONDISK §7.2 / §8.2: D = 12, B = 1 MiB, part of 6294528 bytes.
+        let e = Erasure::new(12, 4, DEFAULT_BLOCK_SIZE).unwrap();
+        assert_eq!(e.shard_size(), 87382);
+        assert_eq!(e.shard_file_size(6294528), 524548);
+        assert_eq!(e.bitrot_file_size(6294528), 524772);
+        assert_eq!(e.shard_file_size(0), 0);
+        assert_eq!(e.bitrot_file_size(0), 0);
+        assert_eq!(e.block_count(2 * DEFAULT_BLOCK_SIZE), 2);
+    }
+
+    #[test]
+    fn worked_example_hello_2_2() {
+        // ONDISK §7.4.
+        let e = Erasure::new(2, 2, DEFAULT_BLOCK_SIZE).unwrap();
+        let shards = e.encode_block(b"hello").unwrap();
+        let hex: Vec<String> = shards.iter().map(hex::encode).collect();
+        assert_eq!(hex, ["68656c", "6c6f00", "6071b4", "647bd8"]);
+        let mut opt: Vec<Option<Vec<u8>>> = shards.into_iter().map(Some).collect();
+        opt[0] = None;
+        opt[1] = None;
+        e.reconstruct_data(&mut opt).unwrap();
+        assert_eq!(opt[0].as_deref(), Some(&b"hel"[..]));
+        assert_eq!(opt[1].as_deref(), Some(&b"lo\0"[..]));
+    }
+
+    #[test]
+    fn rejects_bad_geometry_and_handles_zero_parity() {
+        assert!(Erasure::new(0, 2, DEFAULT_BLOCK_SIZE).is_err());
+        assert!(Erasure::new(200, 57, DEFAULT_BLOCK_SIZE).is_err());
+        assert!(Erasure::new(2, 2, 0).is_err());
+        let e = Erasure::new(3, 0, DEFAULT_BLOCK_SIZE).unwrap();
+        let shards = e.encode_block(b"abcdefg").unwrap();
+        assert_eq!(
+            shards,
+            [b"abc".to_vec(), b"def".to_vec(), b"g\0\0".to_vec()]
+        );
+        let mut opt = vec![None, Some(b"def".to_vec()), Some(b"g\0\0".to_vec())];
+        assert!(e.reconstruct_data(&mut opt).is_err());
+    }
+}
