@@ -6,5 +6,7 @@
 //! | module | what it owns |
 //! |---|---|
 //! | `cli` | argument parsing and output of each `keyrotate` command |
+//! | `job` | the job file: YAML model, validation (V-1…V-18), filters and per-version decisions |
 
 pub mod cli;
+pub mod job;

@@ -27,7 +27,9 @@ pub enum KmsError {
     KeyNotFound(String),
     /// The ciphertext did not decrypt with this key and context (wrong key,
     /// wrong context or tampered ciphertext: the AEAD cannot tell which).
-    #[error("KMS decryption failed for key {key:?}: wrong key, wrong context or tampered ciphertext")]
+    #[error(
+        "KMS decryption failed for key {key:?}: wrong key, wrong context or tampered ciphertext"
+    )]
     DecryptionFailed { key: String },
     /// The KMS ciphertext is not in any format this backend understands.
     #[error("malformed KMS ciphertext for key {key:?}: {reason}")]
@@ -68,5 +70,10 @@ pub trait Kms: Send + Sync {
 
     /// Decrypts a data key ciphertext produced by `generate_key` (or by any
     /// format of it MinIO still reads) under `key` and `context`.
-    fn decrypt(&self, key: &KeyId, ciphertext: &[u8], context: &Context) -> Result<PlaintextKey, KmsError>;
+    fn decrypt(
+        &self,
+        key: &KeyId,
+        ciphertext: &[u8],
+        context: &Context,
+    ) -> Result<PlaintextKey, KmsError>;
 }

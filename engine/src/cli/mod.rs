@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod generate;
 mod inspect;
+mod validate;
 
 /// Exit code of a job file or command line that is invalid.
 pub const EXIT_INVALID: u8 = 2;
@@ -21,7 +23,12 @@ pub const EXIT_INVALID: u8 = 2;
 /// keys with the KMS, and writes the result back crash-safely so a MinIO
 /// server reads every object exactly as before.
 #[derive(Debug, Parser)]
-#[command(name = "keyrotate", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "keyrotate",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,6 +37,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Inspect(inspect::Args),
+    Generate(generate::Args),
+    Validate(validate::Args),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -37,6 +46,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Inspect(args) => inspect::run(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Validate(args) => validate::run(args),
     };
     match outcome {
         Ok(code) => code,
@@ -58,7 +69,10 @@ pub struct CliError {
 impl CliError {
     /// Wraps an error with the exit code it maps to.
     pub fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
-        Self { code, error: error.into() }
+        Self {
+            code,
+            error: error.into(),
+        }
     }
 
     fn exit_code(&self) -> u8 {
