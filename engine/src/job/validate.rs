@@ -173,6 +173,9 @@ impl Ctx {
         };
         let mut out = Vec::new();
         for (k, v) in entries {
+            if k.name == "<<" {
+                continue; // already reported as V-1
+            }
             if allowed.contains(&k.name.as_str()) {
                 out.push((k, v));
                 continue;

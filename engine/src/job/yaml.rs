@@ -295,6 +295,9 @@ impl MarkedEventReceiver for Builder {
                     entries,
                     ..
                 }) => {
+                    // yaml-rust2 marks a block mapping at its first ':'; the
+                    // first key is where a reader looks for it.
+                    let pos = entries.first().map_or(pos, |(k, _)| k.pos.min(pos));
                     self.complete(
                         Node {
                             pos,
