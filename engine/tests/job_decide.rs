@@ -132,6 +132,9 @@ fn s9_3_free_version_and_pending_purge_are_not_objects() {
     let mut v = plain();
     v.free_version = true;
     assert_eq!(run(&any_job(), &v), skip(SkipReason::NotAnObject));
+    // Free versions are delete-type in xl.meta, yet not delete markers.
+    v.kind = VersionKind::DeleteMarker;
+    assert_eq!(run(&any_job(), &v), skip(SkipReason::NotAnObject));
     let mut v = sse_kms("k");
     v.purge_pending = true;
     assert_eq!(run(&any_job(), &v), skip(SkipReason::NotAnObject));
@@ -743,4 +746,52 @@ fn ab06_quoted_date_only_is_accepted() {
     // MinIO: a quoted value must be RFC 3339 to the second, so the quoted form fails.
     let minio_quoted_ok = |s: &str| s.len() >= 20 && s.as_bytes()[10] == b'T';
     assert!(!minio_quoted_ok("2024-01-02"));
+}
+
+// ---- real MinIO metadata ---------------------------------------------------
+
+/// The internal metadata MinIO itself wrote for each SSE kind
+/// (testdata/vectors/sse_metadata.json) classifies as that kind, and drives
+/// the matching action and the kmskey filter.
+#[test]
+fn classification_of_minio_written_metadata() {
+    use engine::job::facts::{classify_encryption, EncryptionKind};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/vectors/sse_metadata.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for case in doc["cases"].as_array().unwrap() {
+        let kind = case["kind"].as_str().unwrap();
+        let mut v = plain();
+        for pair in case["internal_metadata"].as_array().unwrap() {
+            v.meta_sys.insert(
+                pair[0].as_str().unwrap().to_owned(),
+                pair[1].as_str().unwrap().as_bytes().to_vec(),
+            );
+        }
+        let (want_kind, want_action) = match kind
+            .split(['-', '+'])
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("-")
+            .as_str()
+        {
+            "SSE-S3" => (EncryptionKind::SseS3, CONVERT),
+            "SSE-KMS" => (EncryptionKind::SseKms, ROTATE),
+            "SSE-C" => (EncryptionKind::SseC, skip(SkipReason::Ssec)),
+            other => panic!("unknown kind {other}"),
+        };
+        assert_eq!(classify_encryption(&v.meta_sys), want_kind, "{kind}");
+        assert_eq!(run(&any_job(), &v), want_action, "{kind}");
+        let by_key = job("      kmskey: my-minio-key\n");
+        let want = if want_kind == EncryptionKind::SseKms {
+            ROTATE
+        } else {
+            FILTERED
+        };
+        assert_eq!(run(&by_key, &v), want, "{kind} with kmskey");
+        seen.insert(kind.to_owned());
+    }
+    assert!(seen.len() >= 6, "{seen:?}");
 }

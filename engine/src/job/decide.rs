@@ -78,11 +78,15 @@ pub struct Capabilities {
 /// listing's job; step 12 is this call again on re-read metadata).
 pub fn decide(job: &Job, v: &VersionFacts, t0: Timestamp, caps: Capabilities) -> Decision {
     use Decision::*;
-    // 2–4
+    // 2–4. A tier free version is stored as a delete-type version but is
+    // no delete marker to S3 clients, so step 3 claims it first.
+    if v.free_version {
+        return Skip(SkipReason::NotAnObject);
+    }
     if v.kind == VersionKind::DeleteMarker {
         return Skip(SkipReason::DeleteMarker);
     }
-    if v.free_version || v.purge_pending {
+    if v.purge_pending {
         return Skip(SkipReason::NotAnObject);
     }
     if !v.consistent {

@@ -148,8 +148,9 @@ fn metadata_target(key: &str) -> String {
     {
         return (*h).to_owned();
     }
-    if key.len() >= USER_META_PREFIX.len()
-        && key[..USER_META_PREFIX.len()].eq_ignore_ascii_case(USER_META_PREFIX)
+    if key
+        .get(..USER_META_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(USER_META_PREFIX))
     {
         return key.to_owned();
     }

@@ -535,8 +535,8 @@ impl Ctx {
         // `kmskeyid` is the anchor struct's spelling (AB-4); both at once is ambiguous.
         let kms_node = match (f.get("kmskey"), f.get("kmskeyid")) {
             (Some(a), Some(b)) => {
-                let (first, second) = if a.pos <= b.pos { (a, b) } else { (b, a) };
-                let _ = first;
+                // Point at whichever spelling comes second.
+                let second = if a.pos <= b.pos { b } else { a };
                 self.push(JobError::new(
                     Rule::V1,
                     path,

@@ -106,6 +106,10 @@ pub struct YamlError {
     pub pos: Pos,
 }
 
+/// Deepest nesting accepted: a job file needs 5 levels; the bound keeps
+/// every recursive walk of the tree (and its drop) far from the stack limit.
+const MAX_DEPTH: usize = 64;
+
 /// Upper bound on nodes produced (aliases included): far above any real job,
 /// far below anything that could exhaust memory.
 const MAX_NODES: usize = 100_000;
@@ -173,6 +177,20 @@ enum Frame {
 }
 
 impl Builder {
+    fn open(&mut self, frame: Frame, pos: Pos) {
+        if self.stack.len() >= MAX_DEPTH {
+            self.fatal = Some(YamlError {
+                path: String::new(),
+                detail: format!("nesting deeper than {MAX_DEPTH} levels"),
+                pos,
+            });
+            return;
+        }
+        if self.count(1, pos) {
+            self.stack.push(frame);
+        }
+    }
+
     fn count(&mut self, n: usize, pos: Pos) -> bool {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES && self.fatal.is_none() {
@@ -261,23 +279,21 @@ impl MarkedEventReceiver for Builder {
                 );
             }
             Event::SequenceStart(anchor, _) => {
-                if self.count(1, pos) {
-                    self.stack.push(Frame::Seq {
-                        pos,
-                        anchor,
-                        items: Vec::new(),
-                    });
-                }
+                let frame = Frame::Seq {
+                    pos,
+                    anchor,
+                    items: Vec::new(),
+                };
+                self.open(frame, pos);
             }
             Event::MappingStart(anchor, _) => {
-                if self.count(1, pos) {
-                    self.stack.push(Frame::Map {
-                        pos,
-                        anchor,
-                        entries: Vec::new(),
-                        key: None,
-                    });
-                }
+                let frame = Frame::Map {
+                    pos,
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                };
+                self.open(frame, pos);
             }
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Seq { pos, anchor, items }) => {
@@ -407,6 +423,13 @@ mod tests {
         }
         let errs = parse(&bomb).unwrap_err();
         assert!(errs[0].detail.contains("nodes"), "{errs:?}");
+
+        // Below the parser's own recursion limit, our depth bound applies.
+        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        let errs = parse(&deep).unwrap_err();
+        assert!(errs[0].detail.contains("nesting"), "{errs:?}");
+        let deeper = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse(&deeper).is_err());
     }
 
     #[test]
