@@ -339,3 +339,37 @@ fn json_shape() {
     assert_eq!(v[0]["line"], 1);
     assert!(v[0].get("hint").is_none());
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    const VALID: &str = "keyrotate:\n  apiVersion: v1\n  bucket: my-bucket\n  prefix: [a/, b/]\n  encryption:\n    key: k\n    context: eyJhIjoiYiJ9\n  flags:\n    filter:\n      newerThan: 30d\n      olderThan: 7d\n      createdAfter: 2024-01-01\n      tags:\n        - key: a\n          value: \"b*\"\n    retry:\n      attempts: 3\n      delay: 1s\n";
+
+    #[test]
+    fn baseline_is_valid() {
+        assert_eq!(engine::job::validate(VALID), vec![]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Arbitrary text: an answer, never a panic, every error positioned.
+        #[test]
+        fn arbitrary_text(s in "\\PC{0,200}") {
+            for e in engine::job::validate(&s) {
+                prop_assert!(e.line >= 1 && e.column >= 1);
+            }
+        }
+
+        /// A valid job with one byte range replaced by YAML-ish noise.
+        #[test]
+        fn mutated_valid_job(at in 0usize..VALID.len(), len in 0usize..12, noise in "[-:{}\\[\\]&*!|>'\" a-z0-9\n]{0,12}") {
+            let end = (at + len).min(VALID.len());
+            let text = format!("{}{}{}", &VALID[..at], noise, &VALID[end..]);
+            for e in engine::job::validate(&text) {
+                prop_assert!(e.line >= 1 && e.column >= 1);
+                prop_assert!(!e.message.is_empty());
+            }
+        }
+    }
+}

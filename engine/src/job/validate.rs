@@ -48,6 +48,16 @@ pub fn parse_job(text: &str) -> Result<Job, Invalid> {
             return Ok(job);
         }
     }
+    if errors.is_empty() {
+        // Every path that yields no job reports why; this keeps `Err` from
+        // ever being empty should one be missed.
+        errors.push(JobError::new(
+            Rule::V2,
+            "",
+            "job file must contain exactly one 'keyrotate' job (found: nothing usable)",
+            Pos::START,
+        ));
+    }
     errors.sort_by_key(|e| (e.line, e.column));
     Err(Invalid(errors))
 }
