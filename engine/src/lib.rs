@@ -11,11 +11,13 @@
 //! | `drives` | endpoints, format.json topology, placement, per-drive io_uring workers, listing |
 //! | `erasure` | Reed-Solomon shards, streaming bitrot, reading/writing a set's shard streams |
 //! | `fixture` | builds MinIO-format test deployments with a manifest |
+//! | `job` | the job file: YAML model, validation (V-1…V-18), filters and per-version decisions |
 
 pub mod cli;
 pub mod drives;
 pub mod erasure;
 pub mod fixture;
+pub mod job;
 pub mod run;
 pub mod sse;
 

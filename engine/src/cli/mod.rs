@@ -10,7 +10,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod fixture;
+mod generate;
 mod inspect;
+mod validate;
 
 /// Exit code of a job file or command line that is invalid.
 pub const EXIT_INVALID: u8 = 2;
@@ -37,6 +39,8 @@ pub struct Cli {
 enum Command {
     Inspect(inspect::Args),
     Fixture(fixture::Args),
+    Generate(generate::Args),
+    Validate(validate::Args),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -45,6 +49,8 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Fixture(args) => fixture::run(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Validate(args) => validate::run(args),
     };
     match outcome {
         Ok(code) => code,
