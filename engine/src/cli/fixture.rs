@@ -63,7 +63,7 @@ pub fn run(args: Args) -> CmdResult {
         kms_key_id: String::new(),
     };
     let started = std::time::Instant::now();
-    let manifest = fixture::build(&args.out, &spec).map_err(|e| match e {
+    let manifest = fixture::build(&args.out, &spec, None).map_err(|e| match e {
         FixtureError::Spec(_) => CliError::new(EXIT_INVALID, e),
         e => CliError::new(1, e),
     })?;
