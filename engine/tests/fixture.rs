@@ -19,7 +19,7 @@ fn spec() -> FixtureSpec {
             sse_c: 0,
         },
         versions: 2,
-        multipart_every: Some(7),
+        multipart_every: Some(3),
         sizes: SizeClass::Mixed,
         locked_every: Some(5),
         tags: true,
