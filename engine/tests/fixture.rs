@@ -16,7 +16,7 @@ fn spec() -> FixtureSpec {
             plain: 1,
             sse_s3: 0,
             sse_kms: 0,
-            sse_c: 0,
+            sse_c: 1,
         },
         versions: 2,
         multipart_every: Some(3),
