@@ -1162,13 +1162,20 @@ mod tests {
             let target = dir.path().join("bkt/obj/xl.meta");
             std::fs::write(&target, b"old").unwrap();
             std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+            // A foreign owner is kept too (only root may hand files to others).
+            // SAFETY: geteuid has no preconditions.
+            let root_user = unsafe { libc::geteuid() } == 0;
+            if root_user {
+                std::os::unix::fs::chown(&target, Some(1234), Some(5678)).unwrap();
+            }
             io.atomic_write("bkt/obj/xl.meta", b"new contents".to_vec())
                 .unwrap();
             assert_eq!(std::fs::read(&target).unwrap(), b"new contents");
-            assert_eq!(
-                std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777,
-                0o600
-            );
+            let meta = std::fs::metadata(&target).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+            if root_user {
+                assert_eq!((meta.uid(), meta.gid()), (1234, 5678));
+            }
             let items: Vec<(PathBuf, Vec<u8>)> = (0..50)
                 .map(|i| (PathBuf::from(format!("bkt/obj{i}.meta")), vec![i as u8; 10]))
                 .collect();
