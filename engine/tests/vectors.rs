@@ -44,6 +44,10 @@ fn every_vector_file_has_a_known_kind() {
     let files = vector_files();
     assert!(!files.is_empty(), "no vector files found");
     for file in files {
-        assert!(kind_of(&file).is_some(), "{}: no crate knows this vector kind", file.display());
+        assert!(
+            kind_of(&file).is_some(),
+            "{}: no crate knows this vector kind",
+            file.display()
+        );
     }
 }

@@ -30,13 +30,106 @@ impl Context {
 
     /// Entries in canonical (sorted) order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))
+        self.entries
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
     }
 
     /// Whether the context is empty.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// The canonical JSON MinIO sends as associated data (CRYPTO.md §1.4):
+    /// `{}` when empty, otherwise `{"k":"v",...}` with keys in byte order, no
+    /// whitespace, and Go's HTML-safe string escaping.
+    pub fn to_canonical_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            2 + self
+                .entries
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 6)
+                .sum::<usize>(),
+        );
+        out.push(b'{');
+        for (i, (key, value)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json_string(&mut out, key);
+            out.push(b':');
+            write_json_string(&mut out, value);
+        }
+        out.push(b'}');
+        out
+    }
+
+    /// Parses a stored context (a JSON object of strings, e.g. the decoded
+    /// `…-Context` metadata entry). Later duplicates win, as in Go.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let map: BTreeMap<String, String> = serde_json::from_slice(bytes)?;
+        Ok(map.into_iter().collect())
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` as a JSON string the way Go's `encoding/json` does with HTML
+/// escaping on: invalid UTF-8 becomes `\ufffd` once per offending byte.
+fn write_json_string(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    let mut rest = s;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                write_valid(out, valid);
+                break;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                // `valid_up_to` guarantees this prefix is UTF-8.
+                write_valid(out, std::str::from_utf8(valid).unwrap_or_default());
+                // Go decodes an invalid sequence one byte at a time (width 1)
+                // and writes U+FFFD for each byte; valid text resumes after it.
+                out.extend_from_slice(b"\\ufffd");
+                rest = after.get(1..).unwrap_or_default();
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+fn write_valid(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let escape: Option<&[u8]> = match c {
+            '"' => Some(b"\\\""),
+            '\\' => Some(b"\\\\"),
+            '\n' => Some(b"\\n"),
+            '\r' => Some(b"\\r"),
+            '\t' => Some(b"\\t"),
+            '\u{2028}' => Some(b"\\u2028"),
+            '\u{2029}' => Some(b"\\u2029"),
+            _ => None,
+        };
+        let needs_u00 = matches!(c, '\0'..='\u{1f}' | '<' | '>' | '&');
+        if escape.is_none() && !needs_u00 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        match escape {
+            Some(e) => out.extend_from_slice(e),
+            None => {
+                let b = c as u8;
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+        }
+        start = i + c.len_utf8();
+    }
+    out.extend_from_slice(&bytes[start..]);
 }
 
 impl<K: Into<Vec<u8>>, V: Into<Vec<u8>>> FromIterator<(K, V)> for Context {

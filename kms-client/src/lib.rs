@@ -8,12 +8,36 @@
 //! |---|---|
 //! | [`context`] | the KMS context (associated data) and its canonical JSON |
 //! | [`key`] | key ids, data keys and plaintext key material (zeroized, never printed) |
+//! | [`static_key`] | the static-key backend (`MINIO_KMS_SECRET_KEY`), old keys for decryption, legacy formats |
+//! | [`kes`] | the KES backend (`MINIO_KMS_KES_*`): HTTPS + mTLS / API key, retries, bulk calls |
+//! | [`minkms`] | the MinIO KMS backend (`MINIO_KMS_SERVER`, `_ENCLAVE`, `_API_KEY`): framed protobuf over HTTPS |
+//! | [`config`] | which backend MinIO would use, from the same variables (or an env file) |
+//! | [`env_file`] | `KEY=VALUE` env files such as `/etc/default/minio` |
+//! | [`identity`] | KES (`kes:v1:`) and MinIO KMS (`k1:`) API keys, their identities and client certificates |
+//! | `testing` | (feature `kes-fixture`) an in-process HTTPS protocol fixture for tests and benchmarks |
+//!
+//! Every backend implements [`Kms`]: blocking calls, plus batch calls
+//! ([`Kms::decrypt_batch`], [`Kms::generate_batch`]) that a remote backend runs
+//! with up to [`Kms::max_in_flight`] requests in flight over reused connections.
 
+mod b64;
+pub mod config;
 pub mod context;
+mod crypto;
+pub mod env_file;
+mod http;
+pub mod identity;
+pub mod kes;
 pub mod key;
+pub mod minkms;
+pub mod static_key;
+#[cfg(feature = "kes-fixture")]
+pub mod testing;
 
+pub use config::{KmsConfig, OldStaticKeys};
 pub use context::Context;
 pub use key::{DataKey, KeyId, PlaintextKey};
+pub use static_key::{OsRandom, RandomSource, ReplayRandom, StaticKey, StaticKms};
 
 /// Why a KMS call failed.
 ///
@@ -27,7 +51,9 @@ pub enum KmsError {
     KeyNotFound(String),
     /// The ciphertext did not decrypt with this key and context (wrong key,
     /// wrong context or tampered ciphertext: the AEAD cannot tell which).
-    #[error("KMS decryption failed for key {key:?}: wrong key, wrong context or tampered ciphertext")]
+    #[error(
+        "KMS decryption failed for key {key:?}: wrong key, wrong context or tampered ciphertext"
+    )]
     DecryptionFailed { key: String },
     /// The KMS ciphertext is not in any format this backend understands.
     #[error("malformed KMS ciphertext for key {key:?}: {reason}")]
@@ -41,6 +67,17 @@ pub enum KmsError {
     /// A response the client could not understand.
     #[error("malformed KMS response: {0}")]
     MalformedResponse(String),
+    /// The KMS rejected the request as invalid (e.g. a bad context or key
+    /// name); retrying the same request cannot succeed.
+    #[error("KMS rejected the request (HTTP {status}): {message}")]
+    Rejected { status: u16, message: String },
+    /// The TLS setup or handshake failed in a way a retry cannot fix
+    /// (untrusted server certificate, unusable client key).
+    #[error("KMS TLS: {0}")]
+    Tls(String),
+    /// The random source failed.
+    #[error("random source: {0}")]
+    Random(String),
     /// The KMS configuration is missing, ambiguous or invalid.
     #[error("KMS configuration: {0}")]
     Config(String),
@@ -68,5 +105,86 @@ pub trait Kms: Send + Sync {
 
     /// Decrypts a data key ciphertext produced by `generate_key` (or by any
     /// format of it MinIO still reads) under `key` and `context`.
-    fn decrypt(&self, key: &KeyId, ciphertext: &[u8], context: &Context) -> Result<PlaintextKey, KmsError>;
+    fn decrypt(
+        &self,
+        key: &KeyId,
+        ciphertext: &[u8],
+        context: &Context,
+    ) -> Result<PlaintextKey, KmsError>;
+
+    /// How many requests this backend can usefully keep in flight; the
+    /// engine sizes its batches with it (1 for local backends).
+    fn max_in_flight(&self) -> usize {
+        1
+    }
+
+    /// Decrypts many data keys; result `i` answers request `i`. Remote
+    /// backends run them concurrently (bounded by [`Kms::max_in_flight`]),
+    /// each with its own retries; one failure does not fail the others.
+    fn decrypt_batch(
+        &self,
+        requests: &[DecryptRequest<'_>],
+    ) -> Vec<Result<PlaintextKey, KmsError>> {
+        requests
+            .iter()
+            .map(|r| self.decrypt(r.key, r.ciphertext, r.context))
+            .collect()
+    }
+
+    /// Generates many data keys; result `i` answers request `i`.
+    fn generate_batch(&self, requests: &[GenerateRequest<'_>]) -> Vec<Result<DataKey, KmsError>> {
+        requests
+            .iter()
+            .map(|r| self.generate_key(r.key, r.context))
+            .collect()
+    }
+}
+
+/// One decrypt in a [`Kms::decrypt_batch`].
+#[derive(Clone, Copy, Debug)]
+pub struct DecryptRequest<'a> {
+    /// The key id stored with the object.
+    pub key: &'a KeyId,
+    /// The stored data key ciphertext.
+    pub ciphertext: &'a [u8],
+    /// The associated data.
+    pub context: &'a Context,
+}
+
+/// One generate in a [`Kms::generate_batch`].
+#[derive(Clone, Copy, Debug)]
+pub struct GenerateRequest<'a> {
+    /// The key to generate under.
+    pub key: &'a KeyId,
+    /// The associated data.
+    pub context: &'a Context,
+}
+
+impl<T: Kms + ?Sized> Kms for std::sync::Arc<T> {
+    fn default_key(&self) -> &KeyId {
+        (**self).default_key()
+    }
+    fn generate_key(&self, key: &KeyId, context: &Context) -> Result<DataKey, KmsError> {
+        (**self).generate_key(key, context)
+    }
+    fn decrypt(
+        &self,
+        key: &KeyId,
+        ciphertext: &[u8],
+        context: &Context,
+    ) -> Result<PlaintextKey, KmsError> {
+        (**self).decrypt(key, ciphertext, context)
+    }
+    fn max_in_flight(&self) -> usize {
+        (**self).max_in_flight()
+    }
+    fn decrypt_batch(
+        &self,
+        requests: &[DecryptRequest<'_>],
+    ) -> Vec<Result<PlaintextKey, KmsError>> {
+        (**self).decrypt_batch(requests)
+    }
+    fn generate_batch(&self, requests: &[GenerateRequest<'_>]) -> Vec<Result<DataKey, KmsError>> {
+        (**self).generate_batch(requests)
+    }
 }

@@ -21,7 +21,12 @@ pub const EXIT_INVALID: u8 = 2;
 /// keys with the KMS, and writes the result back crash-safely so a MinIO
 /// server reads every object exactly as before.
 #[derive(Debug, Parser)]
-#[command(name = "keyrotate", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "keyrotate",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,7 +63,10 @@ pub struct CliError {
 impl CliError {
     /// Wraps an error with the exit code it maps to.
     pub fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
-        Self { code, error: error.into() }
+        Self {
+            code,
+            error: error.into(),
+        }
     }
 
     fn exit_code(&self) -> u8 {
