@@ -450,6 +450,24 @@ fn classify_client_error(base: &str, error: &hyper_util::client::legacy::Error) 
         text.push_str(&e.to_string());
         source = e.source();
     }
+    // hyper-util may carry the TLS error as text only (its connect error
+    // boxes the source); rustls' messages are stable enough to match.
+    if text.contains("invalid peer certificate") || text.contains("peer sent no certificates") {
+        return KmsError::Tls(format!("{base}: server certificate not trusted: {text}"));
+    }
+    for alert in [
+        "BadCertificate",
+        "CertificateRequired",
+        "UnknownCA",
+        "AccessDenied",
+        "CertificateUnknown",
+    ] {
+        if text.contains("received fatal alert") && text.contains(alert) {
+            return KmsError::NotAuthorized(format!(
+                "{base}: the server refused the client certificate ({text})"
+            ));
+        }
+    }
     KmsError::Transient(format!("{base}: {text}"))
 }
 

@@ -25,7 +25,7 @@ pub mod config;
 pub mod context;
 mod crypto;
 pub mod env_file;
-mod http;
+pub mod http;
 pub mod identity;
 pub mod kes;
 pub mod key;
