@@ -82,13 +82,12 @@ fn write_json_string(out: &mut Vec<u8>, s: &[u8]) {
     while !rest.is_empty() {
         match std::str::from_utf8(rest) {
             Ok(valid) => {
-                write_valid(out, valid);
+                write_valid(out, valid.as_bytes());
                 break;
             }
             Err(e) => {
                 let (valid, after) = rest.split_at(e.valid_up_to());
-                // `valid_up_to` guarantees this prefix is UTF-8.
-                write_valid(out, std::str::from_utf8(valid).unwrap_or_default());
+                write_valid(out, valid);
                 // Go decodes an invalid sequence one byte at a time (width 1)
                 // and writes U+FFFD for each byte; valid text resumes after it.
                 out.extend_from_slice(b"\\ufffd");
@@ -99,35 +98,49 @@ fn write_json_string(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
-fn write_valid(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
+/// Escapes valid UTF-8 (given as bytes): scans bytes, copying runs that need
+/// no escape in one go. Multi-byte characters pass through except U+2028 and
+/// U+2029 (`E2 80 A8` / `E2 80 A9`).
+fn write_valid(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
-    for (i, c) in s.char_indices() {
-        let escape: Option<&[u8]> = match c {
-            '"' => Some(b"\\\""),
-            '\\' => Some(b"\\\\"),
-            '\n' => Some(b"\\n"),
-            '\r' => Some(b"\\r"),
-            '\t' => Some(b"\\t"),
-            '\u{2028}' => Some(b"\\u2028"),
-            '\u{2029}' => Some(b"\\u2029"),
-            _ => None,
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (escape, width): (Option<&[u8]>, usize) = match b {
+            b'"' => (Some(b"\\\""), 1),
+            b'\\' => (Some(b"\\\\"), 1),
+            b'\n' => (Some(b"\\n"), 1),
+            b'\r' => (Some(b"\\r"), 1),
+            b'\t' => (Some(b"\\t"), 1),
+            0x00..=0x1f | b'<' | b'>' | b'&' => (None, 1),
+            0xe2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
+            {
+                (
+                    Some(if bytes[i + 2] == 0xa8 {
+                        b"\\u2028"
+                    } else {
+                        b"\\u2029"
+                    }),
+                    3,
+                )
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
         };
-        let needs_u00 = matches!(c, '\0'..='\u{1f}' | '<' | '>' | '&');
-        if escape.is_none() && !needs_u00 {
-            continue;
-        }
         out.extend_from_slice(&bytes[start..i]);
         match escape {
             Some(e) => out.extend_from_slice(e),
             None => {
-                let b = c as u8;
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[usize::from(b >> 4)]);
                 out.push(HEX[usize::from(b & 0xf)]);
             }
         }
-        start = i + c.len_utf8();
+        i += width;
+        start = i;
     }
     out.extend_from_slice(&bytes[start..]);
 }

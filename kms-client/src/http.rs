@@ -498,3 +498,35 @@ pub(crate) fn error_message(body: &[u8]) -> String {
         clean
     }
 }
+
+/// Maps a non-success status the way MinIO's KMS clients do: 429, 408 and
+/// 5xx are transient; 404 naming a key is "key not found"; 401/403 "not
+/// authorized"; 400 matching `is_decrypt_failure` "decryption failed";
+/// anything else a permanent rejection.
+pub(crate) fn map_status(
+    service: &str,
+    key: &crate::KeyId,
+    status: StatusCode,
+    message: String,
+    is_decrypt_failure: fn(&str) -> bool,
+) -> KmsError {
+    match status {
+        s if s == StatusCode::TOO_MANY_REQUESTS
+            || s == StatusCode::REQUEST_TIMEOUT
+            || s.is_server_error() =>
+        {
+            KmsError::Transient(format!("{service}: HTTP {}: {message}", s.as_u16()))
+        }
+        StatusCode::NOT_FOUND if message.contains("key") => KmsError::KeyNotFound(key.to_string()),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            KmsError::NotAuthorized(format!("{service}: {message}"))
+        }
+        StatusCode::BAD_REQUEST if is_decrypt_failure(&message) => KmsError::DecryptionFailed {
+            key: key.to_string(),
+        },
+        s => KmsError::Rejected {
+            status: s.as_u16(),
+            message: format!("{service}: {message}"),
+        },
+    }
+}

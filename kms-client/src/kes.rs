@@ -15,15 +15,14 @@ use std::fmt;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use futures_util::stream::{self, StreamExt};
-use hyper::{Method, StatusCode};
+use hyper::Method;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::b64;
-use crate::http::{error_message, tls_config, ClientAuth, ClientOptions, Response, Transport};
-use crate::{
-    Context, DataKey, DecryptRequest, GenerateRequest, KeyId, Kms, KmsError, PlaintextKey,
+use crate::http::{
+    error_message, map_status, tls_config, ClientAuth, ClientOptions, Response, Transport,
 };
+use crate::{Context, DataKey, KeyId, KmsError, PlaintextKey};
 
 /// Settings of a KES client.
 #[derive(Debug)]
@@ -70,7 +69,7 @@ impl KesClient {
         key: &KeyId,
         context: &Context,
     ) -> Result<DataKey, KmsError> {
-        let key = self.resolve(key);
+        let key = crate::resolve_key(&self.default_key, key);
         let (path, body) = request_for_generate(key, context);
         self.transport
             .call(
@@ -90,7 +89,7 @@ impl KesClient {
         ciphertext: &[u8],
         context: &Context,
     ) -> Result<PlaintextKey, KmsError> {
-        let key = self.resolve(key);
+        let key = crate::resolve_key(&self.default_key, key);
         let (path, body) = request_for_decrypt(key, ciphertext, context);
         self.transport
             .call(
@@ -101,63 +100,6 @@ impl KesClient {
                 |r| parse_decrypt(key, r),
             )
             .await
-    }
-
-    /// An empty name means the default key (as in MinIO).
-    fn resolve<'a>(&'a self, key: &'a KeyId) -> &'a KeyId {
-        if key.as_str().is_empty() {
-            &self.default_key
-        } else {
-            key
-        }
-    }
-}
-
-impl Kms for KesClient {
-    fn default_key(&self) -> &KeyId {
-        &self.default_key
-    }
-
-    fn generate_key(&self, key: &KeyId, context: &Context) -> Result<DataKey, KmsError> {
-        self.transport
-            .block_on(self.generate_key_async(key, context))
-    }
-
-    fn decrypt(
-        &self,
-        key: &KeyId,
-        ciphertext: &[u8],
-        context: &Context,
-    ) -> Result<PlaintextKey, KmsError> {
-        self.transport
-            .block_on(self.decrypt_async(key, ciphertext, context))
-    }
-
-    fn max_in_flight(&self) -> usize {
-        self.transport.options.max_in_flight.max(1)
-    }
-
-    fn decrypt_batch(
-        &self,
-        requests: &[DecryptRequest<'_>],
-    ) -> Vec<Result<PlaintextKey, KmsError>> {
-        let limit = self.max_in_flight();
-        self.transport.block_on(
-            stream::iter(requests)
-                .map(|r| self.decrypt_async(r.key, r.ciphertext, r.context))
-                .buffered(limit)
-                .collect(),
-        )
-    }
-
-    fn generate_batch(&self, requests: &[GenerateRequest<'_>]) -> Vec<Result<DataKey, KmsError>> {
-        let limit = self.max_in_flight();
-        self.transport.block_on(
-            stream::iter(requests)
-                .map(|r| self.generate_key_async(r.key, r.context))
-                .buffered(limit)
-                .collect(),
-        )
     }
 }
 
@@ -177,30 +119,9 @@ pub(crate) fn path_escape(segment: &str) -> String {
 /// Maps a KES error response; `Ok` statuses never reach here.
 fn map_error(key: &KeyId, response: &Response) -> KmsError {
     let message = error_message(&response.body);
-    let status = response.status;
-    match status {
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT => {
-            KmsError::Transient(format!("KES: HTTP {}: {message}", status.as_u16()))
-        }
-        s if s.is_server_error() => {
-            KmsError::Transient(format!("KES: HTTP {}: {message}", s.as_u16()))
-        }
-        StatusCode::NOT_FOUND if message.contains("key") => KmsError::KeyNotFound(key.to_string()),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            KmsError::NotAuthorized(format!("KES: {message}"))
-        }
-        StatusCode::BAD_REQUEST
-            if message.contains("decryption failed") || message.contains("not authentic") =>
-        {
-            KmsError::DecryptionFailed {
-                key: key.to_string(),
-            }
-        }
-        s => KmsError::Rejected {
-            status: s.as_u16(),
-            message: format!("KES: {message}"),
-        },
-    }
+    map_status("KES", key, response.status, message, |m| {
+        m.contains("decryption failed") || m.contains("not authentic")
+    })
 }
 
 #[derive(serde::Deserialize)]
@@ -222,22 +143,23 @@ fn parse_generate(key: &KeyId, response: Response) -> Result<DataKey, KmsError> 
         |why: &str| KmsError::MalformedResponse(format!("KES generate for key {key:?}: {why}"));
     let mut body: GenerateBody =
         serde_json::from_slice(&response.body).map_err(|_| malformed("not the expected JSON"))?;
-    let plaintext = Zeroizing::new(b64::decode_std(&body.plaintext));
-    body.plaintext.zeroize();
-    let plaintext = plaintext
-        .as_deref()
-        .and_then(PlaintextKey::from_slice)
+    let plaintext = take_plaintext(&mut body.plaintext)
         .ok_or_else(|| malformed("plaintext is not 32 bytes of base64"))?;
-    let ciphertext =
-        b64::decode_std(&body.ciphertext).ok_or_else(|| malformed("ciphertext is not base64"))?;
-    if ciphertext.is_empty() {
-        return Err(malformed("empty ciphertext"));
-    }
+    let ciphertext = b64::decode_std(&body.ciphertext)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| malformed("ciphertext is not base64 or empty"))?;
     Ok(DataKey {
         key_id: key.clone(),
         plaintext,
         ciphertext,
     })
+}
+
+/// Decodes a base64 plaintext key and wipes the text it came from.
+fn take_plaintext(text: &mut String) -> Option<PlaintextKey> {
+    let decoded = Zeroizing::new(b64::decode_std(text));
+    text.zeroize();
+    decoded.as_deref().and_then(PlaintextKey::from_slice)
 }
 
 fn parse_decrypt(key: &KeyId, response: Response) -> Result<PlaintextKey, KmsError> {
@@ -248,11 +170,7 @@ fn parse_decrypt(key: &KeyId, response: Response) -> Result<PlaintextKey, KmsErr
         |why: &str| KmsError::MalformedResponse(format!("KES decrypt for key {key:?}: {why}"));
     let mut body: DecryptBody =
         serde_json::from_slice(&response.body).map_err(|_| malformed("not the expected JSON"))?;
-    let plaintext = Zeroizing::new(b64::decode_std(&body.plaintext));
-    body.plaintext.zeroize();
-    plaintext
-        .as_deref()
-        .and_then(PlaintextKey::from_slice)
+    take_plaintext(&mut body.plaintext)
         .ok_or_else(|| malformed("plaintext is not 32 bytes of base64"))
 }
 
@@ -278,3 +196,5 @@ pub fn request_for_decrypt(key: &KeyId, ciphertext: &[u8], context: &Context) ->
         ),
     )
 }
+
+crate::remote_kms!(KesClient);

@@ -16,6 +16,17 @@
 //! | [`identity`] | KES (`kes:v1:`) and MinIO KMS (`k1:`) API keys, their identities and client certificates |
 //! | `testing` | (feature `kes-fixture`) an in-process HTTPS protocol fixture for tests and benchmarks |
 //!
+//! Backends and the variables that select them (the MinIO server's own):
+//!
+//! | backend | selected by | default key |
+//! |---|---|---|
+//! | [`StaticKms`] | `MINIO_KMS_SECRET_KEY=name:base64` or `MINIO_KMS_SECRET_KEY_FILE` (+ keyrotate's decrypt-only `KEYROTATE_OLD_KMS_SECRET_KEYS`) | the key's name |
+//! | [`kes::KesClient`] | `MINIO_KMS_KES_ENDPOINT`, `_KEY_NAME`, `_API_KEY` or `_CERT_FILE` + `_KEY_FILE`, `_CAPATH` | `MINIO_KMS_KES_KEY_NAME` |
+//! | [`minkms::MinKmsClient`] | `MINIO_KMS_SERVER`, `MINIO_KMS_ENCLAVE`, `MINIO_KMS_API_KEY` | `MINIO_KMS_SSE_KEY` |
+//!
+//! [`KmsConfig::from_lookup`] reads them (from the process env, an env file or
+//! a test map) and [`KmsConfig::build`] returns the backend.
+//!
 //! Every backend implements [`Kms`]: blocking calls, plus batch calls
 //! ([`Kms::decrypt_batch`], [`Kms::generate_batch`]) that a remote backend runs
 //! with up to [`Kms::max_in_flight`] requests in flight over reused connections.
@@ -139,6 +150,81 @@ pub trait Kms: Send + Sync {
             .collect()
     }
 }
+
+/// An empty key name means the default key, in every MinIO KMS family.
+pub(crate) fn resolve_key<'a>(default: &'a KeyId, key: &'a KeyId) -> &'a KeyId {
+    if key.as_str().is_empty() {
+        default
+    } else {
+        key
+    }
+}
+
+/// Implements [`Kms`] for a remote client that has `transport`,
+/// `default_key` and the async `generate_key_async` / `decrypt_async`:
+/// blocking calls run on the client's runtime, batches keep up to
+/// `max_in_flight` requests in flight.
+macro_rules! remote_kms {
+    ($client:ty) => {
+        impl $crate::Kms for $client {
+            fn default_key(&self) -> &$crate::KeyId {
+                &self.default_key
+            }
+
+            fn generate_key(
+                &self,
+                key: &$crate::KeyId,
+                context: &$crate::Context,
+            ) -> Result<$crate::DataKey, $crate::KmsError> {
+                self.transport
+                    .block_on(self.generate_key_async(key, context))
+            }
+
+            fn decrypt(
+                &self,
+                key: &$crate::KeyId,
+                ciphertext: &[u8],
+                context: &$crate::Context,
+            ) -> Result<$crate::PlaintextKey, $crate::KmsError> {
+                self.transport
+                    .block_on(self.decrypt_async(key, ciphertext, context))
+            }
+
+            fn max_in_flight(&self) -> usize {
+                self.transport.options.max_in_flight.max(1)
+            }
+
+            fn decrypt_batch(
+                &self,
+                requests: &[$crate::DecryptRequest<'_>],
+            ) -> Vec<Result<$crate::PlaintextKey, $crate::KmsError>> {
+                use futures_util::stream::{self, StreamExt};
+                let limit = $crate::Kms::max_in_flight(self);
+                self.transport.block_on(
+                    stream::iter(requests)
+                        .map(|r| self.decrypt_async(r.key, r.ciphertext, r.context))
+                        .buffered(limit)
+                        .collect(),
+                )
+            }
+
+            fn generate_batch(
+                &self,
+                requests: &[$crate::GenerateRequest<'_>],
+            ) -> Vec<Result<$crate::DataKey, $crate::KmsError>> {
+                use futures_util::stream::{self, StreamExt};
+                let limit = $crate::Kms::max_in_flight(self);
+                self.transport.block_on(
+                    stream::iter(requests)
+                        .map(|r| self.generate_key_async(r.key, r.context))
+                        .buffered(limit)
+                        .collect(),
+                )
+            }
+        }
+    };
+}
+pub(crate) use remote_kms;
 
 /// One decrypt in a [`Kms::decrypt_batch`].
 #[derive(Clone, Copy, Debug)]

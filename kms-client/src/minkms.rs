@@ -16,15 +16,14 @@ use std::fmt;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use futures_util::stream::{self, StreamExt};
 use hyper::{Method, StatusCode};
 
-use crate::http::{error_message, tls_config, ClientAuth, ClientOptions, Response, Transport};
+use crate::http::{
+    error_message, map_status, tls_config, ClientAuth, ClientOptions, Response, Transport,
+};
 use crate::identity::ApiKey;
 use crate::kes::path_escape;
-use crate::{
-    Context, DataKey, DecryptRequest, GenerateRequest, KeyId, Kms, KmsError, PlaintextKey,
-};
+use crate::{Context, DataKey, KeyId, KmsError, PlaintextKey};
 
 /// KEY:DECRYPT.
 pub const CMD_KEY_DECRYPT: u16 = 206;
@@ -229,21 +228,13 @@ impl MinKmsClient {
         })
     }
 
-    fn resolve<'a>(&'a self, key: &'a KeyId) -> &'a KeyId {
-        if key.as_str().is_empty() {
-            &self.default_key
-        } else {
-            key
-        }
-    }
-
     /// Generates a data key (async).
     pub async fn generate_key_async(
         &self,
         key: &KeyId,
         context: &Context,
     ) -> Result<DataKey, KmsError> {
-        let key = self.resolve(key);
+        let key = crate::resolve_key(&self.default_key, key);
         let aad = context.to_canonical_json();
         let body = encode_frames(&[FrameRequest::Generate {
             name: key.as_str(),
@@ -282,7 +273,7 @@ impl MinKmsClient {
         ciphertext: &[u8],
         context: &Context,
     ) -> Result<PlaintextKey, KmsError> {
-        let key = self.resolve(key);
+        let key = crate::resolve_key(&self.default_key, key);
         let aad = context.to_canonical_json();
         let body = encode_frames(&[FrameRequest::Decrypt {
             name: key.as_str(),
@@ -346,76 +337,9 @@ fn map_error(key: &KeyId, response: &Response) -> KmsError {
         .and_then(|f| field(&f, 1).map(|m| String::from_utf8_lossy(m).into_owned()))
         .filter(|m| !m.is_empty() && m.chars().all(|c| !c.is_control()))
         .unwrap_or_else(|| error_message(&response.body));
-    let status = response.status;
-    match status {
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT => {
-            KmsError::Transient(format!("MinIO KMS: HTTP {}: {message}", status.as_u16()))
-        }
-        s if s.is_server_error() => {
-            KmsError::Transient(format!("MinIO KMS: HTTP {}: {message}", s.as_u16()))
-        }
-        StatusCode::NOT_FOUND if message.contains("key") => KmsError::KeyNotFound(key.to_string()),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            KmsError::NotAuthorized(format!("MinIO KMS: {message}"))
-        }
-        StatusCode::BAD_REQUEST
-            if message.contains("ciphertext") || message.contains("decrypt") =>
-        {
-            KmsError::DecryptionFailed {
-                key: key.to_string(),
-            }
-        }
-        s => KmsError::Rejected {
-            status: s.as_u16(),
-            message: format!("MinIO KMS: {message}"),
-        },
-    }
+    map_status("MinIO KMS", key, response.status, message, |m| {
+        m.contains("ciphertext") || m.contains("decrypt")
+    })
 }
 
-impl Kms for MinKmsClient {
-    fn default_key(&self) -> &KeyId {
-        &self.default_key
-    }
-
-    fn generate_key(&self, key: &KeyId, context: &Context) -> Result<DataKey, KmsError> {
-        self.transport
-            .block_on(self.generate_key_async(key, context))
-    }
-
-    fn decrypt(
-        &self,
-        key: &KeyId,
-        ciphertext: &[u8],
-        context: &Context,
-    ) -> Result<PlaintextKey, KmsError> {
-        self.transport
-            .block_on(self.decrypt_async(key, ciphertext, context))
-    }
-
-    fn max_in_flight(&self) -> usize {
-        self.transport.options.max_in_flight.max(1)
-    }
-
-    fn decrypt_batch(
-        &self,
-        requests: &[DecryptRequest<'_>],
-    ) -> Vec<Result<PlaintextKey, KmsError>> {
-        let limit = self.max_in_flight();
-        self.transport.block_on(
-            stream::iter(requests)
-                .map(|r| self.decrypt_async(r.key, r.ciphertext, r.context))
-                .buffered(limit)
-                .collect(),
-        )
-    }
-
-    fn generate_batch(&self, requests: &[GenerateRequest<'_>]) -> Vec<Result<DataKey, KmsError>> {
-        let limit = self.max_in_flight();
-        self.transport.block_on(
-            stream::iter(requests)
-                .map(|r| self.generate_key_async(r.key, r.context))
-                .buffered(limit)
-                .collect(),
-        )
-    }
-}
+crate::remote_kms!(MinKmsClient);
