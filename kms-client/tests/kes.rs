@@ -299,7 +299,10 @@ fn batches_keep_many_requests_in_flight_over_few_connections() {
         );
         let conns = fx.connections();
         if http2 {
-            assert!(conns <= 2, "HTTP/2 multiplexes: {conns} connections");
+            assert_eq!(
+                conns, 1,
+                "HTTP/2 multiplexes every request over one connection"
+            );
         } else {
             assert!(
                 (2..=160).contains(&conns),
