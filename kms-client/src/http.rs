@@ -350,6 +350,18 @@ impl Transport {
         })
     }
 
+    /// `POST`s a body with retries (both KMS APIs only use POST).
+    pub(crate) async fn post<T>(
+        &self,
+        path: &str,
+        content_type: &'static str,
+        body: impl Into<Bytes>,
+        map: impl Fn(Response) -> Result<T, KmsError>,
+    ) -> Result<T, KmsError> {
+        self.call(Method::POST, path, content_type, body.into(), map)
+            .await
+    }
+
     /// Sends one request with retries; `map` turns a response into a result
     /// (its transient errors are retried like transport failures).
     pub(crate) async fn call<T>(
