@@ -40,6 +40,13 @@ fn decrypt_all(ct: &[u8], pt: &[u8]) -> Result<(), DareError> {
     let reader = DareReader::new(ct, &key).read_to_end(&mut read);
     assert_eq!(buf.is_ok(), streamed.is_ok(), "buffer vs stream");
     assert_eq!(buf.is_ok(), reader.is_ok(), "buffer vs reader");
+    let mut inplace = ct.to_vec();
+    let in_place = dare::decrypt_in_place(&key, &mut inplace);
+    assert_eq!(buf.is_ok(), in_place.is_ok(), "buffer vs in place");
+    assert!(
+        in_place.is_ok() || inplace.is_empty(),
+        "in-place left bytes after an error"
+    );
     // Whatever a streaming API emitted before failing is an authenticated prefix.
     assert!(
         pt.starts_with(&out) && pt.starts_with(&read),

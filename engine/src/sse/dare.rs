@@ -478,6 +478,88 @@ fn decrypt_with(dec: &mut Decryptor, mut rest: &[u8], out: &mut Vec<u8>) -> Resu
     }
 }
 
+/// Encrypts `buf` in place into a DARE 2.0 stream: the vector grows to the
+/// encrypted size once and packages are sealed where they land, so no second
+/// buffer and no allocation per package.
+pub fn encrypt_in_place(
+    key: &SecretKey,
+    suite: CipherSuite,
+    random: [u8; 12],
+    buf: &mut Vec<u8>,
+) -> Result<(), DareError> {
+    let n = buf.len();
+    let total = encrypted_size(n as u64)
+        .and_then(|s| usize::try_from(s).ok())
+        .ok_or(DareError::TooLong)?;
+    let packages = n.div_ceil(MAX_PAYLOAD);
+    buf.resize(total, 0);
+    // Spread the payloads out, last first, so nothing is overwritten before it moved.
+    for i in (0..packages).rev() {
+        let src = i * MAX_PAYLOAD;
+        let len = MAX_PAYLOAD.min(n - src);
+        buf.copy_within(src..src + len, i * MAX_PACKAGE + HEADER_SIZE);
+    }
+    let mut enc = Encryptor::new(key, suite, random);
+    for (i, pkg) in buf.chunks_mut(MAX_PACKAGE).enumerate() {
+        let (head, rest) = pkg
+            .split_first_chunk_mut::<HEADER_SIZE>()
+            .ok_or(DareError::SealFailed)?;
+        let (payload, tag_out) = rest.split_at_mut(rest.len().saturating_sub(TAG_SIZE));
+        let (header, tag) = enc.seal(payload, i + 1 == packages)?;
+        *head = header;
+        tag_out.copy_from_slice(&tag);
+    }
+    Ok(())
+}
+
+/// Decrypts a DARE stream in place: `buf` shrinks to the plaintext. On error
+/// `buf` is cleared, so no unauthenticated byte is ever left in it.
+pub fn decrypt_in_place(key: &SecretKey, buf: &mut Vec<u8>) -> Result<(), DareError> {
+    let res = decrypt_in_place_inner(&mut Decryptor::new(key), buf);
+    match res {
+        Ok(len) => {
+            buf.truncate(len);
+            Ok(())
+        }
+        Err(e) => {
+            buf.clear();
+            Err(e)
+        }
+    }
+}
+
+fn decrypt_in_place_inner(dec: &mut Decryptor, buf: &mut [u8]) -> Result<usize, DareError> {
+    let (mut read, mut written) = (0usize, 0usize);
+    loop {
+        let rest = buf.get_mut(read..).unwrap_or_default();
+        if rest.is_empty() {
+            return if dec.may_end() {
+                Ok(written)
+            } else {
+                Err(DareError::UnexpectedEof)
+            };
+        }
+        if dec.is_finalized() {
+            return Err(DareError::UnexpectedData);
+        }
+        let (header, body) = rest
+            .split_first_chunk_mut::<HEADER_SIZE>()
+            .ok_or(DareError::UnexpectedEof)?;
+        let header = *header;
+        let len = dec.check_header(&header)?;
+        let (payload, body) = body
+            .split_at_mut_checked(len)
+            .ok_or(DareError::UnexpectedEof)?;
+        let tag = *body
+            .first_chunk::<TAG_SIZE>()
+            .ok_or(DareError::UnexpectedEof)?;
+        dec.open(&header, payload, &tag)?;
+        buf.copy_within(read + HEADER_SIZE..read + HEADER_SIZE + len, written);
+        written += len;
+        read += HEADER_SIZE + len + TAG_SIZE;
+    }
+}
+
 /// Opens a 64-byte sealed key (one final DARE 2.0 package around 32 bytes).
 pub(crate) fn open_single_package_v2(
     key: &SecretKey,
@@ -884,6 +966,11 @@ mod tests {
                 .read_to_end(&mut back)
                 .unwrap();
             assert_eq!(back, pt);
+            let mut inplace = pt.clone();
+            encrypt_in_place(&key(), CipherSuite::Aes256Gcm, r, &mut inplace).unwrap();
+            assert_eq!(inplace, ct);
+            decrypt_in_place(&key(), &mut inplace).unwrap();
+            assert_eq!(inplace, pt);
             let mut back2 = Vec::new();
             assert_eq!(
                 decrypt_stream(&key(), ct.as_slice(), &mut back2).unwrap(),

@@ -65,6 +65,9 @@ fn check_stream(c: &Value, key: &SecretKey, random: [u8; 12], pt: &[u8], label: 
         w.write_all(chunk).unwrap();
     }
     assert_eq!(w.finish().unwrap(), ct, "{label}: writer");
+    let mut inplace = pt.to_vec();
+    dare::encrypt_in_place(key, CipherSuite::Aes256Gcm, random, &mut inplace).unwrap();
+    assert_eq!(inplace, ct, "{label}: encrypt_in_place");
     let mut streamed = Vec::new();
     dare::encrypt_stream(
         key,
@@ -79,6 +82,8 @@ fn check_stream(c: &Value, key: &SecretKey, random: [u8; 12], pt: &[u8], label: 
         return;
     }
     assert_eq!(dare::decrypt(key, &ct).unwrap(), pt, "{label}: decrypt");
+    dare::decrypt_in_place(key, &mut inplace).unwrap();
+    assert_eq!(inplace, pt, "{label}: decrypt_in_place");
     let mut back = Vec::new();
     DareReader::new(&ct[..], key)
         .read_to_end(&mut back)
