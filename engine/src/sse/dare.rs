@@ -409,6 +409,17 @@ fn split_header(buf: &[u8]) -> Option<(&[u8; HEADER_SIZE], &[u8])> {
     buf.split_first_chunk::<HEADER_SIZE>()
 }
 
+/// The random value MinIO's `PutObjectPart` uses for a part's stream:
+/// `SHA-256(uploadID ‖ decimal(part_number))[..12]`. Any random value decrypts;
+/// this one only reproduces MinIO's bytes.
+pub fn multipart_random(upload_id: &str, part_number: u32) -> [u8; 12] {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{upload_id}{part_number}"));
+    let mut out = [0u8; 12];
+    out.copy_from_slice(digest.get(..12).unwrap_or(&[0u8; 12]));
+    out
+}
+
 /// Encrypts `plaintext` into a DARE 2.0 stream (empty input → empty output).
 pub fn encrypt(
     key: &SecretKey,

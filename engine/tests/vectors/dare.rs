@@ -8,7 +8,6 @@ use std::path::Path;
 use engine::sse::dare::{self, decrypted_size, encrypted_size, DareReader, DareWriter};
 use engine::sse::{CipherSuite, DareError, ObjectKey, SecretKey};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::sse_support::{arr, load, s, sha256_hex, u};
 
@@ -126,8 +125,7 @@ pub fn check(path: &Path) {
             "part {part}"
         );
         // MinIO's PutObjectPart: R = SHA-256(uploadID ‖ decimal(part))[..12].
-        let digest = Sha256::digest(format!("{}{}", s(c, "upload_id"), part));
-        let random: [u8; 12] = digest[..12].try_into().unwrap();
+        let random = dare::multipart_random(s(c, "upload_id"), part);
         assert_eq!(hex::encode(random), s(c, "nonce_hex"));
         let pt = plaintext(c);
         check_stream(c, &key, random, &pt, &format!("part {part}"));
