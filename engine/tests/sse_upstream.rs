@@ -628,3 +628,40 @@ fn worked_examples() {
         );
     }
 }
+
+#[test]
+fn dare_v1_streams_from_golden_packages() {
+    // sio's DARE 1.0 golden packages 0..n carry sequence numbers 0..n, so
+    // their concatenation is a valid legacy stream (no final flag in 1.0).
+    let v = by_kind("dare_package_table")
+        .into_iter()
+        .find(|v| v["id"] == "dare-v1-golden")
+        .unwrap();
+    let key = SecretKey::new(arr(&v["inputs"], "key_hex"));
+    let pkgs: Vec<Vec<u8>> = v["expected"]["packages_hex"].as_array().unwrap()[..6]
+        .iter()
+        .map(|p| hex::decode(p.as_str().unwrap()).unwrap())
+        .collect();
+    let stream = pkgs.concat();
+    let want: Vec<u8> = (0..6).flat_map(|i| vec![0u8; i + 1]).collect();
+    assert_eq!(dare::decrypt(&key, &stream).unwrap(), want);
+    let mut out = Vec::new();
+    dare::decrypt_stream(&key, &stream[..], &mut out).unwrap();
+    assert_eq!(out, want);
+    // Reordered or missing packages are out of sequence.
+    let swapped = [&pkgs[1][..], &pkgs[0], &pkgs[2]].concat();
+    assert!(matches!(
+        dare::decrypt(&key, &swapped),
+        Err(dare::DareError::OutOfOrder)
+    ));
+    let gap = [&pkgs[0][..], &pkgs[2]].concat();
+    assert!(matches!(
+        dare::decrypt(&key, &gap),
+        Err(dare::DareError::OutOfOrder)
+    ));
+    // A truncated last package.
+    assert!(matches!(
+        dare::decrypt(&key, &stream[..stream.len() - 1]),
+        Err(dare::DareError::UnexpectedEof)
+    ));
+}

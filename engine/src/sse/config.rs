@@ -401,3 +401,22 @@ pub fn decrypt_bucket_targets(
     let oek = meta.sealed.unseal(dek, SseType::S3.domain(), bucket, "")?;
     Ok(dare::decrypt(oek.data_key(), data)?)
 }
+
+/// Re-encrypts a bucket's targets under a new DEK of the KMS default key:
+/// decrypts with the stored key (context [`bucket_targets_context`]), then
+/// new DEK, new OEK, new IV. Returns both new `.metadata.bin` fields.
+pub fn reencrypt_bucket_targets_with_kms(
+    kms: &dyn Kms,
+    bucket: &str,
+    data: &[u8],
+    meta_json: &[u8],
+    rng: &mut dyn RandomSource,
+) -> Result<EncryptedTargets, SseError> {
+    let meta = parse_bucket_targets_meta(meta_json)?;
+    let binding = meta.kms.as_ref().ok_or(SseError::NoKmsKey)?;
+    let ctx = bucket_targets_context(bucket);
+    let old = kms.decrypt(&binding.key_id, &binding.ciphertext, &ctx)?;
+    let plaintext = decrypt_bucket_targets(bucket, &meta, &old, data)?;
+    let dek = kms.generate_key(kms.default_key(), &ctx)?;
+    encrypt_bucket_targets(bucket, &dek, &plaintext, rng)
+}
