@@ -11,10 +11,11 @@
 
 use std::hint::black_box;
 use std::io;
+use std::time::Instant;
 
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, KeyInit};
-use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BatchSize, BenchmarkId, Criterion, Throughput};
 use engine::sse::dare::{self, MAX_PAYLOAD};
 use engine::sse::{CipherSuite, Domain, Iv, ObjectKey, ReplayRandom, SecretKey};
 use kms_client::PlaintextKey;
@@ -148,5 +149,94 @@ fn bench_seal(c: &mut Criterion) {
     group.finish();
 }
 
+/// Paired measurement: raw and DARE alternate within each round, so load
+/// drift on a shared machine hits both alike; prints the median DARE/raw
+/// throughput ratio per operation.
+fn paired_ratios() {
+    let key = SecretKey::new([0x42; 32]);
+    let aead = Aes256Gcm::new_from_slice(key.expose()).expect("key");
+    let nonce = aes_gcm::Nonce::from_slice(&[7u8; 12]);
+    let suite = CipherSuite::Aes256Gcm;
+    for (size, name, rounds) in [(1usize << 20, "1MiB", 101), (64 << 20, "64MiB", 9)] {
+        let plaintext: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
+        let ciphertext = dare::encrypt(&key, suite, [1; 12], &plaintext).expect("encrypt");
+        let mut sealed = plaintext.clone();
+        let tags: Vec<_> = sealed
+            .chunks_mut(MAX_PAYLOAD)
+            .map(|ch| {
+                aead.encrypt_in_place_detached(nonce, b"aad!", ch)
+                    .expect("seal")
+            })
+            .collect();
+        let mut ratios: [Vec<f64>; 4] = Default::default();
+        let time = |f: &mut dyn FnMut()| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        };
+        let mut work = plaintext.clone();
+        let mut inplace = Vec::with_capacity(ciphertext.len());
+        for _ in 0..rounds {
+            work.copy_from_slice(&plaintext);
+            let raw_seal_t = time(&mut || {
+                black_box(raw_seal(&aead, &mut work));
+            });
+            let enc_stream_t = time(&mut || {
+                let mut src = &plaintext[..];
+                black_box(
+                    dare::encrypt_stream(&key, suite, [1; 12], &mut src, &mut io::sink())
+                        .expect("enc"),
+                );
+            });
+            inplace.clear();
+            inplace.extend_from_slice(&plaintext);
+            let enc_inplace_t = time(&mut || {
+                dare::encrypt_in_place(&key, suite, [1; 12], &mut inplace).expect("enc")
+            });
+            work.copy_from_slice(&sealed);
+            let raw_open_t = time(&mut || {
+                for (ch, tag) in work.chunks_mut(MAX_PAYLOAD).zip(&tags) {
+                    aead.decrypt_in_place_detached(nonce, b"aad!", ch, tag)
+                        .expect("open");
+                }
+            });
+            let dec_stream_t = time(&mut || {
+                black_box(
+                    dare::decrypt_stream(&key, &ciphertext[..], &mut io::sink()).expect("dec"),
+                );
+            });
+            inplace.clear();
+            inplace.extend_from_slice(&ciphertext);
+            let dec_inplace_t =
+                time(&mut || dare::decrypt_in_place(&key, &mut inplace).expect("dec"));
+            ratios[0].push(raw_seal_t / enc_stream_t);
+            ratios[1].push(raw_seal_t / enc_inplace_t);
+            ratios[2].push(raw_open_t / dec_stream_t);
+            ratios[3].push(raw_open_t / dec_inplace_t);
+        }
+        sealed.clear();
+        for (label, mut r) in [
+            "encrypt_stream",
+            "encrypt_in_place",
+            "decrypt_stream",
+            "decrypt_in_place",
+        ]
+        .into_iter()
+        .zip(ratios)
+        {
+            r.sort_by(f64::total_cmp);
+            eprintln!(
+                "paired {name} {label}: DARE/raw throughput = {:.1}% (median of {rounds})",
+                100.0 * r[r.len() / 2]
+            );
+        }
+    }
+}
+
 criterion_group!(benches, bench_dare, bench_seal);
-criterion_main!(benches);
+
+fn main() {
+    paired_ratios();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
