@@ -444,3 +444,46 @@ fn nothing_secret_is_printable() {
     zeroize_on_drop::<ObjectKey>();
     zeroize_on_drop::<PlaintextKey>();
 }
+
+#[test]
+fn streams_stay_failed() {
+    let (_, ct) = stream(CipherSuite::Aes256Gcm);
+    let mut bad = ct.clone();
+    bad[MAX_PACKAGE + 100] ^= 1;
+    let mut r = DareReader::new(&bad[..], &SecretKey::new(KEY));
+    let mut buf = vec![0u8; 65536];
+    r.read_exact(&mut buf).unwrap();
+    let err = r.read(&mut buf).unwrap_err();
+    assert!(matches!(dare::error_from_io(err), DareError::TagMismatch));
+    // Reading on does not skip the rejected package.
+    for _ in 0..3 {
+        assert!(matches!(
+            dare::error_from_io(r.read(&mut buf).unwrap_err()),
+            DareError::Failed
+        ));
+    }
+
+    struct Broken;
+    impl std::io::Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    use std::io::Write as _;
+    let mut w = dare::DareWriter::new(
+        Broken,
+        &SecretKey::new(KEY),
+        CipherSuite::Aes256Gcm,
+        [0; 12],
+    );
+    w.write_all(&[0u8; 65536]).unwrap();
+    assert!(
+        w.write_all(&[0u8; 10]).is_err(),
+        "sealing the full package hits the broken sink"
+    );
+    assert!(w.write_all(&[0u8; 10]).is_err());
+    assert!(matches!(w.finish(), Err(DareError::Failed)));
+}

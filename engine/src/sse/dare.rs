@@ -83,6 +83,9 @@ pub enum DareError {
     /// The underlying reader or writer failed.
     #[error("DARE: I/O: {0}")]
     Io(#[source] io::Error),
+    /// The stream already failed; a reader or writer stays failed.
+    #[error("DARE: stream failed earlier")]
+    Failed,
 }
 
 impl DareError {
@@ -671,6 +674,7 @@ pub struct DareWriter<W: Write> {
     buf: Box<[u8; MAX_PACKAGE]>,
     /// Plaintext bytes buffered in `buf[HEADER_SIZE..]`.
     filled: usize,
+    failed: bool,
 }
 
 impl<W: Write> DareWriter<W> {
@@ -681,10 +685,16 @@ impl<W: Write> DareWriter<W> {
             enc: Encryptor::new(key, suite, random),
             buf: package_buffer(),
             filled: 0,
+            failed: false,
         }
     }
 
     fn flush_package(&mut self, last: bool) -> Result<(), DareError> {
+        if self.failed {
+            return Err(DareError::Failed);
+        }
+        // Poisoned until the package is fully written.
+        self.failed = true;
         let n = self.filled;
         let (head, rest) = self
             .buf
@@ -702,12 +712,18 @@ impl<W: Write> DareWriter<W> {
             .ok_or(DareError::SealFailed)?;
         self.inner.write_all(pkg).map_err(DareError::Io)?;
         self.filled = 0;
+        self.failed = false;
         Ok(())
     }
 
     /// Seals the buffered rest as the final package and returns the inner
     /// writer (not flushed). An empty stream writes nothing.
+    /// Dropping the writer without `finish` leaves the stream without its
+    /// final package, which every reader rejects.
     pub fn finish(mut self) -> Result<W, DareError> {
+        if self.failed {
+            return Err(DareError::Failed);
+        }
         if self.filled > 0 {
             self.flush_package(true)?;
         }
@@ -717,6 +733,9 @@ impl<W: Write> DareWriter<W> {
 
 impl<W: Write> Write for DareWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(DareError::Failed.into_io());
+        }
         if data.is_empty() {
             return Ok(0);
         }
@@ -813,6 +832,7 @@ pub struct DareReader<R: Read> {
     pos: usize,
     end: usize,
     done: bool,
+    failed: bool,
 }
 
 impl<R: Read> DareReader<R> {
@@ -825,6 +845,7 @@ impl<R: Read> DareReader<R> {
             pos: 0,
             end: 0,
             done: false,
+            failed: false,
         }
     }
 
@@ -873,9 +894,20 @@ impl<R: Read> Read for DareReader<R> {
             if self.done {
                 return Ok(0);
             }
-            if !self.next_package().map_err(DareError::into_io)? {
-                self.done = true;
-                return Ok(0);
+            if self.failed {
+                return Err(DareError::Failed.into_io());
+            }
+            match self.next_package() {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.done = true;
+                    return Ok(0);
+                }
+                Err(e) => {
+                    // Later reads must not resume past a rejected package.
+                    self.failed = true;
+                    return Err(e.into_io());
+                }
             }
         }
         let avail = self.buf.get(self.pos..self.end).unwrap_or_default();
