@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | [`keys`] | OEK, IV, sealed key, seal domains and algorithms, `path.Join`; seal/unseal; part, ETag, checksum and compression-index keys | §1, §2, §4.4 |
 //! | [`dare`] | DARE 2.0 streams (AES-256-GCM, ChaCha20-Poly1305) over buffers and `Read`/`Write`; DARE 1.0 decryption; size arithmetic | §4.1–4.5 |
-//! | [`metadata`] | the `X-Minio-Internal-Server-Side-Encryption-*` entries: parsing, classification, [`Changes`](metadata::Changes) sets | §3 |
+//! | [`metadata`] | the `X-Minio-Internal-Server-Side-Encryption-*` entries: parsing, classification, [`Changes`] sets | §3 |
 //! | [`etag`] | sealed ETags and the stored-ETag rules | §4.7 |
 //! | [`rotate`] | rotate SSE-KMS, convert SSE-S3 → SSE-KMS, re-wrap SSE-S3, encrypt plaintext: KMS requests apart from the pure reseal | §8a–c |
 //! | [`config`] | `EncryptBytes`/`DecryptBytes` config blobs (sio-go streams) and bucket-target encryption | §7 |
