@@ -310,7 +310,7 @@ fn config_blobs_reject_tampering() {
     let pt: Vec<u8> = (0..40_000).map(|i| i as u8).collect(); // 3 fragments
     let blob = encrypt_config(&dek, &pt, &mut ReplayRandom::new([4u8; 8])).unwrap();
     let parsed = ConfigBlob::parse(&blob).unwrap();
-    assert_eq!(parsed.decrypt(&dek.plaintext).unwrap(), pt);
+    assert_eq!(parsed.decrypt(&dek.plaintext).unwrap().expose(), pt);
     let stream_start = blob.len() - parsed.stream.len();
     for pos in (stream_start..blob.len())
         .step_by(997)
@@ -413,6 +413,7 @@ fn nothing_secret_is_printable() {
     let err = sealed
         .unseal(&PlaintextKey::new([1; 32]), Domain::SseKms, "b", "o")
         .unwrap_err();
+    let secret_text = engine::sse::keys::SecretBytes::new(vec![0xA5; 8]);
     let printed = [
         format!("{oek:?}"),
         format!("{sk:?}"),
@@ -422,6 +423,7 @@ fn nothing_secret_is_printable() {
         format!("{enc:?}"),
         format!("{sealed:?}"),
         format!("{err:?} {err}"),
+        format!("{secret_text:?}"),
     ];
     for p in &printed {
         assert!(

@@ -596,7 +596,8 @@ fn worked_examples() {
             ConfigBlob::parse(&blob)
                 .unwrap()
                 .decrypt(&dek.plaintext)
-                .unwrap(),
+                .unwrap()
+                .expose(),
             s(i, "plaintext_utf8").as_bytes()
         );
     }

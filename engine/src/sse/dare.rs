@@ -458,7 +458,11 @@ pub fn encrypt(
 pub fn decrypt(key: &SecretKey, ciphertext: &[u8]) -> Result<Vec<u8>, DareError> {
     let mut dec = Decryptor::new(key);
     let mut out = Vec::with_capacity(ciphertext.len());
-    decrypt_with(&mut dec, ciphertext, &mut out)?;
+    if let Err(e) = decrypt_with(&mut dec, ciphertext, &mut out) {
+        // The authenticated prefix may be secret (config, credentials): wipe it.
+        zeroize::Zeroize::zeroize(&mut out);
+        return Err(e);
+    }
     Ok(out)
 }
 
@@ -536,7 +540,7 @@ pub fn decrypt_in_place(key: &SecretKey, buf: &mut Vec<u8>) -> Result<(), DareEr
             Ok(())
         }
         Err(e) => {
-            buf.clear();
+            zeroize::Zeroize::zeroize(buf);
             Err(e)
         }
     }

@@ -52,6 +52,29 @@ impl fmt::Debug for SecretKey {
     }
 }
 
+/// Decrypted bytes that may hold credentials (IAM and config objects,
+/// remote-target secrets): zeroized on drop, redacted in `Debug`.
+#[derive(Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+pub struct SecretBytes(Vec<u8>);
+
+impl SecretBytes {
+    /// Takes ownership of the bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes(<{} bytes redacted>)", self.0.len())
+    }
+}
+
 /// HMAC-SHA-256 over the concatenation of `parts`.
 pub(crate) fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> SecretKey {
     // HMAC accepts keys of any length, so this cannot fail.

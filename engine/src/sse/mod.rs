@@ -12,7 +12,8 @@
 //! | [`config`] | `EncryptBytes`/`DecryptBytes` config blobs (sio-go streams) and bucket-target encryption | §7 |
 //! | [`rand`] | injectable randomness (OS CSPRNG, or recorded bytes for vector replay) | §1.1 |
 //!
-//! Secrets ([`keys::ObjectKey`], [`keys::SecretKey`], KMS plaintext keys) are
+//! Secrets ([`keys::ObjectKey`], [`keys::SecretKey`], KMS plaintext keys, and
+//! decrypted config/targets as [`keys::SecretBytes`]) are
 //! zeroized on drop and print as `<redacted>`; errors never carry key bytes.
 
 #![cfg_attr(
@@ -30,7 +31,7 @@ pub mod rotate;
 
 pub use config::ConfigCryptoError;
 pub use dare::{CipherSuite, DareError};
-pub use keys::{Domain, Iv, ObjectKey, SealAlgorithm, SealedKey, SecretKey};
+pub use keys::{Domain, Iv, ObjectKey, SealAlgorithm, SealedKey, SecretBytes, SecretKey};
 pub use metadata::{Changes, Classification, CryptoEntries, ParsedSse, SseType};
 pub use rand::{OsRandom, RandomSource, ReplayRandom};
 

@@ -68,7 +68,7 @@ pub fn check(path: &Path) {
 
         assert!(c["decrypt_ok"].as_bool().unwrap());
         assert_eq!(
-            decrypt_config_with_kms(&kms, obj, &blob).unwrap(),
+            decrypt_config_with_kms(&kms, obj, &blob).unwrap().expose(),
             plaintext,
             "{obj}: decrypt"
         );
@@ -115,7 +115,9 @@ pub fn check(path: &Path) {
         let req = meta.kms.as_ref().unwrap();
         let dek2 = kms.decrypt(&req.key_id, &req.ciphertext, &ctx).unwrap();
         assert_eq!(
-            decrypt_bucket_targets(bucket, &meta, &dek2, &h(c, "encrypted_hex")).unwrap(),
+            decrypt_bucket_targets(bucket, &meta, &dek2, &h(c, "encrypted_hex"))
+                .unwrap()
+                .expose(),
             plaintext
         );
         assert!(
@@ -136,7 +138,9 @@ pub fn check(path: &Path) {
         let b2 = meta2.kms.as_ref().unwrap();
         let dek3 = kms.decrypt(&b2.key_id, &b2.ciphertext, &ctx).unwrap();
         assert_eq!(
-            decrypt_bucket_targets(bucket, &meta2, &dek3, &again.data).unwrap(),
+            decrypt_bucket_targets(bucket, &meta2, &dek3, &again.data)
+                .unwrap()
+                .expose(),
             plaintext
         );
     }
