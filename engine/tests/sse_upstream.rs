@@ -666,3 +666,28 @@ fn dare_v1_streams_from_golden_packages() {
         Err(dare::DareError::UnexpectedEof)
     ));
 }
+
+#[test]
+fn real_multipart_sizes() {
+    // xl-many-parts.meta: 9016 parts, all 6 MiB but the last; the summary
+    // figures of the real file must follow from the DARE size arithmetic.
+    let v = &by_kind("multipart_sizes")[0];
+    let (i, e) = (&v["inputs"], &v["expected"]);
+    let first = i["first_part_size"].as_u64().unwrap();
+    let last = i["last_part_size"].as_u64().unwrap();
+    let parts = e["parts"].as_u64().unwrap();
+    assert_eq!(
+        decrypted_size(first).unwrap(),
+        e["first_part_actual"].as_u64().unwrap()
+    );
+    assert_eq!(
+        decrypted_size(last).unwrap(),
+        e["last_part_actual"].as_u64().unwrap()
+    );
+    assert_eq!(encrypted_size(6 << 20), Some(first));
+    assert_eq!((parts - 1) * first + last, e["size"].as_u64().unwrap());
+    assert_eq!(
+        (parts - 1) * decrypted_size(first).unwrap() + decrypted_size(last).unwrap(),
+        e["actual_size"].as_u64().unwrap()
+    );
+}
