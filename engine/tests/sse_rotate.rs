@@ -336,20 +336,20 @@ fn refusals_leave_nothing_half_done() {
         &mut rng(3)
     )
     .is_err());
-    // A target key the KMS does not have.
-    assert!(matches!(
-        rewrap_with_kms(
-            &Both(&old, &new),
-            &p,
-            "b",
-            "o",
-            None,
-            &KeyId::new("nope"),
-            None,
-            &mut rng(3)
-        ),
-        Err(SseError::Kms(_))
-    ));
+    // A target key the KMS does not have: permanent, not retried.
+    let err = rewrap_with_kms(
+        &Both(&old, &new),
+        &p,
+        "b",
+        "o",
+        None,
+        &KeyId::new("nope"),
+        None,
+        &mut rng(3),
+    )
+    .unwrap_err();
+    assert!(matches!(err, SseError::Kms(_)) && !err.is_transient());
+    assert!(SseError::Kms(kms_client::KmsError::Transient("503".into())).is_transient());
     // Out of randomness: an error, not a panic.
     let mut empty = ReplayRandom::new(Vec::new());
     assert!(matches!(

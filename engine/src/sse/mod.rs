@@ -82,3 +82,11 @@ pub enum SseError {
     #[error("random source: {0}")]
     Random(String),
 }
+
+impl SseError {
+    /// Whether retrying may help: only transient KMS failures. Everything
+    /// else (authentication failures, malformed metadata) is permanent.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SseError::Kms(e) if e.is_transient())
+    }
+}
