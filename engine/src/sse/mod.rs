@@ -15,6 +15,29 @@
 //! Secrets ([`keys::ObjectKey`], [`keys::SecretKey`], KMS plaintext keys, and
 //! decrypted config/targets as [`keys::SecretBytes`]) are
 //! zeroized on drop and print as `<redacted>`; errors never carry key bytes.
+//!
+//! A version's life in one example: classify its metadata, unseal its object
+//! key with the DEK the KMS returned, decrypt its data.
+//!
+//! ```
+//! use engine::sse::{dare, CipherSuite, Classification, CryptoEntries, Domain, Iv, ObjectKey, OsRandom};
+//! use engine::sse::metadata::sealed_key_entries;
+//! use kms_client::{KeyId, PlaintextKey};
+//!
+//! let dek = PlaintextKey::new([7; 32]); // what Kms::decrypt would return
+//! let mut rng = OsRandom;
+//! let oek = ObjectKey::generate(&dek, &mut rng)?;
+//! let sealed = oek.seal(&dek, Iv::generate(&mut rng)?, Domain::SseKms, "bucket", "a/b.txt", &mut rng)?;
+//! let sys = sealed_key_entries(engine::sse::SseType::Kms, &sealed, Some((&KeyId::new("my-key"), b"kms-ciphertext")), None)?;
+//! let data = dare::encrypt(oek.data_key(), CipherSuite::Aes256Gcm, [1; 12], b"hello")?;
+//!
+//! let Classification::SseKms(parsed) = CryptoEntries::from_sys(sys).classify() else { panic!() };
+//! let request = parsed.unwrap_request("bucket", "a/b.txt")?; // key id, ciphertext, context for the KMS
+//! assert_eq!(request.context.to_canonical_json(), br#"{"bucket":"bucket/a/b.txt"}"#);
+//! let key = parsed.unseal(&dek, "bucket", "a/b.txt")?;
+//! assert_eq!(dare::decrypt(key.data_key(), &data)?, b"hello");
+//! # Ok::<(), engine::sse::SseError>(())
+//! ```
 
 #![cfg_attr(
     not(test),
