@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use engine::drives::io::{Backend, DriveIo};
 use engine::erasure::bitrot::highway256;
 use engine::erasure::{Erasure, DEFAULT_BLOCK_SIZE};
-use engine::fixture::{build, FixtureSpec, Mix, SizeClass};
+use engine::fixture::{build, FixtureKms, FixtureSpec, Mix, SizeClass};
 
 fn block(len: usize) -> Vec<u8> {
     (0..len)
@@ -51,7 +51,7 @@ fn fixture(objects: u64) -> (tempfile::TempDir, Vec<(PathBuf, Vec<PathBuf>)>) {
         sizes: SizeClass::Small,
         ..FixtureSpec::default()
     };
-    let manifest = build(&out, &spec, None).expect("fixture");
+    let manifest = build(&out, &spec, FixtureKms::None).expect("fixture");
     let drives = (1..=4)
         .map(|i| {
             let root = out.join(format!("drive{i}"));

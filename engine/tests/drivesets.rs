@@ -40,7 +40,7 @@ fn tarballs() -> Vec<PathBuf> {
 fn every_object_reads_back_under_faults() {
     for tarball in tarballs() {
         let (_tmp, root) = unpack(&tarball);
-        let (versions, compared) = readback::verify_deployment(&root, true, None);
+        let (versions, compared) = readback::verify_deployment(&root, true);
         assert!(
             versions >= 20,
             "{}: only {versions} versions",

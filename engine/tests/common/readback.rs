@@ -9,7 +9,7 @@ use engine::erasure::set::{locate_version, LocatedVersion};
 use engine::erasure::stream::{read_object, ShardLocation};
 use engine::sse::dare;
 use engine::sse::metadata::{Classification, CryptoEntries, SseType};
-use kms_client::{Kms, PlaintextKey};
+use kms_client::{Kms, PlaintextKey, StaticKey, StaticKms};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -154,9 +154,15 @@ pub fn check_plaintext(
 
 /// Checks every version of the deployment at `root` (holding `driveN/` and
 /// `manifest.json`). `faults` adds the drive-loss and corruption rounds.
-pub fn verify_deployment(root: &Path, faults: bool, kms: Option<&dyn Kms>) -> (usize, usize) {
+pub fn verify_deployment(root: &Path, faults: bool) -> (usize, usize) {
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap();
+    // The static KMS key the deployment's SSE-S3/SSE-KMS data keys are under.
+    let static_kms = manifest["kms_secret_key"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(|t| StaticKms::new(StaticKey::parse(t).unwrap(), Vec::new()));
+    let kms = static_kms.as_ref().map(|k| k as &dyn Kms);
     let n = manifest["drives"].as_u64().unwrap() as usize;
     // Objects use the manifest's parity; meta-bucket objects use N/2.
     let default_parity = manifest["parity_blocks"].as_u64().unwrap() as usize;
