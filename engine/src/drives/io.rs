@@ -550,6 +550,36 @@ impl DriveIo {
     }
 }
 
+/// A file on a drive read at offsets through the drive's worker (a shard
+/// stream source for [`crate::erasure::stream::read_part`]).
+#[derive(Debug, Clone)]
+pub struct DriveFile {
+    io: DriveIo,
+    rel: PathBuf,
+}
+
+impl DriveFile {
+    /// `rel` is relative to the drive root.
+    pub fn new(io: DriveIo, rel: PathBuf) -> Self {
+        Self { io, rel }
+    }
+}
+
+impl crate::erasure::stream::ShardSource for DriveFile {
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let got = self
+            .io
+            .read_at(&self.rel, offset, buf.len())
+            .wait()
+            .map_err(|e| e.source)?;
+        if got.len() != buf.len() {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.copy_from_slice(&got);
+        Ok(())
+    }
+}
+
 fn unit(o: Output) -> Option<()> {
     matches!(o, Output::Unit).then_some(())
 }

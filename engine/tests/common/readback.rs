@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use engine::drives::io::DriveIo;
 use engine::drives::topology::{discover_paths, MissingPolicy};
 use engine::erasure::set::{locate_version, LocatedVersion};
 use engine::erasure::stream::{read_object, ShardLocation};
@@ -185,6 +186,11 @@ pub fn verify_deployment(root: &Path, faults: bool) -> (usize, usize) {
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids, want_ids);
+    let ios: Vec<DriveIo> = set
+        .drives
+        .iter()
+        .map(|d| DriveIo::spawn(&d.as_ref().unwrap().path).unwrap())
+        .collect();
     let roots: Vec<PathBuf> = set
         .drives
         .iter()
@@ -211,6 +217,17 @@ pub fn verify_deployment(root: &Path, faults: bool) -> (usize, usize) {
             assert_eq!(located.layout.distribution, want_dist, "{bucket}/{object}");
         }
         let clean = decode(&located, &[], None);
+        // The same through the per-drive I/O workers (metadata and shards).
+        let via_io: Vec<Option<&DriveIo>> = ios.iter().map(Some).collect();
+        let located_io = locate_version(&via_io, bucket, object, vid).unwrap();
+        assert!(located_io
+            .locations
+            .iter()
+            .all(|l| !matches!(l, ShardLocation::DataDir(_))));
+        assert!(
+            decode(&located_io, &[], None) == clean,
+            "{bucket}/{object} via workers"
+        );
         if check_plaintext(entry, &located, &clean, kms) {
             compared += 1;
         }
