@@ -13,7 +13,9 @@ use std::borrow::Cow;
 use xxhash_rust::xxh64::xxh64;
 
 use crate::error::{Error, MsgpProblem, Result};
-use crate::header::{VersionHeader, VersionType, HEADER_VERSION_CURRENT, META_VERSION_CURRENT};
+use crate::header::{
+    VersionHeader, VersionType, FLAG_USES_DATA_DIR, HEADER_VERSION_CURRENT, META_VERSION_CURRENT,
+};
 use crate::inline::InlineData;
 use crate::meta::{ObjectV2, VersionBody, VersionMeta};
 use crate::msgp::{self, len_u32, Reader};
@@ -407,6 +409,43 @@ impl<'a> XlMeta<'a> {
             .has_unknown_keys())
     }
 
+    /// The object at `index` for editing, with its `v` field; refuses
+    /// versions carrying keys this codec does not know.
+    fn editable(&self, index: usize) -> Result<(ObjectV2<'a>, u64)> {
+        let v = self.version(index)?;
+        let not_object = || Error::NotAnObject {
+            index,
+            vtype: v.header.vtype.as_u8(),
+        };
+        let check = |meta: &VersionMeta<'_>| {
+            if meta.has_unknown_keys() {
+                return Err(Error::UnknownKeys {
+                    index,
+                    keys: meta.unknown_keys.join(","),
+                });
+            }
+            Ok(meta.written_by_version)
+        };
+        match &v.meta_raw {
+            Cow::Borrowed(b) => {
+                let meta = VersionMeta::decode(b).map_err(|e| with_index(e, index))?;
+                let written_by = check(&meta)?;
+                match meta.body {
+                    VersionBody::Object(o) => Ok((o, written_by)),
+                    _ => Err(not_object()),
+                }
+            }
+            Cow::Owned(b) => {
+                let meta = VersionMeta::decode(b).map_err(|e| with_index(e, index))?;
+                let written_by = check(&meta)?;
+                match meta.body {
+                    VersionBody::Object(o) => Ok((o.into_owned(), written_by)),
+                    _ => Err(not_object()),
+                }
+            }
+        }
+    }
+
     /// Replaces the object version at `index` with `obj`: re-encodes its
     /// meta (keeping `v`), recomputes its signature and flags, and re-encodes
     /// its header. Identity and erasure layout fields must be unchanged.
@@ -422,45 +461,43 @@ impl<'a> XlMeta<'a> {
         obj: &ObjectV2<'_>,
         now_unix_secs: i64,
     ) -> Result<()> {
+        let (old, written_by) = self.editable(index)?;
+        Identity::of(&old).check(index, obj)?;
+        self.store_object(index, obj, written_by, now_unix_secs)
+    }
+
+    /// Decodes the object at `index` once, lets `edit` change it, checks
+    /// that no identifying field changed, and stores it (see
+    /// [`XlMeta::replace_object`]).
+    pub fn edit_object(
+        &mut self,
+        index: usize,
+        edit: impl FnOnce(&mut ObjectV2<'a>) -> Result<()>,
+    ) -> Result<()> {
+        let (mut obj, written_by) = self.editable(index)?;
+        let before = Identity::of(&obj);
+        edit(&mut obj)?;
+        before.check(index, &obj)?;
+        self.store_object(index, &obj, written_by, now_unix_secs())
+    }
+
+    fn store_object(
+        &mut self,
+        index: usize,
+        obj: &ObjectV2<'_>,
+        written_by: u64,
+        now_unix_secs: i64,
+    ) -> Result<()> {
         let v = self.version(index)?;
-        let old_meta = v.meta().map_err(|e| with_index(e, index))?;
-        if old_meta.has_unknown_keys() {
-            return Err(Error::UnknownKeys {
-                index,
-                keys: old_meta.unknown_keys.join(","),
-            });
-        }
-        let VersionBody::Object(old) = &old_meta.body else {
-            return Err(Error::NotAnObject {
-                index,
-                vtype: v.header.vtype.as_u8(),
-            });
-        };
-        let immutable = [
-            ("ID", obj.version_id != old.version_id),
-            ("MTime", obj.mod_time != old.mod_time),
-            ("EcM", obj.ec_m != old.ec_m),
-            ("EcN", obj.ec_n != old.ec_n),
-            ("EcBSize", obj.ec_block_size != old.ec_block_size),
-            ("EcIndex", obj.ec_index != old.ec_index),
-            ("EcDist", obj.ec_dist != old.ec_dist),
-            ("EcAlgo", obj.ec_algo != old.ec_algo),
-            ("CSumAlgo", obj.checksum_algo != old.checksum_algo),
-            ("PartNums", obj.part_numbers != old.part_numbers),
-        ];
-        if let Some((field, _)) = immutable.iter().find(|(_, changed)| *changed) {
-            return Err(Error::ImmutableField { index, field });
-        }
         let mut meta_raw = Vec::with_capacity(v.meta_raw.len() + 64);
-        obj.encode_version(old_meta.written_by_version, &mut meta_raw)?;
+        obj.encode_version(written_by, &mut meta_raw)?;
         let mut header = v.header;
         header.signature = crate::signature::object_signature(obj)?;
         let mut flags = obj.flags(now_unix_secs);
         if obj.is_transitioned() {
             // UsesDataDir of a tiered object depends on the wall clock; keep
             // what MinIO decided (ONDISK pitfall 27).
-            flags = (flags & !crate::header::FLAG_USES_DATA_DIR)
-                | (header.flags & crate::header::FLAG_USES_DATA_DIR);
+            flags = (flags & !FLAG_USES_DATA_DIR) | (header.flags & FLAG_USES_DATA_DIR);
         }
         header.flags = flags;
         if let Some(slot) = self.versions.get_mut(index) {
@@ -473,17 +510,6 @@ impl<'a> XlMeta<'a> {
         }
         self.modified = true;
         Ok(())
-    }
-
-    /// Decodes the object at `index`, lets `edit` change it, and writes it back.
-    pub fn edit_object(
-        &mut self,
-        index: usize,
-        edit: impl FnOnce(&mut ObjectV2<'a>) -> Result<()>,
-    ) -> Result<()> {
-        let mut obj = self.object(index)?;
-        edit(&mut obj)?;
-        self.replace_object(index, &obj)
     }
 
     /// Replaces (`Some`) or removes (`None`) the inline data of the version
@@ -590,6 +616,54 @@ impl<'a> XlMeta<'a> {
             crc: None,
             inline,
             modified: true,
+        }
+    }
+}
+
+/// The fields an edit must not change (ONDISK §6.2): identity, erasure
+/// layout and part numbering.
+struct Identity {
+    version_id: [u8; 16],
+    mod_time: i64,
+    ec: (u8, i64, i64, i64, i64, u8),
+    ec_dist: Vec<u8>,
+    part_numbers: Vec<i64>,
+}
+
+impl Identity {
+    fn of(o: &ObjectV2<'_>) -> Self {
+        Self {
+            version_id: o.version_id,
+            mod_time: o.mod_time,
+            ec: (
+                o.ec_algo,
+                o.ec_m,
+                o.ec_n,
+                o.ec_block_size,
+                o.ec_index,
+                o.checksum_algo,
+            ),
+            ec_dist: o.ec_dist.clone(),
+            part_numbers: o.part_numbers.clone(),
+        }
+    }
+
+    fn check(&self, index: usize, o: &ObjectV2<'_>) -> Result<()> {
+        let changed = [
+            ("ID", o.version_id != self.version_id),
+            ("MTime", o.mod_time != self.mod_time),
+            ("EcAlgo", o.ec_algo != self.ec.0),
+            ("EcM", o.ec_m != self.ec.1),
+            ("EcN", o.ec_n != self.ec.2),
+            ("EcBSize", o.ec_block_size != self.ec.3),
+            ("EcIndex", o.ec_index != self.ec.4),
+            ("CSumAlgo", o.checksum_algo != self.ec.5),
+            ("EcDist", o.ec_dist != self.ec_dist),
+            ("PartNums", o.part_numbers != self.part_numbers),
+        ];
+        match changed.iter().find(|(_, c)| *c) {
+            Some((field, _)) => Err(Error::ImmutableField { index, field }),
+            None => Ok(()),
         }
     }
 }
