@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use xxhash_rust::xxh64::xxh64;
 
 use crate::error::{Error, MsgpProblem, Result};
+use crate::fixup;
 use crate::header::{
     VersionHeader, VersionType, FLAG_USES_DATA_DIR, HEADER_VERSION_CURRENT, META_VERSION_CURRENT,
 };
@@ -221,7 +222,13 @@ impl<'a> XlMeta<'a> {
             versions.reserve(usize::try_from(count).unwrap_or(0).min(r.rest().len()));
             for index in 0..usize::try_from(count).unwrap_or(usize::MAX) {
                 let meta_raw = r.read_raw("legacy version")?;
-                let meta = VersionMeta::decode(meta_raw).map_err(|e| with_index(e, index))?;
+                let mut meta = VersionMeta::decode(meta_raw).map_err(|e| with_index(e, index))?;
+                // MinIO reads legacy entries as meta version 1, which
+                // converts delete markers' replication timestamps to UTC
+                // before the header (and its signature) is computed.
+                if let VersionBody::Delete(d) = &mut meta.body {
+                    fixup::normalize_delete_marker_timestamps(d);
+                }
                 let header = derive_header(&meta, now_unix_secs())?;
                 versions.push(Version {
                     header,
@@ -548,7 +555,8 @@ impl<'a> XlMeta<'a> {
     /// Encodes as MinIO's writer would (strategy B): container 1.3, header
     /// and meta version 3, every header re-encoded as a 7-element array
     /// (headers loaded from older versions keep EcN = EcM = 0), meta bytes
-    /// kept verbatim.
+    /// kept verbatim except for versions MinIO's loader repairs (§3.4),
+    /// which are re-encoded with a fresh header as MinIO would.
     pub fn encode_upgraded(&self) -> Result<Vec<u8>> {
         self.encode_13(HEADER_VERSION_CURRENT, META_VERSION_CURRENT, false)
     }
@@ -576,10 +584,15 @@ impl<'a> XlMeta<'a> {
             match (reuse_pairs, v.pair_raw) {
                 (true, Some(pair)) => out.extend_from_slice(pair),
                 _ => {
+                    let fixed = if reuse_pairs { None } else { self.fixed_up(v)? };
+                    let (header, meta) = match &fixed {
+                        Some((h, m)) => (h, m.as_slice()),
+                        None => (&v.header, v.meta_raw.as_ref()),
+                    };
                     hdr.clear();
-                    v.header.encode(header_version, &mut hdr)?;
+                    header.encode(header_version, &mut hdr)?;
                     msgp::write_bin(&mut out, &hdr)?;
-                    msgp::write_bin(&mut out, &v.meta_raw)?;
+                    msgp::write_bin(&mut out, meta)?;
                 }
             }
         }
@@ -592,6 +605,40 @@ impl<'a> XlMeta<'a> {
         out.extend_from_slice(&crc.to_be_bytes());
         self.inline.encode(&mut out)?;
         Ok(out)
+    }
+
+    /// The version as MinIO's loader repairs it (ONDISK §3.4) when this 1.3
+    /// file's meta version predates the repair; `None` if nothing changes.
+    fn fixed_up(&self, v: &Version<'a>) -> Result<Option<(VersionHeader, Vec<u8>)>> {
+        if self.is_legacy_container() || self.meta_version >= META_VERSION_CURRENT {
+            return Ok(None);
+        }
+        let candidate = match v.header.vtype {
+            VersionType::Object => fixup::is_part_index_candidate(&v.meta_raw),
+            VersionType::Delete => self.meta_version < 2,
+            VersionType::Legacy => false,
+        };
+        if !candidate {
+            return Ok(None);
+        }
+        let mut meta = v.meta()?;
+        let written_by = meta.written_by_version;
+        let changed = match &mut meta.body {
+            VersionBody::Object(o) => fixup::clear_small_part_indexes(o, written_by),
+            VersionBody::Delete(d) => fixup::normalize_delete_marker_timestamps(d),
+            VersionBody::Legacy(_) => false,
+        };
+        if !changed {
+            return Ok(None);
+        }
+        let mut raw = Vec::with_capacity(v.meta_raw.len());
+        match &meta.body {
+            VersionBody::Object(o) => o.encode_version(written_by, &mut raw)?,
+            VersionBody::Delete(d) => d.encode_version(written_by, &mut raw)?,
+            VersionBody::Legacy(_) => return Ok(None),
+        }
+        let header = derive_header(&meta, now_unix_secs())?;
+        Ok(Some((header, raw)))
     }
 
     pub(crate) fn from_parts(

@@ -13,6 +13,7 @@
 //! | [`encode`] | msgp-exact marshalling of version metas (§5.2–5.5) |
 //! | [`signature`] | version signatures (§4.4) |
 //! | [`inline`] | inline data section (§9) |
+//! | [`fixup`] | MinIO's load-time repairs of old metas, applied when upgrading (§3.4) |
 //! | [`builder`] | new files from scratch, as MinIO's `AddVersion` + `AppendTo` |
 //! | [`minio_json`] | the JSON shape of MinIO's `xl-meta` debugging tool |
 //! | [`msgp`] | tinylib/msgp-compatible msgpack primitives (§5.5) |
@@ -26,6 +27,7 @@ pub mod builder;
 pub mod container;
 pub mod encode;
 pub mod error;
+pub mod fixup;
 pub mod format;
 pub mod header;
 pub mod inline;
