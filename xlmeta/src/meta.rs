@@ -203,6 +203,8 @@ pub struct LegacyObject<'a> {
 
 /// The body of a version, by type.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Objects are the common case: boxing them would add an allocation per decode.
+#[allow(clippy::large_enum_variant)]
 pub enum VersionBody<'a> {
     /// Object version.
     Object(ObjectV2<'a>),
