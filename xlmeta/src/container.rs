@@ -353,7 +353,16 @@ impl<'a> XlMeta<'a> {
                 field: "ModTime",
             });
         }
-        let computed = meta.signature()?;
+        let mut computed = meta.signature()?;
+        // Meta version 1 (and every legacy container) is read by MinIO with
+        // delete-marker replication timestamps converted to UTC first.
+        if computed != h.signature && (self.is_legacy_container() || self.meta_version < 2) {
+            if let VersionBody::Delete(mut d) = meta.body {
+                if fixup::normalize_delete_marker_timestamps(&mut d) {
+                    computed = crate::signature::delete_signature(&d)?;
+                }
+            }
+        }
         // Header version 1 stored no signature.
         let has_signature = self.is_legacy_container() || self.header_version >= 2;
         if has_signature && computed != h.signature {

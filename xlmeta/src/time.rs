@@ -131,7 +131,11 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
         "Dec" => 12,
         _ => return None,
     };
-    let year: i64 = it.next()?.parse().ok()?;
+    let year_text = it.next()?;
+    if year_text.len() != 4 {
+        return None;
+    }
+    let year: i64 = year_text.parse().ok()?;
     let mut hms = it.next()?.split(':');
     let h: i64 = hms.next()?.parse().ok()?;
     let mi: i64 = hms.next()?.parse().ok()?;
@@ -201,5 +205,9 @@ mod tests {
         );
         assert_eq!(parse_http_date("Mon, 02 Jan 2006 15:04:05 UTC"), None);
         assert_eq!(parse_http_date("garbage"), None);
+        assert_eq!(
+            parse_http_date("Mon, 02 Jan 99999999999999999 15:04:05 GMT"),
+            None
+        );
     }
 }

@@ -588,7 +588,7 @@ fn legacy_delete_marker_header_uses_utc_timestamps() {
     xlmeta::msgp::write_bin(&mut file, &body).unwrap();
     xlmeta::msgp::write_uint(&mut file, u64::from(xlmeta::container::body_crc(&body)));
     let xl = XlMeta::parse(&file).unwrap();
-    xl.verify_crc().unwrap();
+    xl.verify().unwrap();
     assert_eq!(
         xl.versions()[0].header().signature,
         xlmeta::signature::delete_signature(&utc).unwrap()
