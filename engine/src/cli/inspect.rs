@@ -67,7 +67,13 @@ pub fn run(args: Args) -> CmdResult {
                 .map_err(|e| CliError::new(EXIT_FAILED, e))?;
             json_files.insert(path.display().to_string(), value);
         } else {
-            print_text(&mut out, path, &xl).map_err(|e| CliError::new(EXIT_FAILED, e))?;
+            if let Err(e) = print_text(&mut out, path, &xl) {
+                // A closed pipe (`| head`) is the reader's choice, not a failure.
+                if is_broken_pipe(&e) {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                return Err(CliError::new(EXIT_FAILED, e));
+            }
         }
     }
     if args.json {
@@ -90,6 +96,11 @@ pub fn run(args: Args) -> CmdResult {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// A MetaSys value for display: text when printable, else base64.
