@@ -299,7 +299,7 @@ fn load(item: &InternalItem) -> Result<Loaded, InternalError> {
             None => first = Some(obj),
             Some(f) => {
                 obj.ec_index = f.ec_index;
-                if obj != *f {
+                if normalized(obj) != normalized(f.clone()) {
                     return Err(InternalError::Inconsistent {
                         object: object(),
                         detail: format!("{} differs from the first drive", path.display()),
@@ -320,6 +320,18 @@ fn load(item: &InternalItem) -> Result<Loaded, InternalError> {
         layout: located.layout,
         content,
     })
+}
+
+/// The object with its metadata maps sorted: MinIO encodes Go maps in
+/// random order, so copies may list the same entries differently.
+fn normalized(mut obj: ObjectV2<'static>) -> ObjectV2<'static> {
+    if let Some(m) = obj.meta_sys.as_mut() {
+        m.sort();
+    }
+    if let Some(m) = obj.meta_usr.as_mut() {
+        m.sort();
+    }
+    obj
 }
 
 /// Classifies a config blob the way MinIO's readers try it.
@@ -480,6 +492,26 @@ impl PreparedRun {
 /// data (JOB.md §14: only when it is the cluster's default key).
 pub fn applies(kms: &dyn Kms, target: &KeyId) -> bool {
     target.as_str().is_empty() || target == kms.default_key()
+}
+
+/// The pipeline's hook, once per job: `None` (nothing read, nothing
+/// written) unless the job's effective target is the default key; an empty
+/// target means the default key.
+pub fn prepare_for_job(
+    sets: &[Vec<PathBuf>],
+    kms: &dyn Kms,
+    target: &KeyId,
+    rng: &mut dyn RandomSource,
+) -> Result<Option<PreparedRun>, InternalError> {
+    if !applies(kms, target) {
+        return Ok(None);
+    }
+    let target = if target.as_str().is_empty() {
+        kms.default_key()
+    } else {
+        target
+    };
+    prepare_all(sets, kms, target, rng).map(Some)
 }
 
 /// Prepares every internal item of `sets` for re-encryption under `target`.
