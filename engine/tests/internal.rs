@@ -477,3 +477,133 @@ fn plaintext_internal_data_is_encrypted_where_minio_encrypts_it() {
         .meta_sys("X-Minio-Internal-Server-Side-Encryption-S3-Sealed-Key")
         .is_some());
 }
+
+/// Writes a plain meta-bucket object `name` holding `data` on every drive.
+fn put_meta_object(sets: &[Vec<PathBuf>], name: &str, data: &[u8]) {
+    let drives = &sets[0];
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
+    let (files, _) = engine::fixture::object::meta_bucket_object(
+        drives.len(),
+        name,
+        data,
+        1_748_779_200_000_000_000,
+        &mut rng,
+    )
+    .unwrap();
+    for (drive, xl) in drives.iter().zip(files) {
+        let dir = drive.join(".minio.sys").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("xl.meta"), xl).unwrap();
+    }
+}
+
+#[test]
+fn root_credential_items_are_left_and_legacy_context_items_get_the_full_context() {
+    let old_secret = "fixture-key:E1Yv2S36wWrFO20nN4rrF+PwZQbVXJLJ8YL6w1ngbqw=";
+    let old = static_kms(old_secret, 21);
+    let (_tmp, sets, _) = fixture_with_internal(1, Some(&old));
+    // madmin EncryptData output (madmin-go's own test vector, crypto-vectors.json
+    // `madmin-decrypt-2`): IAM written with the root credentials before 2021.
+    let vectors: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../testdata/crypto-vectors.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let madmin = vectors["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == "madmin-decrypt-2")
+        .unwrap();
+    let madmin = hex::decode(madmin["inputs"]["ciphertext_hex"].as_str().unwrap()).unwrap();
+    let root_item = "config/iam/users/legacy/identity.json";
+    put_meta_object(&sets, root_item, &madmin);
+    // A blob under MinIO's legacy bare-path context.
+    let legacy_item = "config/iam/policydb/users/legacy.json";
+    let plain = br#"{"version":1,"policy":"readonly","updatedAt":"2025-06-01T12:00:00Z"}"#;
+    let dek = old
+        .generate_key(
+            old.default_key(),
+            &engine::sse::config::config_context_legacy(legacy_item),
+        )
+        .unwrap();
+    let blob = engine::sse::config::encrypt_config(&dek, plain, &mut OsRandom).unwrap();
+    put_meta_object(&sets, legacy_item, &blob);
+
+    let before = snapshot(&sets, &old);
+    assert_eq!(before[root_item].encoding, Encoding::RootCredentials);
+    assert_eq!(before[root_item].plaintext, None);
+    assert_eq!(before[legacy_item].plaintext.as_deref(), Some(&plain[..]));
+    let kms = Rotating {
+        new: static_kms(NEW_KEY, 22),
+        old: static_kms(old_secret, 23),
+    };
+    let prepared = rotate_all(&sets, &kms);
+    let c = prepared.counters();
+    assert_eq!((c.skipped, c.failed), (1, 0));
+    let root = prepared.items.iter().find(|p| p.name == root_item).unwrap();
+    assert_eq!(root.action, Action::LeaveRootCredentials);
+    assert!(root.plan.is_none());
+    let new_only = static_kms(NEW_KEY, 24);
+    check_after(&sets, &before, &new_only);
+    // The rewritten blob is bound to the full-path context only.
+    let item = discover(&sets)
+        .unwrap()
+        .into_iter()
+        .find(|i| i.name == legacy_item)
+        .unwrap();
+    let stored = decrypt_item(&item, &new_only).unwrap().stored;
+    let parsed = engine::sse::config::ConfigBlob::parse(&stored).unwrap();
+    let h = &parsed.header;
+    let full = engine::sse::config::config_context(legacy_item);
+    let dek = new_only
+        .decrypt(&h.key_id, &h.kms_ciphertext, &full)
+        .unwrap();
+    assert_eq!(parsed.decrypt(&dek).unwrap(), plain);
+    let bare = engine::sse::config::config_context_legacy(legacy_item);
+    assert!(new_only
+        .decrypt(&h.key_id, &h.kms_ciphertext, &bare)
+        .is_err());
+}
+
+#[test]
+fn fixture_cli_internal_flag_writes_items_a_run_would_encrypt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fx");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_keyrotate"))
+        .args([
+            "fixture",
+            "--objects",
+            "2",
+            "--mix",
+            "plain=1",
+            "--internal",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let internal_entries = manifest["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["bucket"] == ".minio.sys")
+        .count();
+    let sets = drives_of(&out, 4);
+    let survey = internal::survey(&sets).unwrap();
+    assert_eq!(survey.len(), internal_entries);
+    for (entry, err) in &survey {
+        assert!(err.is_none(), "{}: {err:?}", entry.name);
+        let expect = match entry.name.as_str() {
+            "config/iam/format.json" | "buckets/fixture/.metadata.bin" => Action::Leave,
+            _ => Action::Encrypt,
+        };
+        assert_eq!(entry.action, expect, "{}", entry.name);
+    }
+}

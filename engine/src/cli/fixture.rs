@@ -45,6 +45,12 @@ pub struct Args {
     /// Bucket name.
     #[arg(long, default_value = "fixture")]
     bucket: String,
+    /// Also write MinIO's internal data: server config and history, IAM
+    /// users/groups/policies/mappings/service accounts/STS, tier config and a
+    /// bucket with remote targets. Written as a MinIO without a KMS writes
+    /// them (plaintext); encrypted ones come from the library with a KMS.
+    #[arg(long)]
+    internal: bool,
 }
 
 pub fn run(args: Args) -> CmdResult {
@@ -67,6 +73,13 @@ pub fn run(args: Args) -> CmdResult {
         FixtureError::Spec(_) => CliError::new(EXIT_INVALID, e),
         e => CliError::new(1, e),
     })?;
+    let mut manifest = manifest;
+    if args.internal {
+        let entries = fixture::internal::add_internal(&args.out, spec.drives, spec.seed, None)
+            .and_then(|e| fixture::internal::extend_manifest(&args.out, &mut manifest, e))
+            .map_err(|e| CliError::new(1, e))?;
+        println!("wrote {entries} internal items");
+    }
     println!(
         "wrote {} versions of {} objects on {} drives to {} in {:.1}s",
         manifest.objects.len(),
