@@ -78,9 +78,25 @@ fn apply(plan: &CommitPlan, upto: usize) -> Result<(), String> {
         if xxh64(&current, 0) != change.expect_old {
             return Err(format!("{}: changed under the plan", path.display()));
         }
+        if let Some(staged) = &change.staged_data_dir {
+            let dest = drive.join(&plan.object_dir).join(&staged.name);
+            if !dest.exists() {
+                std::fs::rename(drive.join(&staged.staged_at), &dest).map_err(|e| e.to_string())?;
+            }
+        }
         let tmp = path.with_extension("keyrotate-tmp");
         std::fs::write(&tmp, &change.new_xlmeta).map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+    }
+    if upto >= plan.drives.len() {
+        for drive in &plan.drives {
+            for dir in &plan.remove_data_dirs {
+                let old = drive.join(&plan.object_dir).join(dir);
+                if old.exists() {
+                    std::fs::remove_dir_all(&old).map_err(|e| e.to_string())?;
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -606,4 +622,75 @@ fn fixture_cli_internal_flag_writes_items_a_run_would_encrypt() {
         };
         assert_eq!(entry.action, expect, "{}", entry.name);
     }
+}
+
+#[test]
+fn large_items_move_to_a_staged_data_dir_and_old_data_dirs_are_removed() {
+    let old_secret = "fixture-key:E1Yv2S36wWrFO20nN4rrF+PwZQbVXJLJ8YL6w1ngbqw=";
+    let old = static_kms(old_secret, 31);
+    let (_tmp, sets, _) = fixture_with_internal(1, Some(&old));
+    // 300 KB of config history: shards of 150 KB, above the inline limit.
+    let name = "config/history/7d3e1c2a-0000-4000-8000-000000000001.kv";
+    let plain: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let blob = engine::sse::config::encrypt_config_with_kms(
+        &old,
+        old.default_key(),
+        name,
+        &plain,
+        &mut OsRandom,
+    )
+    .unwrap();
+    put_meta_object(&sets, name, &blob);
+    let before = snapshot(&sets, &old);
+    let kms = Rotating {
+        new: static_kms(NEW_KEY, 32),
+        old: static_kms(old_secret, 33),
+    };
+    let data_dir_of = |sets: &[Vec<PathBuf>]| {
+        let xl = std::fs::read(sets[0][0].join(".minio.sys").join(name).join("xl.meta")).unwrap();
+        let meta = xlmeta::XlMeta::parse(&xl).unwrap();
+        let o = meta.object(0).unwrap();
+        assert!(!o.is_inline());
+        assert!(meta.version_inline_data(0).unwrap().is_none());
+        uuid::Uuid::from_bytes(o.data_dir).to_string()
+    };
+    let prepared = rotate_all(&sets, &kms);
+    let plan = prepared
+        .plans()
+        .find(|p| p.object_dir.ends_with(name))
+        .unwrap();
+    assert!(plan.per_drive.iter().all(|c| c.staged_data_dir.is_some()));
+    assert!(plan.remove_data_dirs.is_empty(), "it was inline");
+    let first = data_dir_of(&sets);
+    check_after(&sets, &before, &static_kms(NEW_KEY, 34));
+    // Again: data dir to a new data dir; the old one goes.
+    let middle = snapshot(&sets, &static_kms(NEW_KEY, 35));
+    let prepared = rotate_all(&sets, &kms);
+    let plan = prepared
+        .plans()
+        .find(|p| p.object_dir.ends_with(name))
+        .unwrap();
+    assert_eq!(plan.remove_data_dirs, [first.clone()]);
+    assert_ne!(data_dir_of(&sets), first);
+    for d in &sets[0] {
+        assert!(!d.join(".minio.sys").join(name).join(&first).exists());
+        // Staging dirs were moved in, nothing is left under tmp.
+        let tmp: Vec<_> = std::fs::read_dir(d.join(".minio.sys/tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != ".trash")
+            .collect();
+        assert!(tmp
+            .iter()
+            .all(|n| std::fs::read_dir(d.join(".minio.sys/tmp").join(n))
+                .unwrap()
+                .next()
+                .is_none()));
+    }
+    check_after(&sets, &middle, &static_kms(NEW_KEY, 36));
+    assert_eq!(
+        middle[name].plaintext.as_deref(),
+        Some(&plain[..]),
+        "plaintext kept across both passes"
+    );
 }

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use kms_client::{KeyId, Kms};
 use md5::{Digest, Md5};
-use xlmeta::meta::ObjectV2;
+use xlmeta::meta::{ObjectV2, META_INLINE_DATA};
 use xlmeta::XlMeta;
 use xxhash_rust::xxh64::xxh64;
 
@@ -44,7 +44,7 @@ use crate::drives::topology::Topology;
 use crate::drives::walk::{encode_dir_object, merge_sorted, walk_dir};
 use crate::erasure::set::locate_version;
 use crate::erasure::stream::{encode_part, read_object, ObjectLayout};
-use crate::run::plan::{CommitPlan, DriveChange, VersionChange};
+use crate::run::plan::{CommitPlan, DriveChange, StagedDataDir, VersionChange};
 use crate::run::summary::{ActionKind, InternalCounters, Outcome, VersionSizes};
 use crate::sse::config::{
     bucket_targets_context, decrypt_bucket_targets, decrypt_config_with_kms,
@@ -57,6 +57,8 @@ use crate::sse::rotate::{kms_generate_request, reseal_s3};
 use crate::sse::{dare, Changes, RandomSource, SseError};
 use bucket_meta::BucketMetadataDoc;
 
+/// MinIO's inline limit for an unversioned object's shard (`smallFileThreshold`).
+const INLINE_LIMIT: u64 = 128 * 1024;
 /// MetaSys key of the plaintext size MinIO keeps for encrypted objects.
 const META_ACTUAL_SIZE: &str = "X-Minio-Internal-actual-size";
 
@@ -192,8 +194,6 @@ pub enum InternalError {
     },
     #[error(".minio.sys/{object}: {detail}")]
     Format { object: String, detail: String },
-    #[error(".minio.sys/{object}: {detail}")]
-    Unsupported { object: String, detail: String },
 }
 
 /// The drive roots of every set, failing if any drive is missing.
@@ -574,7 +574,7 @@ pub fn prepare(
             NewVersion::content(content)
         }
     };
-    let per_drive = new.per_drive(item, &loaded)?;
+    let (per_drive, remove_data_dirs) = new.per_drive(item, &loaded, rng)?;
     let sizes = VersionSizes {
         stored: new.content.as_ref().map_or(loaded.content.len(), Vec::len) as u64,
         actual: new.actual_size.unwrap_or(loaded.content.len() as u64),
@@ -583,7 +583,7 @@ pub fn prepare(
         drives: item.drives.clone(),
         object_dir: Path::new(META_BUCKET).join(encode_dir_object(&item.name)),
         per_drive,
-        remove_data_dirs: Vec::new(),
+        remove_data_dirs,
         versions: vec![VersionChange {
             bucket: META_BUCKET.into(),
             object: item.name.clone(),
@@ -623,28 +623,49 @@ impl NewVersion {
     }
 
     /// Every drive's new `xl.meta`: the version edited in place (same
-    /// version id, mod time and data dir), inline shards re-encoded.
+    /// version id and mod time). New content stays inline when it was and
+    /// still fits MinIO's inline limit; otherwise it goes to a new data dir,
+    /// written and fsynced under `.minio.sys/tmp/` now and moved in by the
+    /// commit. Returns the changes and the old data dirs to remove.
     fn per_drive(
         &self,
         item: &InternalItem,
         loaded: &Loaded,
-    ) -> Result<Vec<DriveChange>, InternalError> {
+        rng: &mut dyn RandomSource,
+    ) -> Result<(Vec<DriveChange>, Vec<String>), InternalError> {
+        let erasure = &loaded.layout.erasure;
         let shards = match &self.content {
-            Some(c) => {
-                if !loaded.obj.is_inline() {
-                    return Err(InternalError::Unsupported {
-                        object: item.name.clone(),
-                        detail: "content rewrite of a meta-bucket object stored in a data dir"
-                            .into(),
-                    });
-                }
-                Some(encode_part(&loaded.layout.erasure, c).map_err(|e| format_err(item, e))?)
+            Some(c) => Some(encode_part(erasure, c).map_err(|e| format_err(item, e))?),
+            None => None,
+        };
+        let was_inline = loaded.obj.is_inline();
+        let inline = match &self.content {
+            Some(c) => was_inline && erasure.shard_file_size(c.len() as u64) <= INLINE_LIMIT,
+            None => was_inline,
+        };
+        // A new data dir only when the content moves out of xl.meta or
+        // replaces an old data dir.
+        let new_dir = match (&self.content, inline) {
+            (Some(_), false) => {
+                let b: [u8; 16] = crate::sse::rand::array(rng).map_err(|e| crypto(item, e))?;
+                Some(uuid::Builder::from_random_bytes(b).into_uuid())
+            }
+            _ => None,
+        };
+        let staging = match new_dir {
+            Some(_) => {
+                let b: [u8; 16] = crate::sse::rand::array(rng).map_err(|e| crypto(item, e))?;
+                Some(uuid::Builder::from_random_bytes(b).into_uuid())
             }
             None => None,
         };
+        let remove = match (new_dir, was_inline) {
+            (Some(_), false) => vec![xlmeta::uuid::format_uuid(&loaded.obj.data_dir)],
+            _ => Vec::new(),
+        };
         let etag = self.content.as_ref().map(|c| hex::encode(Md5::digest(c)));
         let mut out = Vec::with_capacity(loaded.copies.len());
-        for raw in &loaded.copies {
+        for (root, raw) in item.drives.iter().zip(&loaded.copies) {
             let mut meta = XlMeta::parse(raw).map_err(xl_err(item))?;
             let index = null_index(&meta).ok_or_else(|| InternalError::Inconsistent {
                 object: item.name.clone(),
@@ -662,6 +683,10 @@ impl NewVersion {
                         o.part_actual_sizes = Some(vec![actual]);
                     }
                 }
+                if let Some(dir) = new_dir {
+                    o.data_dir = *dir.as_bytes();
+                    o.remove_meta_sys(META_INLINE_DATA);
+                }
                 if let Some(etag) = &etag {
                     o.set_meta_usr("etag", etag);
                 }
@@ -677,23 +702,73 @@ impl NewVersion {
                 Ok(())
             })
             .map_err(xl_err(item))?;
-            if let Some(shards) = &shards {
-                let shard = usize::try_from(shard_number)
-                    .ok()
-                    .and_then(|k| k.checked_sub(1))
-                    .and_then(|k| shards.get(k))
-                    .ok_or_else(|| format_err(item, format!("EcIndex {shard_number}")))?;
-                meta.set_version_inline_data(index, Some(shard.clone()))
-                    .map_err(xl_err(item))?;
+            let shard = match &shards {
+                Some(shards) => Some(
+                    usize::try_from(shard_number)
+                        .ok()
+                        .and_then(|k| k.checked_sub(1))
+                        .and_then(|k| shards.get(k))
+                        .ok_or_else(|| format_err(item, format!("EcIndex {shard_number}")))?,
+                ),
+                None => None,
+            };
+            let mut staged = None;
+            match (shard, new_dir, staging) {
+                (Some(shard), None, _) => meta
+                    .set_version_inline_data(index, Some(shard.clone()))
+                    .map_err(xl_err(item))?,
+                (Some(shard), Some(dir), Some(tmp)) => {
+                    if was_inline {
+                        meta.set_version_inline_data(index, None)
+                            .map_err(xl_err(item))?;
+                    }
+                    staged = Some(stage_part(item, root, tmp, dir, shard)?);
+                }
+                _ => {}
             }
             out.push(DriveChange {
                 expect_old: xxh64(raw, 0),
                 new_xlmeta: meta.encode().map_err(xl_err(item))?,
-                staged_data_dir: None,
+                staged_data_dir: staged,
             });
         }
-        Ok(out)
+        Ok((out, remove))
     }
+}
+
+/// Writes one drive's `part.1` under `.minio.sys/tmp/<tmp>/<dir>/` and makes
+/// it durable (file and both directories fsynced).
+fn stage_part(
+    item: &InternalItem,
+    root: &Path,
+    tmp: uuid::Uuid,
+    dir: uuid::Uuid,
+    shard: &[u8],
+) -> Result<StagedDataDir, InternalError> {
+    use std::io::Write as _;
+    let rel = Path::new(META_BUCKET)
+        .join("tmp")
+        .join(tmp.to_string())
+        .join(dir.to_string());
+    let abs = root.join(&rel);
+    let io = |e: std::io::Error| InternalError::Read {
+        object: item.name.clone(),
+        detail: format!("staging {}: {e}", abs.display()),
+    };
+    std::fs::create_dir_all(&abs).map_err(io)?;
+    let mut f = std::fs::File::create(abs.join("part.1")).map_err(io)?;
+    f.write_all(shard).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    // The new entries: part.1, <dir>, <tmp> in `.minio.sys/tmp`.
+    for d in abs.ancestors().take(3) {
+        std::fs::File::open(d)
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+    }
+    Ok(StagedDataDir {
+        staged_at: rel,
+        name: dir.to_string(),
+    })
 }
 
 /// Tier config: re-wrap the SSE-S3 sealed key under a DEK of `target`
