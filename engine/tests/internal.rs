@@ -670,7 +670,7 @@ fn large_items_move_to_a_staged_data_dir_and_old_data_dirs_are_removed() {
         .plans()
         .find(|p| p.object_dir.ends_with(name))
         .unwrap();
-    assert_eq!(plan.remove_data_dirs, [first.clone()]);
+    assert_eq!(plan.remove_data_dirs, std::slice::from_ref(&first));
     assert_ne!(data_dir_of(&sets), first);
     for d in &sets[0] {
         assert!(!d.join(".minio.sys").join(name).join(&first).exists());
