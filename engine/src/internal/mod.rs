@@ -39,6 +39,7 @@ use md5::{Digest, Md5};
 use xlmeta::meta::{ObjectV2, META_INLINE_DATA};
 use xlmeta::XlMeta;
 use xxhash_rust::xxh64::xxh64;
+use zeroize::Zeroizing;
 
 use crate::drives::topology::Topology;
 use crate::drives::walk::{encode_dir_object, merge_sorted, walk_dir};
@@ -564,11 +565,11 @@ pub fn prepare(
             NewVersion::content(content)
         }
         _ => {
-            let plaintext = match action {
+            let plaintext = Zeroizing::new(match action {
                 Action::Rotate => decrypt_config_with_kms(kms, &item.name, &loaded.content)
                     .map_err(|e| crypto(item, e))?,
                 _ => loaded.content.clone(),
-            };
+            });
             let content = encrypt_config_with_kms(kms, target, &item.name, &plaintext, rng)
                 .map_err(|e| crypto(item, e))?;
             NewVersion::content(content)
@@ -894,9 +895,9 @@ fn decrypt_targets(
     bucket: &str,
     doc: &BucketMetadataDoc<'_>,
     kms: &dyn Kms,
-) -> Result<Vec<u8>, InternalError> {
+) -> Result<Zeroizing<Vec<u8>>, InternalError> {
     if doc.targets_meta().is_empty() {
-        return Ok(doc.targets().to_vec());
+        return Ok(Zeroizing::new(doc.targets().to_vec()));
     }
     let meta = parse_bucket_targets_meta(doc.targets_meta()).map_err(|e| crypto(item, e))?;
     let key = meta
@@ -910,11 +911,13 @@ fn decrypt_targets(
             &bucket_targets_context(bucket),
         )
         .map_err(|e| crypto(item, e.into()))?;
-    decrypt_bucket_targets(bucket, &meta, &dek, doc.targets()).map_err(|e| crypto(item, e))
+    decrypt_bucket_targets(bucket, &meta, &dek, doc.targets())
+        .map(Zeroizing::new)
+        .map_err(|e| crypto(item, e))
 }
 
-/// An item read back through the KMS.
-#[derive(Debug)]
+/// An item read back through the KMS. Its plaintext holds credentials:
+/// zeroized on drop and never printed.
 pub struct Decrypted {
     pub name: String,
     pub kind: ItemKind,
@@ -922,9 +925,21 @@ pub struct Decrypted {
     /// The plaintext MinIO would load (config JSON, tier config bytes, bucket
     /// targets JSON; the whole document for bucket metadata without targets).
     /// `None` for root-credential items.
-    pub plaintext: Option<Vec<u8>>,
+    pub plaintext: Option<Zeroizing<Vec<u8>>>,
     /// The stored object content (for bucket metadata: the whole document).
-    pub stored: Vec<u8>,
+    pub stored: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decrypted")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("encoding", &self.encoding)
+            .field("plaintext_len", &self.plaintext.as_ref().map(|p| p.len()))
+            .field("stored_len", &self.stored.len())
+            .finish()
+    }
 }
 
 /// Reads one item and decrypts it as MinIO would.
@@ -950,23 +965,25 @@ pub fn decrypt_item(item: &InternalItem, kms: &dyn Kms) -> Result<Decrypted, Int
             let oek = parsed
                 .unseal(&dek, META_BUCKET, &item.name)
                 .map_err(|e| crypto(item, e))?;
-            Some(
+            Some(Zeroizing::new(
                 dare::decrypt(oek.data_key(), &loaded.content)
                     .map_err(|e| crypto(item, e.into()))?,
-            )
+            ))
         }
-        (_, Encoding::Kms { .. }) => Some(
+        (_, Encoding::Kms { .. }) => Some(Zeroizing::new(
             decrypt_config_with_kms(kms, &item.name, &loaded.content)
                 .map_err(|e| crypto(item, e))?,
-        ),
-        (_, Encoding::Plaintext | Encoding::NothingEncrypted) => Some(loaded.content.clone()),
+        )),
+        (_, Encoding::Plaintext | Encoding::NothingEncrypted) => {
+            Some(Zeroizing::new(loaded.content.clone()))
+        }
     };
     Ok(Decrypted {
         name: item.name.clone(),
         kind: item.kind.clone(),
         encoding,
         plaintext,
-        stored: loaded.content,
+        stored: Zeroizing::new(loaded.content),
     })
 }
 
