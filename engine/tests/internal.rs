@@ -30,10 +30,7 @@ use xxhash_rust::xxh64::xxh64;
 const NEW_KEY: &str = "new-key:zVfTBhsWiHunyGWGUTuJYPsd6ejrT+TXXg0PcsrVUwk=";
 
 fn random_stream(seed: u64) -> SharedRandom {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut bytes = vec![0u8; 1 << 20];
-    rng.fill_bytes(&mut bytes);
-    SharedRandom::new(bytes)
+    random_stream_len(seed, 1 << 20)
 }
 
 fn static_kms(secret: &str, seed: u64) -> StaticKms {
@@ -698,4 +695,57 @@ fn large_items_move_to_a_staged_data_dir_and_old_data_dirs_are_removed() {
         Some(&plain[..]),
         "plaintext kept across both passes"
     );
+}
+
+/// Throughput figure (run with `--ignored --nocapture`): many IAM items.
+#[test]
+#[ignore]
+fn timing_many_iam_items() {
+    let old_secret = "fixture-key:E1Yv2S36wWrFO20nN4rrF+PwZQbVXJLJ8YL6w1ngbqw=";
+    let old = StaticKms::new(old_secret, random_stream_len(41, 64 << 20));
+    let (_tmp, sets, _) = fixture_with_internal(1, Some(&old));
+    let n = 1000;
+    for i in 0..n {
+        let name = format!("config/iam/users/user{i:05}/identity.json");
+        let plain = format!(
+            r#"{{"version":1,"credentials":{{"accessKey":"user{i:05}","secretKey":"secret-{i:010}","status":"on"}},"updatedAt":"2025-06-01T12:00:00Z"}}"#
+        );
+        let blob = engine::sse::config::encrypt_config_with_kms(
+            &old,
+            old.default_key(),
+            &name,
+            plain.as_bytes(),
+            &mut OsRandom,
+        )
+        .unwrap();
+        put_meta_object(&sets, &name, &blob);
+    }
+    let kms = Rotating {
+        new: StaticKms::new(NEW_KEY, random_stream_len(42, 64 << 20)),
+        old: static_kms(old_secret, 43),
+    };
+    let target = kms.default_key().clone();
+    let t = std::time::Instant::now();
+    let prepared = internal::prepare_all(&sets, &kms, &target, &mut OsRandom).unwrap();
+    let prep = t.elapsed();
+    let t = std::time::Instant::now();
+    for p in prepared.plans() {
+        apply(p, usize::MAX).unwrap();
+    }
+    let commit = t.elapsed();
+    let items = prepared.items.len();
+    println!(
+        "{items} internal items on 4 drives: prepare {:.1} ms ({:.0} items/s), test applier {:.1} ms",
+        prep.as_secs_f64() * 1e3,
+        items as f64 / prep.as_secs_f64(),
+        commit.as_secs_f64() * 1e3
+    );
+    assert!(items > n);
+}
+
+fn random_stream_len(seed: u64, len: usize) -> SharedRandom {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut bytes = vec![0u8; len];
+    rng.fill_bytes(&mut bytes);
+    SharedRandom::new(bytes)
 }

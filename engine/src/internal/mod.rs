@@ -64,7 +64,8 @@ const INLINE_LIMIT: u64 = 128 * 1024;
 const META_ACTUAL_SIZE: &str = "X-Minio-Internal-actual-size";
 
 /// What an internal item is (module doc table).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub enum ItemKind {
     ServerConfig,
     ConfigHistory,
@@ -123,7 +124,8 @@ pub struct InternalItem {
 }
 
 /// How an item is stored now.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Encoding {
     /// KMS-encrypted under this key (config envelope, SSE-S3 tier config or
     /// bucket targets).
@@ -139,7 +141,8 @@ pub enum Encoding {
 }
 
 /// What a run does to an item.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Action {
     /// New data key under the target key, same format and context.
     Rotate,
@@ -414,7 +417,8 @@ fn xl_err(item: &InternalItem) -> impl Fn(xlmeta::Error) -> InternalError + '_ {
 }
 
 /// What a run would do to one item (for `plan`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SurveyEntry {
     pub name: String,
     pub kind: ItemKind,
@@ -485,6 +489,16 @@ impl PreparedRun {
                 Action::Leave => {}
             }
         }
+        c
+    }
+
+    /// [`PreparedRun::counters`] after the commit, when `failed_plans` of
+    /// the plans could not be committed (conflict or I/O).
+    pub fn counters_after_commit(&self, failed_plans: u64) -> InternalCounters {
+        let mut c = self.counters();
+        let failed = failed_plans.min(c.rotated);
+        c.rotated -= failed;
+        c.failed += failed;
         c
     }
 }
@@ -1067,6 +1081,43 @@ mod tests {
         }
         assert!(!ItemKind::IamFormat.minio_encrypts());
         assert!(ItemKind::Iam.minio_encrypts());
+    }
+
+    #[test]
+    fn counters_and_plan_listing_shape() {
+        let p = |action| Prepared {
+            name: "config/config.json".into(),
+            kind: ItemKind::ServerConfig,
+            action,
+            old_key: None,
+            plan: None,
+        };
+        let run = PreparedRun {
+            items: vec![
+                p(Action::Rotate),
+                p(Action::Encrypt),
+                p(Action::LeaveRootCredentials),
+                p(Action::Leave),
+                p(Action::Fail),
+            ],
+            failed: vec![InternalError::MissingDrive(0)],
+        };
+        let c = run.counters();
+        assert_eq!((c.rotated, c.failed, c.skipped), (2, 2, 1));
+        let c = run.counters_after_commit(1);
+        assert_eq!((c.rotated, c.failed, c.skipped), (1, 3, 1));
+        let c = run.counters_after_commit(9);
+        assert_eq!((c.rotated, c.failed), (0, 4));
+        let entry = SurveyEntry {
+            name: "buckets/b/.metadata.bin".into(),
+            kind: ItemKind::BucketMetadata { bucket: "b".into() },
+            encoding: Encoding::Kms { key_id: "k".into() },
+            action: Action::Rotate,
+        };
+        assert_eq!(
+            serde_json::to_string(&entry).unwrap(),
+            r#"{"name":"buckets/b/.metadata.bin","kind":{"bucketMetadata":{"bucket":"b"}},"encoding":{"kms":{"keyId":"k"}},"action":"rotate"}"#
+        );
     }
 
     #[test]
