@@ -8,7 +8,7 @@ build:
 	$(CARGO) build --release --bin keyrotate
 
 test:
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace
 	$(CARGO) test --workspace --doc
 
 lint:

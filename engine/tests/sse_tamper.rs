@@ -40,6 +40,13 @@ fn decrypt_all(ct: &[u8], pt: &[u8]) -> Result<(), DareError> {
     let reader = DareReader::new(ct, &key).read_to_end(&mut read);
     assert_eq!(buf.is_ok(), streamed.is_ok(), "buffer vs stream");
     assert_eq!(buf.is_ok(), reader.is_ok(), "buffer vs reader");
+    let mut inplace = ct.to_vec();
+    let in_place = dare::decrypt_in_place(&key, &mut inplace);
+    assert_eq!(buf.is_ok(), in_place.is_ok(), "buffer vs in place");
+    assert!(
+        in_place.is_ok() || inplace.is_empty(),
+        "in-place left bytes after an error"
+    );
     // Whatever a streaming API emitted before failing is an authenticated prefix.
     assert!(
         pt.starts_with(&out) && pt.starts_with(&read),
@@ -303,7 +310,7 @@ fn config_blobs_reject_tampering() {
     let pt: Vec<u8> = (0..40_000).map(|i| i as u8).collect(); // 3 fragments
     let blob = encrypt_config(&dek, &pt, &mut ReplayRandom::new([4u8; 8])).unwrap();
     let parsed = ConfigBlob::parse(&blob).unwrap();
-    assert_eq!(parsed.decrypt(&dek.plaintext).unwrap(), pt);
+    assert_eq!(parsed.decrypt(&dek.plaintext).unwrap().expose(), pt);
     let stream_start = blob.len() - parsed.stream.len();
     for pos in (stream_start..blob.len())
         .step_by(997)
@@ -406,6 +413,7 @@ fn nothing_secret_is_printable() {
     let err = sealed
         .unseal(&PlaintextKey::new([1; 32]), Domain::SseKms, "b", "o")
         .unwrap_err();
+    let secret_text = engine::sse::keys::SecretBytes::new(vec![0xA5; 8]);
     let printed = [
         format!("{oek:?}"),
         format!("{sk:?}"),
@@ -415,6 +423,7 @@ fn nothing_secret_is_printable() {
         format!("{enc:?}"),
         format!("{sealed:?}"),
         format!("{err:?} {err}"),
+        format!("{secret_text:?}"),
     ];
     for p in &printed {
         assert!(
@@ -436,4 +445,47 @@ fn nothing_secret_is_printable() {
     zeroize_on_drop::<SecretKey>();
     zeroize_on_drop::<ObjectKey>();
     zeroize_on_drop::<PlaintextKey>();
+}
+
+#[test]
+fn streams_stay_failed() {
+    let (_, ct) = stream(CipherSuite::Aes256Gcm);
+    let mut bad = ct.clone();
+    bad[MAX_PACKAGE + 100] ^= 1;
+    let mut r = DareReader::new(&bad[..], &SecretKey::new(KEY));
+    let mut buf = vec![0u8; 65536];
+    r.read_exact(&mut buf).unwrap();
+    let err = r.read(&mut buf).unwrap_err();
+    assert!(matches!(dare::error_from_io(err), DareError::TagMismatch));
+    // Reading on does not skip the rejected package.
+    for _ in 0..3 {
+        assert!(matches!(
+            dare::error_from_io(r.read(&mut buf).unwrap_err()),
+            DareError::Failed
+        ));
+    }
+
+    struct Broken;
+    impl std::io::Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    use std::io::Write as _;
+    let mut w = dare::DareWriter::new(
+        Broken,
+        &SecretKey::new(KEY),
+        CipherSuite::Aes256Gcm,
+        [0; 12],
+    );
+    w.write_all(&[0u8; 65536]).unwrap();
+    assert!(
+        w.write_all(&[0u8; 10]).is_err(),
+        "sealing the full package hits the broken sink"
+    );
+    assert!(w.write_all(&[0u8; 10]).is_err());
+    assert!(matches!(w.finish(), Err(DareError::Failed)));
 }

@@ -532,10 +532,7 @@ fn worked_examples() {
         let mut total = 0u64;
         for p in v["expected"]["parts"].as_array().unwrap() {
             let n = p["part_number"].as_u64().unwrap() as u32;
-            use sha2::Digest;
-            let nonce: [u8; 12] = sha2::Sha256::digest(format!("{upload}{n}"))[..12]
-                .try_into()
-                .unwrap();
+            let nonce = dare::multipart_random(upload, n);
             assert_eq!(hex::encode(nonce), s(p, "minio_nonce12_hex"));
             let key = oek.part_key(n);
             assert_eq!(hex::encode(key.expose()), s(p, "part_key_hex"));
@@ -599,7 +596,8 @@ fn worked_examples() {
             ConfigBlob::parse(&blob)
                 .unwrap()
                 .decrypt(&dek.plaintext)
-                .unwrap(),
+                .unwrap()
+                .expose(),
             s(i, "plaintext_utf8").as_bytes()
         );
     }
@@ -630,4 +628,66 @@ fn worked_examples() {
             s(e, "BucketTargetsConfigMetaJSON_utf8")
         );
     }
+}
+
+#[test]
+fn dare_v1_streams_from_golden_packages() {
+    // sio's DARE 1.0 golden packages 0..n carry sequence numbers 0..n, so
+    // their concatenation is a valid legacy stream (no final flag in 1.0).
+    let v = by_kind("dare_package_table")
+        .into_iter()
+        .find(|v| v["id"] == "dare-v1-golden")
+        .unwrap();
+    let key = SecretKey::new(arr(&v["inputs"], "key_hex"));
+    let pkgs: Vec<Vec<u8>> = v["expected"]["packages_hex"].as_array().unwrap()[..6]
+        .iter()
+        .map(|p| hex::decode(p.as_str().unwrap()).unwrap())
+        .collect();
+    let stream = pkgs.concat();
+    let want: Vec<u8> = (0..6).flat_map(|i| vec![0u8; i + 1]).collect();
+    assert_eq!(dare::decrypt(&key, &stream).unwrap(), want);
+    let mut out = Vec::new();
+    dare::decrypt_stream(&key, &stream[..], &mut out).unwrap();
+    assert_eq!(out, want);
+    // Reordered or missing packages are out of sequence.
+    let swapped = [&pkgs[1][..], &pkgs[0], &pkgs[2]].concat();
+    assert!(matches!(
+        dare::decrypt(&key, &swapped),
+        Err(dare::DareError::OutOfOrder)
+    ));
+    let gap = [&pkgs[0][..], &pkgs[2]].concat();
+    assert!(matches!(
+        dare::decrypt(&key, &gap),
+        Err(dare::DareError::OutOfOrder)
+    ));
+    // A truncated last package.
+    assert!(matches!(
+        dare::decrypt(&key, &stream[..stream.len() - 1]),
+        Err(dare::DareError::UnexpectedEof)
+    ));
+}
+
+#[test]
+fn real_multipart_sizes() {
+    // xl-many-parts.meta: 9016 parts, all 6 MiB but the last; the summary
+    // figures of the real file must follow from the DARE size arithmetic.
+    let v = &by_kind("multipart_sizes")[0];
+    let (i, e) = (&v["inputs"], &v["expected"]);
+    let first = i["first_part_size"].as_u64().unwrap();
+    let last = i["last_part_size"].as_u64().unwrap();
+    let parts = e["parts"].as_u64().unwrap();
+    assert_eq!(
+        decrypted_size(first).unwrap(),
+        e["first_part_actual"].as_u64().unwrap()
+    );
+    assert_eq!(
+        decrypted_size(last).unwrap(),
+        e["last_part_actual"].as_u64().unwrap()
+    );
+    assert_eq!(encrypted_size(6 << 20), Some(first));
+    assert_eq!((parts - 1) * first + last, e["size"].as_u64().unwrap());
+    assert_eq!(
+        (parts - 1) * decrypted_size(first).unwrap() + decrypted_size(last).unwrap(),
+        e["actual_size"].as_u64().unwrap()
+    );
 }

@@ -47,7 +47,11 @@ impl XlMetaBuilder {
         if obj.ec_algo != 1 || obj.checksum_algo != 1 {
             return Err(Error::InvalidInput("EcAlgo and CSumAlgo must be 1"));
         }
-        if obj.ec_m <= 0 || obj.ec_n < 0 || obj.ec_m < obj.ec_n || obj.ec_m + obj.ec_n > 256 {
+        if obj.ec_m <= 0
+            || obj.ec_n < 0
+            || obj.ec_m < obj.ec_n
+            || obj.ec_m.saturating_add(obj.ec_n) > 256
+        {
             return Err(Error::InvalidInput(
                 "erasure layout must satisfy D > 0, P >= 0, D >= P, D + P <= 256",
             ));

@@ -13,7 +13,10 @@ use std::borrow::Cow;
 use xxhash_rust::xxh64::xxh64;
 
 use crate::error::{Error, MsgpProblem, Result};
-use crate::header::{VersionHeader, VersionType, HEADER_VERSION_CURRENT, META_VERSION_CURRENT};
+use crate::fixup;
+use crate::header::{
+    VersionHeader, VersionType, FLAG_USES_DATA_DIR, HEADER_VERSION_CURRENT, META_VERSION_CURRENT,
+};
 use crate::inline::InlineData;
 use crate::meta::{ObjectV2, VersionBody, VersionMeta};
 use crate::msgp::{self, len_u32, Reader};
@@ -219,7 +222,13 @@ impl<'a> XlMeta<'a> {
             versions.reserve(usize::try_from(count).unwrap_or(0).min(r.rest().len()));
             for index in 0..usize::try_from(count).unwrap_or(usize::MAX) {
                 let meta_raw = r.read_raw("legacy version")?;
-                let meta = VersionMeta::decode(meta_raw).map_err(|e| with_index(e, index))?;
+                let mut meta = VersionMeta::decode(meta_raw).map_err(|e| with_index(e, index))?;
+                // MinIO reads legacy entries as meta version 1, which
+                // converts delete markers' replication timestamps to UTC
+                // before the header (and its signature) is computed.
+                if let VersionBody::Delete(d) = &mut meta.body {
+                    fixup::normalize_delete_marker_timestamps(d);
+                }
                 let header = derive_header(&meta, now_unix_secs())?;
                 versions.push(Version {
                     header,
@@ -344,7 +353,16 @@ impl<'a> XlMeta<'a> {
                 field: "ModTime",
             });
         }
-        let computed = meta.signature()?;
+        let mut computed = meta.signature()?;
+        // Meta version 1 (and every legacy container) is read by MinIO with
+        // delete-marker replication timestamps converted to UTC first.
+        if computed != h.signature && (self.is_legacy_container() || self.meta_version < 2) {
+            if let VersionBody::Delete(mut d) = meta.body {
+                if fixup::normalize_delete_marker_timestamps(&mut d) {
+                    computed = crate::signature::delete_signature(&d)?;
+                }
+            }
+        }
         // Header version 1 stored no signature.
         let has_signature = self.is_legacy_container() || self.header_version >= 2;
         if has_signature && computed != h.signature {
@@ -407,6 +425,43 @@ impl<'a> XlMeta<'a> {
             .has_unknown_keys())
     }
 
+    /// The object at `index` for editing, with its `v` field; refuses
+    /// versions carrying keys this codec does not know.
+    fn editable(&self, index: usize) -> Result<(ObjectV2<'a>, u64)> {
+        let v = self.version(index)?;
+        let not_object = || Error::NotAnObject {
+            index,
+            vtype: v.header.vtype.as_u8(),
+        };
+        let check = |meta: &VersionMeta<'_>| {
+            if meta.has_unknown_keys() {
+                return Err(Error::UnknownKeys {
+                    index,
+                    keys: meta.unknown_keys.join(","),
+                });
+            }
+            Ok(meta.written_by_version)
+        };
+        match &v.meta_raw {
+            Cow::Borrowed(b) => {
+                let meta = VersionMeta::decode(b).map_err(|e| with_index(e, index))?;
+                let written_by = check(&meta)?;
+                match meta.body {
+                    VersionBody::Object(o) => Ok((o, written_by)),
+                    _ => Err(not_object()),
+                }
+            }
+            Cow::Owned(b) => {
+                let meta = VersionMeta::decode(b).map_err(|e| with_index(e, index))?;
+                let written_by = check(&meta)?;
+                match meta.body {
+                    VersionBody::Object(o) => Ok((o.into_owned(), written_by)),
+                    _ => Err(not_object()),
+                }
+            }
+        }
+    }
+
     /// Replaces the object version at `index` with `obj`: re-encodes its
     /// meta (keeping `v`), recomputes its signature and flags, and re-encodes
     /// its header. Identity and erasure layout fields must be unchanged.
@@ -422,45 +477,43 @@ impl<'a> XlMeta<'a> {
         obj: &ObjectV2<'_>,
         now_unix_secs: i64,
     ) -> Result<()> {
+        let (old, written_by) = self.editable(index)?;
+        Identity::of(&old).check(index, obj)?;
+        self.store_object(index, obj, written_by, now_unix_secs)
+    }
+
+    /// Decodes the object at `index` once, lets `edit` change it, checks
+    /// that no identifying field changed, and stores it (see
+    /// [`XlMeta::replace_object`]).
+    pub fn edit_object(
+        &mut self,
+        index: usize,
+        edit: impl FnOnce(&mut ObjectV2<'a>) -> Result<()>,
+    ) -> Result<()> {
+        let (mut obj, written_by) = self.editable(index)?;
+        let before = Identity::of(&obj);
+        edit(&mut obj)?;
+        before.check(index, &obj)?;
+        self.store_object(index, &obj, written_by, now_unix_secs())
+    }
+
+    fn store_object(
+        &mut self,
+        index: usize,
+        obj: &ObjectV2<'_>,
+        written_by: u64,
+        now_unix_secs: i64,
+    ) -> Result<()> {
         let v = self.version(index)?;
-        let old_meta = v.meta().map_err(|e| with_index(e, index))?;
-        if old_meta.has_unknown_keys() {
-            return Err(Error::UnknownKeys {
-                index,
-                keys: old_meta.unknown_keys.join(","),
-            });
-        }
-        let VersionBody::Object(old) = &old_meta.body else {
-            return Err(Error::NotAnObject {
-                index,
-                vtype: v.header.vtype.as_u8(),
-            });
-        };
-        let immutable = [
-            ("ID", obj.version_id != old.version_id),
-            ("MTime", obj.mod_time != old.mod_time),
-            ("EcM", obj.ec_m != old.ec_m),
-            ("EcN", obj.ec_n != old.ec_n),
-            ("EcBSize", obj.ec_block_size != old.ec_block_size),
-            ("EcIndex", obj.ec_index != old.ec_index),
-            ("EcDist", obj.ec_dist != old.ec_dist),
-            ("EcAlgo", obj.ec_algo != old.ec_algo),
-            ("CSumAlgo", obj.checksum_algo != old.checksum_algo),
-            ("PartNums", obj.part_numbers != old.part_numbers),
-        ];
-        if let Some((field, _)) = immutable.iter().find(|(_, changed)| *changed) {
-            return Err(Error::ImmutableField { index, field });
-        }
         let mut meta_raw = Vec::with_capacity(v.meta_raw.len() + 64);
-        obj.encode_version(old_meta.written_by_version, &mut meta_raw)?;
+        obj.encode_version(written_by, &mut meta_raw)?;
         let mut header = v.header;
         header.signature = crate::signature::object_signature(obj)?;
         let mut flags = obj.flags(now_unix_secs);
         if obj.is_transitioned() {
             // UsesDataDir of a tiered object depends on the wall clock; keep
             // what MinIO decided (ONDISK pitfall 27).
-            flags = (flags & !crate::header::FLAG_USES_DATA_DIR)
-                | (header.flags & crate::header::FLAG_USES_DATA_DIR);
+            flags = (flags & !FLAG_USES_DATA_DIR) | (header.flags & FLAG_USES_DATA_DIR);
         }
         header.flags = flags;
         if let Some(slot) = self.versions.get_mut(index) {
@@ -473,17 +526,6 @@ impl<'a> XlMeta<'a> {
         }
         self.modified = true;
         Ok(())
-    }
-
-    /// Decodes the object at `index`, lets `edit` change it, and writes it back.
-    pub fn edit_object(
-        &mut self,
-        index: usize,
-        edit: impl FnOnce(&mut ObjectV2<'a>) -> Result<()>,
-    ) -> Result<()> {
-        let mut obj = self.object(index)?;
-        edit(&mut obj)?;
-        self.replace_object(index, &obj)
     }
 
     /// Replaces (`Some`) or removes (`None`) the inline data of the version
@@ -522,7 +564,8 @@ impl<'a> XlMeta<'a> {
     /// Encodes as MinIO's writer would (strategy B): container 1.3, header
     /// and meta version 3, every header re-encoded as a 7-element array
     /// (headers loaded from older versions keep EcN = EcM = 0), meta bytes
-    /// kept verbatim.
+    /// kept verbatim except for versions MinIO's loader repairs (§3.4),
+    /// which are re-encoded with a fresh header as MinIO would.
     pub fn encode_upgraded(&self) -> Result<Vec<u8>> {
         self.encode_13(HEADER_VERSION_CURRENT, META_VERSION_CURRENT, false)
     }
@@ -550,10 +593,15 @@ impl<'a> XlMeta<'a> {
             match (reuse_pairs, v.pair_raw) {
                 (true, Some(pair)) => out.extend_from_slice(pair),
                 _ => {
+                    let fixed = if reuse_pairs { None } else { self.fixed_up(v)? };
+                    let (header, meta) = match &fixed {
+                        Some((h, m)) => (h, m.as_slice()),
+                        None => (&v.header, v.meta_raw.as_ref()),
+                    };
                     hdr.clear();
-                    v.header.encode(header_version, &mut hdr)?;
+                    header.encode(header_version, &mut hdr)?;
                     msgp::write_bin(&mut out, &hdr)?;
-                    msgp::write_bin(&mut out, &v.meta_raw)?;
+                    msgp::write_bin(&mut out, meta)?;
                 }
             }
         }
@@ -566,6 +614,40 @@ impl<'a> XlMeta<'a> {
         out.extend_from_slice(&crc.to_be_bytes());
         self.inline.encode(&mut out)?;
         Ok(out)
+    }
+
+    /// The version as MinIO's loader repairs it (ONDISK §3.4) when this 1.3
+    /// file's meta version predates the repair; `None` if nothing changes.
+    fn fixed_up(&self, v: &Version<'a>) -> Result<Option<(VersionHeader, Vec<u8>)>> {
+        if self.is_legacy_container() || self.meta_version >= META_VERSION_CURRENT {
+            return Ok(None);
+        }
+        let candidate = match v.header.vtype {
+            VersionType::Object => fixup::is_part_index_candidate(&v.meta_raw),
+            VersionType::Delete => self.meta_version < 2,
+            VersionType::Legacy => false,
+        };
+        if !candidate {
+            return Ok(None);
+        }
+        let mut meta = v.meta()?;
+        let written_by = meta.written_by_version;
+        let changed = match &mut meta.body {
+            VersionBody::Object(o) => fixup::clear_small_part_indexes(o, written_by),
+            VersionBody::Delete(d) => fixup::normalize_delete_marker_timestamps(d),
+            VersionBody::Legacy(_) => false,
+        };
+        if !changed {
+            return Ok(None);
+        }
+        let mut raw = Vec::with_capacity(v.meta_raw.len());
+        match &meta.body {
+            VersionBody::Object(o) => o.encode_version(written_by, &mut raw)?,
+            VersionBody::Delete(d) => d.encode_version(written_by, &mut raw)?,
+            VersionBody::Legacy(_) => return Ok(None),
+        }
+        let header = derive_header(&meta, now_unix_secs())?;
+        Ok(Some((header, raw)))
     }
 
     pub(crate) fn from_parts(
@@ -590,6 +672,54 @@ impl<'a> XlMeta<'a> {
             crc: None,
             inline,
             modified: true,
+        }
+    }
+}
+
+/// The fields an edit must not change (ONDISK §6.2): identity, erasure
+/// layout and part numbering.
+struct Identity {
+    version_id: [u8; 16],
+    mod_time: i64,
+    ec: (u8, i64, i64, i64, i64, u8),
+    ec_dist: Vec<u8>,
+    part_numbers: Vec<i64>,
+}
+
+impl Identity {
+    fn of(o: &ObjectV2<'_>) -> Self {
+        Self {
+            version_id: o.version_id,
+            mod_time: o.mod_time,
+            ec: (
+                o.ec_algo,
+                o.ec_m,
+                o.ec_n,
+                o.ec_block_size,
+                o.ec_index,
+                o.checksum_algo,
+            ),
+            ec_dist: o.ec_dist.clone(),
+            part_numbers: o.part_numbers.clone(),
+        }
+    }
+
+    fn check(&self, index: usize, o: &ObjectV2<'_>) -> Result<()> {
+        let changed = [
+            ("ID", o.version_id != self.version_id),
+            ("MTime", o.mod_time != self.mod_time),
+            ("EcAlgo", o.ec_algo != self.ec.0),
+            ("EcM", o.ec_m != self.ec.1),
+            ("EcN", o.ec_n != self.ec.2),
+            ("EcBSize", o.ec_block_size != self.ec.3),
+            ("EcIndex", o.ec_index != self.ec.4),
+            ("CSumAlgo", o.checksum_algo != self.ec.5),
+            ("EcDist", o.ec_dist != self.ec_dist),
+            ("PartNums", o.part_numbers != self.part_numbers),
+        ];
+        match changed.iter().find(|(_, c)| *c) {
+            Some((field, _)) => Err(Error::ImmutableField { index, field }),
+            None => Ok(()),
         }
     }
 }

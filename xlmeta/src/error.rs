@@ -150,6 +150,8 @@ pub enum MsgpProblem {
     BadArrayLen(u32),
     /// Bytes left over where the value should have ended.
     TrailingBytes,
+    /// Nesting deeper than any MinIO structure.
+    TooDeep,
 }
 
 impl std::fmt::Display for MsgpProblem {
@@ -162,6 +164,7 @@ impl std::fmt::Display for MsgpProblem {
             MsgpProblem::InvalidUtf8 => write!(f, "string is not valid UTF-8"),
             MsgpProblem::BadArrayLen(n) => write!(f, "wrong array length {n}"),
             MsgpProblem::TrailingBytes => write!(f, "trailing bytes"),
+            MsgpProblem::TooDeep => write!(f, "nesting too deep"),
         }
     }
 }

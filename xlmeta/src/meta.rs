@@ -203,13 +203,16 @@ pub struct LegacyObject<'a> {
 
 /// The body of a version, by type.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Objects are the common case: boxing them would add an allocation per decode.
+#[allow(clippy::large_enum_variant)]
 pub enum VersionBody<'a> {
     /// Object version.
     Object(ObjectV2<'a>),
     /// Delete marker.
     Delete(DeleteMarker<'a>),
     /// Converted legacy object.
-    Legacy(LegacyObject<'a>),
+    /// Boxed: large and rare, it would otherwise inflate every decoded version.
+    Legacy(Box<LegacyObject<'a>>),
 }
 
 /// A decoded version meta (the outer `xlMetaV2Version` map).
@@ -241,10 +244,11 @@ impl<'a> VersionMeta<'a> {
             match key {
                 b"Type" => vtype = Some(r.read_u64("Type")?),
                 b"V2Obj" => {
-                    object = if r.try_nil() {
-                        None
+                    if r.try_nil() {
+                        object = None;
                     } else {
-                        Some(decode_object(&mut r, &mut unknown)?)
+                        // Decoded in place: the struct is large, moves cost.
+                        decode_object(&mut r, object.insert(ObjectV2::default()), &mut unknown)?;
                     }
                 }
                 b"DelObj" => {
@@ -258,7 +262,7 @@ impl<'a> VersionMeta<'a> {
                     legacy = if r.try_nil() {
                         None
                     } else {
-                        Some(decode_legacy(&mut r)?)
+                        Some(Box::new(decode_legacy(&mut r)?))
                     }
                 }
                 b"v" => written_by = Some(r.read_u64("v")?),
@@ -561,8 +565,11 @@ fn read_meta_usr<'a>(r: &mut Reader<'a>) -> Result<Option<MetaUsr<'a>>> {
     read_map(r, "MetaUsr", Reader::read_str)
 }
 
-fn decode_object<'a>(r: &mut Reader<'a>, unknown: &mut Vec<String>) -> Result<ObjectV2<'a>> {
-    let mut o = ObjectV2::default();
+fn decode_object<'a>(
+    r: &mut Reader<'a>,
+    o: &mut ObjectV2<'a>,
+    unknown: &mut Vec<String>,
+) -> Result<()> {
     let n = r.read_map_len("V2Obj")?;
     for _ in 0..n {
         let key = read_key(r, "V2Obj key")?;
@@ -625,7 +632,7 @@ fn decode_object<'a>(r: &mut Reader<'a>, unknown: &mut Vec<String>) -> Result<Ob
             }
         }
     }
-    Ok(o)
+    Ok(())
 }
 
 fn decode_delete<'a>(r: &mut Reader<'a>, unknown: &mut Vec<String>) -> Result<DeleteMarker<'a>> {

@@ -48,6 +48,69 @@ pub fn format_rfc3339_nano(unix_nanos: i64) -> String {
     out
 }
 
+/// Parses RFC 3339 with optional fraction (Go's `time.RFC3339Nano` layout)
+/// into Unix nanoseconds; `Z` or a `±hh:mm` offset.
+pub fn parse_rfc3339_nano(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        if part.bytes().all(|c| c.is_ascii_digit()) {
+            part.parse().ok()
+        } else {
+            None
+        }
+    };
+    if b.len() < 20
+        || b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || b.get(10) != Some(&b'T')
+    {
+        return None;
+    }
+    if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 59 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0i64;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        let mut end = start;
+        while b.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+        let digits = end - start;
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        nanos = num(start..end)? * 10i64.pow(9 - digits as u32);
+        i = end;
+    }
+    let offset_secs = match b.get(i)? {
+        b'Z' if i + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if i + 6 == b.len() && b.get(i + 3) == Some(&b':') => {
+            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let off = oh * 3600 + om * 60;
+            if *sign == b'+' {
+                off
+            } else {
+                -off
+            }
+        }
+        _ => return None,
+    };
+    let secs =
+        days_from_civil(y, mo as u32, d as u32) * 86_400 + h * 3600 + mi * 60 + se - offset_secs;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
 /// Parses an RFC 1123 GMT date (`Mon, 02 Jan 2006 15:04:05 GMT`) into Unix seconds.
 pub fn parse_http_date(s: &str) -> Option<i64> {
     let rest = s.get(5..)?; // skip "Mon, "
@@ -68,7 +131,11 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
         "Dec" => 12,
         _ => return None,
     };
-    let year: i64 = it.next()?.parse().ok()?;
+    let year_text = it.next()?;
+    if year_text.len() != 4 {
+        return None;
+    }
+    let year: i64 = year_text.parse().ok()?;
     let mut hms = it.next()?.split(':');
     let h: i64 = hms.next()?.parse().ok()?;
     let mi: i64 = hms.next()?.parse().ok()?;
@@ -108,6 +175,25 @@ mod tests {
     }
 
     #[test]
+    fn parses_rfc3339() {
+        assert_eq!(
+            parse_rfc3339_nano("2025-03-04T05:06:07.890123456Z"),
+            Some(1_741_064_767_890_123_456)
+        );
+        assert_eq!(
+            parse_rfc3339_nano("2025-03-04T06:06:07.89+01:00"),
+            Some(1_741_064_767_890_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339_nano("2025-03-04T00:06:07-05:00"),
+            Some(1_741_064_767_000_000_000)
+        );
+        assert_eq!(parse_rfc3339_nano("2025-03-04T05:06:07"), None);
+        assert_eq!(parse_rfc3339_nano("2025-03-04T05:06:07.Z"), None);
+        assert_eq!(parse_rfc3339_nano("2025-13-04T05:06:07Z"), None);
+    }
+
+    #[test]
     fn parses_http_dates() {
         assert_eq!(
             parse_http_date("Fri, 21 Dec 2012 00:00:00 GMT"),
@@ -119,5 +205,9 @@ mod tests {
         );
         assert_eq!(parse_http_date("Mon, 02 Jan 2006 15:04:05 UTC"), None);
         assert_eq!(parse_http_date("garbage"), None);
+        assert_eq!(
+            parse_http_date("Mon, 02 Jan 99999999999999999 15:04:05 GMT"),
+            None
+        );
     }
 }

@@ -469,3 +469,137 @@ fn build_from_scratch() {
     };
     assert!(b.add_delete_marker(&dm0, 0).is_err());
 }
+
+/// Rewrites the meta version byte of a builder-made 1.3 file and fixes the CRC.
+fn with_meta_version(mut file: Vec<u8>, meta_version: u8) -> Vec<u8> {
+    assert_eq!(file[13..15], [3, 3]);
+    file[14] = meta_version;
+    let len = u32::from_be_bytes(file[9..13].try_into().unwrap()) as usize;
+    let crc = xlmeta::container::body_crc(&file[13..13 + len]);
+    file[14 + len..18 + len].copy_from_slice(&crc.to_be_bytes());
+    file
+}
+
+#[test]
+fn upgrade_applies_minio_load_fixups() {
+    const TS: &str = "x-minio-internal-replication-timestamp";
+    let marker = DeleteMarker {
+        version_id: [9; 16],
+        mod_time: 5_000,
+        meta_sys: Some(vec![(
+            Cow::Borrowed(TS),
+            Cow::Borrowed(b"2021-06-01T12:00:00.5+02:00".as_slice()),
+        )]),
+    };
+    let mut compressed = sample_object(8, 4_000, false);
+    compressed.meta_sys.as_mut().unwrap().push((
+        Cow::Borrowed("X-Minio-Internal-compression"),
+        Cow::Borrowed(b"klauspost/compress/s2".as_slice()),
+    ));
+    compressed.part_indices = Some(vec![Cow::Borrowed(b"index".as_slice())]);
+    let mut b = XlMetaBuilder::new();
+    b.add_delete_marker(&marker, 1_600_000_000).unwrap();
+    b.add_object(&compressed, 1_710_000_000, None).unwrap();
+    let v3 = b.build().unwrap();
+
+    // Meta version 3: nothing to repair, strategy B keeps every meta verbatim.
+    let xl = XlMeta::parse(&v3).unwrap();
+    assert_eq!(xl.encode_upgraded().unwrap(), v3);
+
+    // Meta version 1: both repairs apply.
+    let v1 = with_meta_version(v3.clone(), 1);
+    let xl = XlMeta::parse(&v1).unwrap();
+    assert_eq!(xl.meta_version(), 1);
+    let up = xl.encode_upgraded().unwrap();
+    let back = XlMeta::parse(&up).unwrap();
+    back.verify().unwrap();
+    assert_eq!(back.meta_version(), 3);
+    let VersionBody::Delete(d) = back.versions()[0].meta().unwrap().body else {
+        panic!()
+    };
+    assert_eq!(d.meta_sys.unwrap()[0].1.as_ref(), b"2021-06-01T10:00:00.5Z");
+    assert_ne!(
+        back.versions()[0].header().signature,
+        xl.versions()[0].header().signature
+    );
+    let o = back.object(1).unwrap();
+    assert_eq!(
+        o.part_indices, None,
+        "index of a 1 MiB part written by an affected release is dropped"
+    );
+    assert!(!back.versions()[1]
+        .meta_bytes()
+        .windows(7)
+        .any(|w| w == b"PartIdx"));
+
+    // Meta version 2: only the compression index repair applies.
+    let v2 = with_meta_version(v3.clone(), 2);
+    let up2 = XlMeta::parse(&v2).unwrap().encode_upgraded().unwrap();
+    let back = XlMeta::parse(&up2).unwrap();
+    back.verify().unwrap();
+    assert_eq!(
+        back.versions()[0].meta_bytes(),
+        XlMeta::parse(&v3).unwrap().versions()[0].meta_bytes()
+    );
+    assert_eq!(back.object(1).unwrap().part_indices, None);
+
+    // Strategy A (an edit) keeps the meta version and leaves the repairs to MinIO.
+    let mut xl = XlMeta::parse(&v1).unwrap();
+    xl.edit_object(1, |o| {
+        o.set_meta_usr("x", "y");
+        Ok(())
+    })
+    .unwrap();
+    let edited = xl.encode().unwrap();
+    let a = XlMeta::parse(&edited).unwrap();
+    assert_eq!(a.meta_version(), 1);
+    assert_eq!(
+        a.versions()[0].meta_bytes(),
+        XlMeta::parse(&v1).unwrap().versions()[0].meta_bytes()
+    );
+}
+
+#[test]
+fn legacy_delete_marker_header_uses_utc_timestamps() {
+    const TS: &str = "x-minio-internal-replica-timestamp";
+    let local = DeleteMarker {
+        version_id: [9; 16],
+        mod_time: 5_000,
+        meta_sys: Some(vec![(
+            Cow::Borrowed(TS),
+            Cow::Borrowed(b"2021-06-01T12:00:00+02:00".as_slice()),
+        )]),
+    };
+    let utc = DeleteMarker {
+        meta_sys: Some(vec![(
+            Cow::Borrowed(TS),
+            Cow::Borrowed(b"2021-06-01T10:00:00Z".as_slice()),
+        )]),
+        ..local.clone()
+    };
+    // A 1.2 container: bin({"Versions": [meta]}) + CRC.
+    let mut meta = Vec::new();
+    local.encode_version(0, &mut meta).unwrap();
+    let mut body = vec![0x81, 0xa8];
+    body.extend_from_slice(b"Versions");
+    body.push(0x91);
+    body.extend_from_slice(&meta);
+    let mut file = b"XL2 \x01\x00\x02\x00".to_vec();
+    xlmeta::msgp::write_bin(&mut file, &body).unwrap();
+    xlmeta::msgp::write_uint(&mut file, u64::from(xlmeta::container::body_crc(&body)));
+    let xl = XlMeta::parse(&file).unwrap();
+    xl.verify().unwrap();
+    assert_eq!(
+        xl.versions()[0].header().signature,
+        xlmeta::signature::delete_signature(&utc).unwrap()
+    );
+    assert_ne!(
+        xl.versions()[0].header().signature,
+        xlmeta::signature::delete_signature(&local).unwrap()
+    );
+    assert_eq!(
+        xl.versions()[0].meta_bytes(),
+        meta.as_slice(),
+        "meta bytes stay verbatim"
+    );
+}

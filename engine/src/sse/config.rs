@@ -19,7 +19,7 @@ use base64::Engine as _;
 use kms_client::{Context, DataKey, KeyId, Kms, KmsError, PlaintextKey};
 
 use super::dare::{self, Aead, CipherSuite, TAG_SIZE};
-use super::keys::{decode_b64, path_join, Iv, ObjectKey, SecretKey};
+use super::keys::{decode_b64, path_join, Iv, ObjectKey, SecretBytes, SecretKey};
 use super::metadata::{sealed_key_entries, CryptoEntries, ParsedSse, SseType};
 use super::rand::{self, RandomSource};
 use super::SseError;
@@ -101,10 +101,11 @@ pub fn siogo_decrypt(
     nonce8: &[u8; 8],
     aad: &[u8],
     stream: &[u8],
-) -> Result<Vec<u8>, SseError> {
+) -> Result<SecretBytes, SseError> {
     let aead = Aead::new(suite, key);
     let t = aead.seal(&siogo_nonce(nonce8, 0), aad, &mut [])?;
-    let mut out = Vec::with_capacity(stream.len());
+    // Wiped if a later fragment fails: config plaintext holds credentials.
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(stream.len()));
     let mut rest = stream;
     let mut k: u32 = 1;
     loop {
@@ -134,7 +135,7 @@ pub fn siogo_decrypt(
             return Err(ConfigCryptoError::StreamCorrupt.into());
         }
         if last {
-            return Ok(out);
+            return Ok(SecretBytes::new(std::mem::take(&mut *out)));
         }
         rest = tail;
         k = k.checked_add(1).ok_or(ConfigCryptoError::StreamCorrupt)?;
@@ -217,7 +218,7 @@ impl<'a> ConfigBlob<'a> {
     }
 
     /// Decrypts the stream with the DEK the KMS returned for the header.
-    pub fn decrypt(&self, dek: &PlaintextKey) -> Result<Vec<u8>, SseError> {
+    pub fn decrypt(&self, dek: &PlaintextKey) -> Result<SecretBytes, SseError> {
         siogo_decrypt(
             &SecretKey::from_plaintext(dek),
             self.header.suite,
@@ -297,7 +298,7 @@ pub fn decrypt_config_with_kms(
     kms: &dyn Kms,
     path: &str,
     data: &[u8],
-) -> Result<Vec<u8>, SseError> {
+) -> Result<SecretBytes, SseError> {
     let blob = ConfigBlob::parse(data)?;
     let h = &blob.header;
     let dek = match kms.decrypt(&h.key_id, &h.kms_ciphertext, &config_context(path)) {
@@ -321,7 +322,7 @@ pub fn encrypt_config_with_kms(
 ) -> Result<Vec<u8>, SseError> {
     let dek = kms.generate_key(key, &config_context(path))?;
     let out = encrypt_config(&dek, plaintext, rng)?;
-    if ConfigBlob::parse(&out)?.decrypt(&dek.plaintext)? != plaintext {
+    if ConfigBlob::parse(&out)?.decrypt(&dek.plaintext)?.expose() != plaintext {
         return Err(ConfigCryptoError::StreamCorrupt.into());
     }
     Ok(out)
@@ -397,7 +398,26 @@ pub fn decrypt_bucket_targets(
     meta: &ParsedSse,
     dek: &PlaintextKey,
     data: &[u8],
-) -> Result<Vec<u8>, SseError> {
+) -> Result<SecretBytes, SseError> {
     let oek = meta.sealed.unseal(dek, SseType::S3.domain(), bucket, "")?;
-    Ok(dare::decrypt(oek.data_key(), data)?)
+    Ok(SecretBytes::new(dare::decrypt(oek.data_key(), data)?))
+}
+
+/// Re-encrypts a bucket's targets under a new DEK of the KMS default key:
+/// decrypts with the stored key (context [`bucket_targets_context`]), then
+/// new DEK, new OEK, new IV. Returns both new `.metadata.bin` fields.
+pub fn reencrypt_bucket_targets_with_kms(
+    kms: &dyn Kms,
+    bucket: &str,
+    data: &[u8],
+    meta_json: &[u8],
+    rng: &mut dyn RandomSource,
+) -> Result<EncryptedTargets, SseError> {
+    let meta = parse_bucket_targets_meta(meta_json)?;
+    let binding = meta.kms.as_ref().ok_or(SseError::NoKmsKey)?;
+    let ctx = bucket_targets_context(bucket);
+    let old = kms.decrypt(&binding.key_id, &binding.ciphertext, &ctx)?;
+    let plaintext = decrypt_bucket_targets(bucket, &meta, &old, data)?;
+    let dek = kms.generate_key(kms.default_key(), &ctx)?;
+    encrypt_bucket_targets(bucket, &dek, plaintext.expose(), rng)
 }

@@ -83,6 +83,9 @@ pub enum DareError {
     /// The underlying reader or writer failed.
     #[error("DARE: I/O: {0}")]
     Io(#[source] io::Error),
+    /// The stream already failed; a reader or writer stays failed.
+    #[error("DARE: stream failed earlier")]
+    Failed,
 }
 
 impl DareError {
@@ -409,6 +412,17 @@ fn split_header(buf: &[u8]) -> Option<(&[u8; HEADER_SIZE], &[u8])> {
     buf.split_first_chunk::<HEADER_SIZE>()
 }
 
+/// The random value MinIO's `PutObjectPart` uses for a part's stream:
+/// `SHA-256(uploadID ‖ decimal(part_number))[..12]`. Any random value decrypts;
+/// this one only reproduces MinIO's bytes.
+pub fn multipart_random(upload_id: &str, part_number: u32) -> [u8; 12] {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{upload_id}{part_number}"));
+    let mut out = [0u8; 12];
+    out.copy_from_slice(digest.get(..12).unwrap_or(&[0u8; 12]));
+    out
+}
+
 /// Encrypts `plaintext` into a DARE 2.0 stream (empty input → empty output).
 pub fn encrypt(
     key: &SecretKey,
@@ -444,7 +458,11 @@ pub fn encrypt(
 pub fn decrypt(key: &SecretKey, ciphertext: &[u8]) -> Result<Vec<u8>, DareError> {
     let mut dec = Decryptor::new(key);
     let mut out = Vec::with_capacity(ciphertext.len());
-    decrypt_with(&mut dec, ciphertext, &mut out)?;
+    if let Err(e) = decrypt_with(&mut dec, ciphertext, &mut out) {
+        // The authenticated prefix may be secret (config, credentials): wipe it.
+        zeroize::Zeroize::zeroize(&mut out);
+        return Err(e);
+    }
     Ok(out)
 }
 
@@ -475,6 +493,88 @@ fn decrypt_with(dec: &mut Decryptor, mut rest: &[u8], out: &mut Vec<u8>) -> Resu
             return Err(e);
         }
         rest = body;
+    }
+}
+
+/// Encrypts `buf` in place into a DARE 2.0 stream: the vector grows to the
+/// encrypted size once and packages are sealed where they land, so no second
+/// buffer and no allocation per package.
+pub fn encrypt_in_place(
+    key: &SecretKey,
+    suite: CipherSuite,
+    random: [u8; 12],
+    buf: &mut Vec<u8>,
+) -> Result<(), DareError> {
+    let n = buf.len();
+    let total = encrypted_size(n as u64)
+        .and_then(|s| usize::try_from(s).ok())
+        .ok_or(DareError::TooLong)?;
+    let packages = n.div_ceil(MAX_PAYLOAD);
+    buf.resize(total, 0);
+    // Spread the payloads out, last first, so nothing is overwritten before it moved.
+    for i in (0..packages).rev() {
+        let src = i * MAX_PAYLOAD;
+        let len = MAX_PAYLOAD.min(n - src);
+        buf.copy_within(src..src + len, i * MAX_PACKAGE + HEADER_SIZE);
+    }
+    let mut enc = Encryptor::new(key, suite, random);
+    for (i, pkg) in buf.chunks_mut(MAX_PACKAGE).enumerate() {
+        let (head, rest) = pkg
+            .split_first_chunk_mut::<HEADER_SIZE>()
+            .ok_or(DareError::SealFailed)?;
+        let (payload, tag_out) = rest.split_at_mut(rest.len().saturating_sub(TAG_SIZE));
+        let (header, tag) = enc.seal(payload, i + 1 == packages)?;
+        *head = header;
+        tag_out.copy_from_slice(&tag);
+    }
+    Ok(())
+}
+
+/// Decrypts a DARE stream in place: `buf` shrinks to the plaintext. On error
+/// `buf` is cleared, so no unauthenticated byte is ever left in it.
+pub fn decrypt_in_place(key: &SecretKey, buf: &mut Vec<u8>) -> Result<(), DareError> {
+    let res = decrypt_in_place_inner(&mut Decryptor::new(key), buf);
+    match res {
+        Ok(len) => {
+            buf.truncate(len);
+            Ok(())
+        }
+        Err(e) => {
+            zeroize::Zeroize::zeroize(buf);
+            Err(e)
+        }
+    }
+}
+
+fn decrypt_in_place_inner(dec: &mut Decryptor, buf: &mut [u8]) -> Result<usize, DareError> {
+    let (mut read, mut written) = (0usize, 0usize);
+    loop {
+        let rest = buf.get_mut(read..).unwrap_or_default();
+        if rest.is_empty() {
+            return if dec.may_end() {
+                Ok(written)
+            } else {
+                Err(DareError::UnexpectedEof)
+            };
+        }
+        if dec.is_finalized() {
+            return Err(DareError::UnexpectedData);
+        }
+        let (header, body) = rest
+            .split_first_chunk_mut::<HEADER_SIZE>()
+            .ok_or(DareError::UnexpectedEof)?;
+        let header = *header;
+        let len = dec.check_header(&header)?;
+        let (payload, body) = body
+            .split_at_mut_checked(len)
+            .ok_or(DareError::UnexpectedEof)?;
+        let tag = *body
+            .first_chunk::<TAG_SIZE>()
+            .ok_or(DareError::UnexpectedEof)?;
+        dec.open(&header, payload, &tag)?;
+        buf.copy_within(read + HEADER_SIZE..read + HEADER_SIZE + len, written);
+        written += len;
+        read += HEADER_SIZE + len + TAG_SIZE;
     }
 }
 
@@ -578,6 +678,7 @@ pub struct DareWriter<W: Write> {
     buf: Box<[u8; MAX_PACKAGE]>,
     /// Plaintext bytes buffered in `buf[HEADER_SIZE..]`.
     filled: usize,
+    failed: bool,
 }
 
 impl<W: Write> DareWriter<W> {
@@ -588,10 +689,16 @@ impl<W: Write> DareWriter<W> {
             enc: Encryptor::new(key, suite, random),
             buf: package_buffer(),
             filled: 0,
+            failed: false,
         }
     }
 
     fn flush_package(&mut self, last: bool) -> Result<(), DareError> {
+        if self.failed {
+            return Err(DareError::Failed);
+        }
+        // Poisoned until the package is fully written.
+        self.failed = true;
         let n = self.filled;
         let (head, rest) = self
             .buf
@@ -609,12 +716,18 @@ impl<W: Write> DareWriter<W> {
             .ok_or(DareError::SealFailed)?;
         self.inner.write_all(pkg).map_err(DareError::Io)?;
         self.filled = 0;
+        self.failed = false;
         Ok(())
     }
 
     /// Seals the buffered rest as the final package and returns the inner
     /// writer (not flushed). An empty stream writes nothing.
+    /// Dropping the writer without `finish` leaves the stream without its
+    /// final package, which every reader rejects.
     pub fn finish(mut self) -> Result<W, DareError> {
+        if self.failed {
+            return Err(DareError::Failed);
+        }
         if self.filled > 0 {
             self.flush_package(true)?;
         }
@@ -624,6 +737,9 @@ impl<W: Write> DareWriter<W> {
 
 impl<W: Write> Write for DareWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(DareError::Failed.into_io());
+        }
         if data.is_empty() {
             return Ok(0);
         }
@@ -720,6 +836,7 @@ pub struct DareReader<R: Read> {
     pos: usize,
     end: usize,
     done: bool,
+    failed: bool,
 }
 
 impl<R: Read> DareReader<R> {
@@ -732,6 +849,7 @@ impl<R: Read> DareReader<R> {
             pos: 0,
             end: 0,
             done: false,
+            failed: false,
         }
     }
 
@@ -780,9 +898,20 @@ impl<R: Read> Read for DareReader<R> {
             if self.done {
                 return Ok(0);
             }
-            if !self.next_package().map_err(DareError::into_io)? {
-                self.done = true;
-                return Ok(0);
+            if self.failed {
+                return Err(DareError::Failed.into_io());
+            }
+            match self.next_package() {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.done = true;
+                    return Ok(0);
+                }
+                Err(e) => {
+                    // Later reads must not resume past a rejected package.
+                    self.failed = true;
+                    return Err(e.into_io());
+                }
             }
         }
         let avail = self.buf.get(self.pos..self.end).unwrap_or_default();
@@ -884,6 +1013,11 @@ mod tests {
                 .read_to_end(&mut back)
                 .unwrap();
             assert_eq!(back, pt);
+            let mut inplace = pt.clone();
+            encrypt_in_place(&key(), CipherSuite::Aes256Gcm, r, &mut inplace).unwrap();
+            assert_eq!(inplace, ct);
+            decrypt_in_place(&key(), &mut inplace).unwrap();
+            assert_eq!(inplace, pt);
             let mut back2 = Vec::new();
             assert_eq!(
                 decrypt_stream(&key(), ct.as_slice(), &mut back2).unwrap(),

@@ -52,6 +52,29 @@ impl fmt::Debug for SecretKey {
     }
 }
 
+/// Decrypted bytes that may hold credentials (IAM and config objects,
+/// remote-target secrets): zeroized on drop, redacted in `Debug`.
+#[derive(Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+pub struct SecretBytes(Vec<u8>);
+
+impl SecretBytes {
+    /// Takes ownership of the bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes(<{} bytes redacted>)", self.0.len())
+    }
+}
+
 /// HMAC-SHA-256 over the concatenation of `parts`.
 pub(crate) fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> SecretKey {
     // HMAC accepts keys of any length, so this cannot fail.
@@ -157,7 +180,14 @@ impl fmt::Debug for Iv {
     }
 }
 
-/// Decodes standard base64, tolerating the CR/LF Go's decoder skips.
+/// Standard base64 as Go's `StdEncoding` reads it: padding required, but
+/// non-zero trailing bits accepted (Rust's `STANDARD` rejects them).
+const GO_STD: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
+
+/// Decodes standard base64 like Go, which also skips CR and LF.
 pub(crate) fn decode_b64(s: &[u8]) -> Option<Vec<u8>> {
     if s.iter().any(|&b| b == b'\r' || b == b'\n') {
         let clean: Vec<u8> = s
@@ -165,9 +195,9 @@ pub(crate) fn decode_b64(s: &[u8]) -> Option<Vec<u8>> {
             .copied()
             .filter(|&b| b != b'\r' && b != b'\n')
             .collect();
-        B64.decode(clean).ok()
+        GO_STD.decode(clean).ok()
     } else {
-        B64.decode(s).ok()
+        GO_STD.decode(s).ok()
     }
 }
 
@@ -257,6 +287,17 @@ impl ObjectKey {
     /// multipart object: `HMAC(OEK, le32(part_number))`.
     pub fn part_key(&self, part_number: u32) -> SecretKey {
         hmac(self.expose(), &[&part_number.to_le_bytes()])
+    }
+
+    /// The DARE key of the stream holding part `part_number`: the OEK itself
+    /// for single-part data, the part key when the data is per-part
+    /// encrypted (CRYPTO.md §4.4).
+    pub fn stream_key(&self, per_part: bool, part_number: u32) -> SecretKey {
+        if per_part {
+            self.part_key(part_number)
+        } else {
+            SecretKey(*self.expose())
+        }
     }
 
     /// The key the ETag is sealed under.
@@ -433,5 +474,8 @@ mod tests {
         assert!(Iv::from_base64(b"4OHi4+Tl5ufo6err7O3u7/Dx8vP09fb3+Pn6+/z9/v8=").is_some());
         assert!(Iv::from_base64(b"4OHi4+Tl5ufo6err7O3u7/Dx8vP09fb3+Pn6+/z9/v/g").is_none());
         assert!(Iv::from_base64(b"not base64!").is_none());
+        // Go accepts non-zero trailing bits and skips CR/LF.
+        assert!(Iv::from_base64(b"4OHi4+Tl5ufo6err7O3u7/Dx8vP09fb3+Pn6+/z9/v/=").is_some());
+        assert!(Iv::from_base64(b"4OHi4+Tl5ufo6err7O3u7/Dx8vP0\r\n9fb3+Pn6+/z9/v8=").is_some());
     }
 }

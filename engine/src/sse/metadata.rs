@@ -94,15 +94,15 @@ pub struct CryptoEntries {
 
 impl CryptoEntries {
     /// Picks the crypto keys out of a `MetaSys` map.
-    pub fn from_sys<'a, K, V, I>(sys: I) -> Self
+    pub fn from_sys<K, V, I>(sys: I) -> Self
     where
-        K: AsRef<str> + 'a,
-        V: AsRef<[u8]> + 'a,
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
         I: IntoIterator<Item = (K, V)>,
     {
         let mut entries = BTreeMap::new();
         for (k, v) in sys {
-            if let Some(name) = CRYPTO_KEYS.iter().find(|n| **n == k.as_ref()) {
+            if let Some(name) = CRYPTO_KEYS.iter().find(|n| n.as_bytes() == k.as_ref()) {
                 entries.insert(*name, v.as_ref().to_vec());
             }
         }
@@ -362,6 +362,17 @@ pub fn sealed_key_entries(
     Ok(out)
 }
 
+/// Whether MinIO's reader decrypts the data per part (CRYPTO.md §4.4): the
+/// `…-Encrypted-Multipart` flag is present, every part size is a valid DARE
+/// size, and the stored ETag is not exactly 32 characters long.
+pub fn minio_reads_per_part(multipart_flag: bool, stored_etag: &str, part_sizes: &[u64]) -> bool {
+    multipart_flag
+        && stored_etag.len() != 32
+        && part_sizes
+            .iter()
+            .all(|&s| super::dare::decrypted_size(s).is_ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,6 +406,33 @@ mod tests {
         assert!(matches!(
             entries(&[("x-minio-internal-server-side-encryption-iv", "")]).classify(),
             Classification::Plaintext
+        ));
+    }
+
+    #[test]
+    fn per_part_decision_follows_minio() {
+        let sizes = [5245440u64, 48];
+        assert!(minio_reads_per_part(
+            true,
+            "916516b396f0f4d4f2a0e7177557bec4-2",
+            &sizes
+        ));
+        assert!(!minio_reads_per_part(
+            false,
+            "916516b396f0f4d4f2a0e7177557bec4-2",
+            &sizes
+        ));
+        // A 32-character ETag makes MinIO read the data as one stream.
+        assert!(!minio_reads_per_part(
+            true,
+            "916516b396f0f4d4f2a0e7177557bec4",
+            &sizes
+        ));
+        // An impossible encrypted part size too.
+        assert!(!minio_reads_per_part(
+            true,
+            "916516b396f0f4d4f2a0e7177557bec4-2",
+            &[5245440, 32]
         ));
     }
 }

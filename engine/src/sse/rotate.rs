@@ -309,3 +309,23 @@ pub fn rewrap_with_kms(
 fn kms_err(e: KmsError) -> SseError {
     SseError::Kms(e)
 }
+
+/// [`encrypt_plaintext`] with the KMS call: generates the DEK under `target`
+/// for the effective context.
+#[allow(clippy::too_many_arguments)]
+pub fn encrypt_plaintext_with_kms(
+    kms: &dyn Kms,
+    bucket: &str,
+    object: &str,
+    target: &KeyId,
+    job_context: Option<&Context>,
+    multipart: bool,
+    crc: Option<&[u8]>,
+    rng: &mut dyn RandomSource,
+) -> Result<NewEncryption, SseError> {
+    let gen = kms_generate_request(target, job_context, bucket, object);
+    let dek = kms
+        .generate_key(&gen.key_id, &gen.context)
+        .map_err(kms_err)?;
+    encrypt_plaintext(bucket, object, &dek, job_context, multipart, crc, rng)
+}

@@ -7,8 +7,9 @@ use std::path::Path;
 use engine::sse::config::{
     bucket_targets_context, config_context, config_context_legacy, decrypt_bucket_targets,
     decrypt_config_with_kms, encrypt_bucket_targets, encrypt_config, parse_bucket_targets_meta,
-    ConfigBlob,
+    reencrypt_bucket_targets_with_kms, ConfigBlob,
 };
+use engine::sse::ReplayRandom;
 use kms_client::Kms;
 
 use super::sse_support::{context_of, h, load, s, sha256_hex, u, SharedRandom, StaticKms};
@@ -67,7 +68,7 @@ pub fn check(path: &Path) {
 
         assert!(c["decrypt_ok"].as_bool().unwrap());
         assert_eq!(
-            decrypt_config_with_kms(&kms, obj, &blob).unwrap(),
+            decrypt_config_with_kms(&kms, obj, &blob).unwrap().expose(),
             plaintext,
             "{obj}: decrypt"
         );
@@ -114,11 +115,33 @@ pub fn check(path: &Path) {
         let req = meta.kms.as_ref().unwrap();
         let dek2 = kms.decrypt(&req.key_id, &req.ciphertext, &ctx).unwrap();
         assert_eq!(
-            decrypt_bucket_targets(bucket, &meta, &dek2, &h(c, "encrypted_hex")).unwrap(),
+            decrypt_bucket_targets(bucket, &meta, &dek2, &h(c, "encrypted_hex"))
+                .unwrap()
+                .expose(),
             plaintext
         );
         assert!(
             decrypt_bucket_targets("otherbucket", &meta, &dek2, &h(c, "encrypted_hex")).is_err()
+        );
+
+        // Re-encryption under a fresh DEK decrypts to the same targets.
+        let again = reencrypt_bucket_targets_with_kms(
+            &StaticKms::new(&secret, SharedRandom::new(vec![0x77; 28 + 32])),
+            bucket,
+            &h(c, "encrypted_hex"),
+            s(c, "meta_json").as_bytes(),
+            &mut ReplayRandom::new(vec![0x66; 32 + 32 + 12 + 12]),
+        )
+        .unwrap();
+        assert_ne!(again.data, h(c, "encrypted_hex"));
+        let meta2 = parse_bucket_targets_meta(&again.meta_json).unwrap();
+        let b2 = meta2.kms.as_ref().unwrap();
+        let dek3 = kms.decrypt(&b2.key_id, &b2.ciphertext, &ctx).unwrap();
+        assert_eq!(
+            decrypt_bucket_targets(bucket, &meta2, &dek3, &again.data)
+                .unwrap()
+                .expose(),
+            plaintext
         );
     }
 }

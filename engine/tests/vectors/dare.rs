@@ -8,7 +8,6 @@ use std::path::Path;
 use engine::sse::dare::{self, decrypted_size, encrypted_size, DareReader, DareWriter};
 use engine::sse::{CipherSuite, DareError, ObjectKey, SecretKey};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::sse_support::{arr, load, s, sha256_hex, u};
 
@@ -65,6 +64,9 @@ fn check_stream(c: &Value, key: &SecretKey, random: [u8; 12], pt: &[u8], label: 
         w.write_all(chunk).unwrap();
     }
     assert_eq!(w.finish().unwrap(), ct, "{label}: writer");
+    let mut inplace = pt.to_vec();
+    dare::encrypt_in_place(key, CipherSuite::Aes256Gcm, random, &mut inplace).unwrap();
+    assert_eq!(inplace, ct, "{label}: encrypt_in_place");
     let mut streamed = Vec::new();
     dare::encrypt_stream(
         key,
@@ -79,6 +81,8 @@ fn check_stream(c: &Value, key: &SecretKey, random: [u8; 12], pt: &[u8], label: 
         return;
     }
     assert_eq!(dare::decrypt(key, &ct).unwrap(), pt, "{label}: decrypt");
+    dare::decrypt_in_place(key, &mut inplace).unwrap();
+    assert_eq!(inplace, pt, "{label}: decrypt_in_place");
     let mut back = Vec::new();
     DareReader::new(&ct[..], key)
         .read_to_end(&mut back)
@@ -121,8 +125,7 @@ pub fn check(path: &Path) {
             "part {part}"
         );
         // MinIO's PutObjectPart: R = SHA-256(uploadID ‖ decimal(part))[..12].
-        let digest = Sha256::digest(format!("{}{}", s(c, "upload_id"), part));
-        let random: [u8; 12] = digest[..12].try_into().unwrap();
+        let random = dare::multipart_random(s(c, "upload_id"), part);
         assert_eq!(hex::encode(random), s(c, "nonce_hex"));
         let pt = plaintext(c);
         check_stream(c, &key, random, &pt, &format!("part {part}"));
