@@ -134,7 +134,7 @@ fn snapshot(sets: &[Vec<PathBuf>], kms: &dyn Kms) -> BTreeMap<String, Before> {
                 d.name,
                 Before {
                     encoding: d.encoding,
-                    plaintext: d.plaintext.as_ref().map(|p| p.to_vec()),
+                    plaintext: d.plaintext.as_ref().map(|p| p.expose().to_vec()),
                     stored: d.stored.to_vec(),
                 },
             )
@@ -153,7 +153,7 @@ fn check_after(sets: &[Vec<PathBuf>], before: &BTreeMap<String, Before>, new_onl
         let after = decrypt_item(item, new_only).unwrap_or_else(|e| panic!("{e}"));
         let after = Before {
             encoding: after.encoding.clone(),
-            plaintext: after.plaintext.as_ref().map(|p| p.to_vec()),
+            plaintext: after.plaintext.as_ref().map(|p| p.expose().to_vec()),
             stored: after.stored.to_vec(),
         };
         match (&b.encoding, &item.kind) {
@@ -580,7 +580,7 @@ fn root_credential_items_are_left_and_legacy_context_items_get_the_full_context(
     let dek = new_only
         .decrypt(&h.key_id, &h.kms_ciphertext, &full)
         .unwrap();
-    assert_eq!(parsed.decrypt(&dek).unwrap(), plain);
+    assert_eq!(parsed.decrypt(&dek).unwrap().expose(), plain);
     let bare = engine::sse::config::config_context_legacy(legacy_item);
     assert!(new_only
         .decrypt(&h.key_id, &h.kms_ciphertext, &bare)

@@ -52,7 +52,7 @@ use crate::sse::config::{
     encrypt_bucket_targets, encrypt_config_with_kms, parse_bucket_targets_meta, ConfigBlob,
     META_BUCKET,
 };
-use crate::sse::keys::{Iv, ObjectKey};
+use crate::sse::keys::{Iv, ObjectKey, SecretBytes};
 use crate::sse::metadata::{sealed_key_entries, Classification, CryptoEntries, SseType};
 use crate::sse::rotate::{kms_generate_request, reseal_s3};
 use crate::sse::{dare, Changes, RandomSource, SseError};
@@ -356,7 +356,12 @@ fn blob_encoding(data: &[u8]) -> Encoding {
 }
 
 fn tier_encoding(item: &InternalItem, obj: &ObjectV2<'_>) -> Result<Encoding, InternalError> {
-    let entries = CryptoEntries::from_sys(obj.meta_sys.iter().flatten().map(|(k, v)| (k, v)));
+    let entries = CryptoEntries::from_sys(
+        obj.meta_sys
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.as_bytes(), v)),
+    );
     match entries.classify() {
         Classification::Plaintext => Ok(Encoding::Plaintext),
         Classification::SseS3(p) | Classification::SseKms(p) => match &p.kms {
@@ -579,12 +584,12 @@ pub fn prepare(
             NewVersion::content(content)
         }
         _ => {
-            let plaintext = Zeroizing::new(match action {
+            let plaintext = match action {
                 Action::Rotate => decrypt_config_with_kms(kms, &item.name, &loaded.content)
                     .map_err(|e| crypto(item, e))?,
-                _ => loaded.content.clone(),
-            });
-            let content = encrypt_config_with_kms(kms, target, &item.name, &plaintext, rng)
+                _ => SecretBytes::new(loaded.content.clone()),
+            };
+            let content = encrypt_config_with_kms(kms, target, &item.name, plaintext.expose(), rng)
                 .map_err(|e| crypto(item, e))?;
             NewVersion::content(content)
         }
@@ -796,8 +801,14 @@ fn tier_change(
     rng: &mut dyn RandomSource,
 ) -> Result<NewVersion, InternalError> {
     let err = |e: SseError| crypto(item, e);
-    let entries =
-        CryptoEntries::from_sys(loaded.obj.meta_sys.iter().flatten().map(|(k, v)| (k, v)));
+    let entries = CryptoEntries::from_sys(
+        loaded
+            .obj
+            .meta_sys
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.as_bytes(), v)),
+    );
     let gen = kms_generate_request(target, None, META_BUCKET, &item.name);
     match entries.classify() {
         Classification::SseS3(parsed) => {
@@ -888,7 +899,8 @@ fn new_bucket_metadata(
     let dek = kms
         .generate_key(target, &ctx)
         .map_err(|e| crypto(item, e.into()))?;
-    let enc = encrypt_bucket_targets(bucket, &dek, &plaintext, rng).map_err(|e| crypto(item, e))?;
+    let enc = encrypt_bucket_targets(bucket, &dek, plaintext.expose(), rng)
+        .map_err(|e| crypto(item, e))?;
     let out = doc
         .with_targets(&enc.data, &enc.meta_json)
         .map_err(|e| format_err(item, e))?;
@@ -909,9 +921,9 @@ fn decrypt_targets(
     bucket: &str,
     doc: &BucketMetadataDoc<'_>,
     kms: &dyn Kms,
-) -> Result<Zeroizing<Vec<u8>>, InternalError> {
+) -> Result<SecretBytes, InternalError> {
     if doc.targets_meta().is_empty() {
-        return Ok(Zeroizing::new(doc.targets().to_vec()));
+        return Ok(SecretBytes::new(doc.targets().to_vec()));
     }
     let meta = parse_bucket_targets_meta(doc.targets_meta()).map_err(|e| crypto(item, e))?;
     let key = meta
@@ -925,9 +937,7 @@ fn decrypt_targets(
             &bucket_targets_context(bucket),
         )
         .map_err(|e| crypto(item, e.into()))?;
-    decrypt_bucket_targets(bucket, &meta, &dek, doc.targets())
-        .map(Zeroizing::new)
-        .map_err(|e| crypto(item, e))
+    decrypt_bucket_targets(bucket, &meta, &dek, doc.targets()).map_err(|e| crypto(item, e))
 }
 
 /// An item read back through the KMS. Its plaintext holds credentials:
@@ -939,7 +949,7 @@ pub struct Decrypted {
     /// The plaintext MinIO would load (config JSON, tier config bytes, bucket
     /// targets JSON; the whole document for bucket metadata without targets).
     /// `None` for root-credential items.
-    pub plaintext: Option<Zeroizing<Vec<u8>>>,
+    pub plaintext: Option<SecretBytes>,
     /// The stored object content (for bucket metadata: the whole document).
     pub stored: Zeroizing<Vec<u8>>,
 }
@@ -950,7 +960,10 @@ impl std::fmt::Debug for Decrypted {
             .field("name", &self.name)
             .field("kind", &self.kind)
             .field("encoding", &self.encoding)
-            .field("plaintext_len", &self.plaintext.as_ref().map(|p| p.len()))
+            .field(
+                "plaintext_len",
+                &self.plaintext.as_ref().map(|p| p.expose().len()),
+            )
             .field("stored_len", &self.stored.len())
             .finish()
     }
@@ -967,8 +980,14 @@ pub fn decrypt_item(item: &InternalItem, kms: &dyn Kms) -> Result<Decrypted, Int
             Some(decrypt_targets(item, bucket, &doc, kms)?)
         }
         (ItemKind::TierConfig, Encoding::Kms { .. }) => {
-            let entries =
-                CryptoEntries::from_sys(loaded.obj.meta_sys.iter().flatten().map(|(k, v)| (k, v)));
+            let entries = CryptoEntries::from_sys(
+                loaded
+                    .obj
+                    .meta_sys
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.as_bytes(), v)),
+            );
             let parsed = entries.parse(SseType::S3).map_err(|e| crypto(item, e))?;
             let req = parsed
                 .unwrap_request(META_BUCKET, &item.name)
@@ -979,17 +998,17 @@ pub fn decrypt_item(item: &InternalItem, kms: &dyn Kms) -> Result<Decrypted, Int
             let oek = parsed
                 .unseal(&dek, META_BUCKET, &item.name)
                 .map_err(|e| crypto(item, e))?;
-            Some(Zeroizing::new(
+            Some(SecretBytes::new(
                 dare::decrypt(oek.data_key(), &loaded.content)
                     .map_err(|e| crypto(item, e.into()))?,
             ))
         }
-        (_, Encoding::Kms { .. }) => Some(Zeroizing::new(
+        (_, Encoding::Kms { .. }) => Some(
             decrypt_config_with_kms(kms, &item.name, &loaded.content)
                 .map_err(|e| crypto(item, e))?,
-        )),
+        ),
         (_, Encoding::Plaintext | Encoding::NothingEncrypted) => {
-            Some(Zeroizing::new(loaded.content.clone()))
+            Some(SecretBytes::new(loaded.content.clone()))
         }
     };
     Ok(Decrypted {
