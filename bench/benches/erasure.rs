@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use engine::drives::io::{Backend, DriveIo};
 use engine::erasure::bitrot::highway256;
 use engine::erasure::{Erasure, DEFAULT_BLOCK_SIZE};
-use engine::fixture::{build, FixtureSpec, Mix, SizeClass};
+use engine::fixture::{build, FixtureKms, FixtureSpec, Mix, SizeClass};
 
 fn block(len: usize) -> Vec<u8> {
     (0..len)
@@ -51,7 +51,7 @@ fn fixture(objects: u64) -> (tempfile::TempDir, Vec<(PathBuf, Vec<PathBuf>)>) {
         sizes: SizeClass::Small,
         ..FixtureSpec::default()
     };
-    let manifest = build(&out, &spec).expect("fixture");
+    let manifest = build(&out, &spec, FixtureKms::None).expect("fixture");
     let drives = (1..=4)
         .map(|i| {
             let root = out.join(format!("drive{i}"));
@@ -116,7 +116,9 @@ fn read_all_std(paths: &[PathBuf], threads: usize) -> usize {
 }
 
 fn xl_meta_reads(c: &mut Criterion) {
-    let (_dir, files) = fixture(20_000);
+    // `cargo test --all-targets` runs benches once in test mode: keep that quick.
+    let bench_mode = std::env::args().any(|a| a == "--bench");
+    let (_dir, files) = fixture(if bench_mode { 20_000 } else { 300 });
     let count: usize = files.iter().map(|(_, f)| f.len()).sum();
     let absolute: Vec<PathBuf> = files
         .iter()

@@ -27,3 +27,34 @@ fn every_object_reads_back_under_faults() {
         );
     }
 }
+
+#[test]
+fn listing_matches_the_manifest() {
+    use engine::drives::io::DriveIo;
+    use engine::drives::walk::list_set;
+    for tarball in tarballs() {
+        let (_tmp, root) = unpack(&tarball);
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap();
+        let n = manifest["drives"].as_u64().unwrap();
+        let ios: Vec<DriveIo> = (1..=n)
+            .map(|i| DriveIo::spawn(root.join(format!("drive{i}"))).unwrap())
+            .collect();
+        let mut by_bucket: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for o in manifest["objects"].as_array().unwrap() {
+            let bucket = o["bucket"].as_str().unwrap();
+            if bucket != ".minio.sys" {
+                let keys = by_bucket.entry(bucket.to_owned()).or_default();
+                keys.push(o["object"].as_str().unwrap().to_owned());
+            }
+        }
+        assert!(by_bucket.len() >= 4);
+        for (bucket, mut keys) in by_bucket {
+            keys.sort();
+            keys.dedup();
+            assert_eq!(list_set(&ios, &bucket, "").unwrap(), keys, "{bucket}");
+            // One drive gone: the others still list everything.
+            assert_eq!(list_set(&ios[1..], &bucket, "").unwrap(), keys, "{bucket}");
+        }
+    }
+}

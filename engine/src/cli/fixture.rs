@@ -69,7 +69,20 @@ pub fn run(args: Args) -> CmdResult {
         kms_key_id: String::new(),
     };
     let started = std::time::Instant::now();
-    let manifest = fixture::build(&args.out, &spec).map_err(|e| match e {
+    // KMS from MinIO's environment variables; the published default key otherwise.
+    let env = kms_client::config::ProcessEnv;
+    let from_env = kms_client::config::detect(&env)
+        .map_err(|e| CliError::new(EXIT_INVALID, e))?
+        .is_some();
+    let kms = if from_env {
+        let kms = kms_client::KmsConfig::from_lookup(&env, None)
+            .and_then(|c| c.build())
+            .map_err(|e| CliError::new(EXIT_INVALID, e))?;
+        fixture::FixtureKms::Custom(kms)
+    } else {
+        fixture::FixtureKms::Default
+    };
+    let manifest = fixture::build(&args.out, &spec, kms).map_err(|e| match e {
         FixtureError::Spec(_) => CliError::new(EXIT_INVALID, e),
         e => CliError::new(1, e),
     })?;

@@ -550,6 +550,36 @@ impl DriveIo {
     }
 }
 
+/// A file on a drive read at offsets through the drive's worker (a shard
+/// stream source for [`crate::erasure::stream::read_part`]).
+#[derive(Debug, Clone)]
+pub struct DriveFile {
+    io: DriveIo,
+    rel: PathBuf,
+}
+
+impl DriveFile {
+    /// `rel` is relative to the drive root.
+    pub fn new(io: DriveIo, rel: PathBuf) -> Self {
+        Self { io, rel }
+    }
+}
+
+impl crate::erasure::stream::ShardSource for DriveFile {
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let got = self
+            .io
+            .read_at(&self.rel, offset, buf.len())
+            .wait()
+            .map_err(|e| e.source)?;
+        if got.len() != buf.len() {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.copy_from_slice(&got);
+        Ok(())
+    }
+}
+
 fn unit(o: Output) -> Option<()> {
     matches!(o, Output::Unit).then_some(())
 }
@@ -1162,13 +1192,20 @@ mod tests {
             let target = dir.path().join("bkt/obj/xl.meta");
             std::fs::write(&target, b"old").unwrap();
             std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+            // A foreign owner is kept too (only root may hand files to others).
+            // SAFETY: geteuid has no preconditions.
+            let root_user = unsafe { libc::geteuid() } == 0;
+            if root_user {
+                std::os::unix::fs::chown(&target, Some(1234), Some(5678)).unwrap();
+            }
             io.atomic_write("bkt/obj/xl.meta", b"new contents".to_vec())
                 .unwrap();
             assert_eq!(std::fs::read(&target).unwrap(), b"new contents");
-            assert_eq!(
-                std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777,
-                0o600
-            );
+            let meta = std::fs::metadata(&target).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+            if root_user {
+                assert_eq!((meta.uid(), meta.gid()), (1234, 5678));
+            }
             let items: Vec<(PathBuf, Vec<u8>)> = (0..50)
                 .map(|i| (PathBuf::from(format!("bkt/obj{i}.meta")), vec![i as u8; 10]))
                 .collect();

@@ -14,6 +14,7 @@ use xlmeta::XlMeta;
 
 use super::stream::{ObjectLayout, ShardLocation};
 use super::Erasure;
+use crate::drives::io::DriveIo;
 use crate::drives::walk::encode_dir_object;
 
 /// Why a version cannot be read at all.
@@ -63,10 +64,45 @@ pub struct LocatedVersion {
     pub xl_meta: Vec<u8>,
 }
 
+/// How a drive is reached: a root path (plain file reads) or the drive's I/O
+/// worker (every read through its ring).
+pub trait DriveAccess {
+    /// Reads a whole file at `rel` below the drive root; the error is a message.
+    fn read_file(&self, rel: &Path) -> Result<Vec<u8>, String>;
+    /// Where the shards of the dataDir `rel` are read from.
+    fn data_dir(&self, rel: PathBuf) -> ShardLocation;
+}
+
+impl DriveAccess for Path {
+    fn read_file(&self, rel: &Path) -> Result<Vec<u8>, String> {
+        let path = self.join(rel);
+        std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn data_dir(&self, rel: PathBuf) -> ShardLocation {
+        ShardLocation::DataDir(self.join(rel))
+    }
+}
+
+impl DriveAccess for DriveIo {
+    fn read_file(&self, rel: &Path) -> Result<Vec<u8>, String> {
+        DriveIo::read_file(self, rel)
+            .wait()
+            .map_err(|e| e.to_string())
+    }
+
+    fn data_dir(&self, rel: PathBuf) -> ShardLocation {
+        ShardLocation::OnDrive {
+            io: self.clone(),
+            data_dir: rel,
+        }
+    }
+}
+
 /// Locates `bucket/object` version `version_id` (all-zero = null version) on
 /// the drives of one set, given by position (`None` = drive absent).
-pub fn locate_version(
-    drives: &[Option<&Path>],
+pub fn locate_version<D: DriveAccess + ?Sized>(
+    drives: &[Option<&D>],
     bucket: &str,
     object: &str,
     version_id: [u8; 16],
@@ -84,8 +120,7 @@ pub fn locate_version(
             views.push(Err("drive absent".into()));
             continue;
         };
-        let dir = root.join(&rel);
-        views.push(drive_view(&dir, version_id, position, &mut no_data));
+        views.push(drive_view(*root, &rel, version_id, position, &mut no_data));
     }
     let problems: Vec<String> = views
         .iter()
@@ -149,14 +184,15 @@ pub fn locate_version(
     })
 }
 
-fn drive_view(
+fn drive_view<D: DriveAccess + ?Sized>(
+    drive: &D,
     dir: &Path,
     version_id: [u8; 16],
     position: usize,
     no_data: &mut Option<&'static str>,
 ) -> Result<(DriveView, Vec<u8>), String> {
     let path = dir.join("xl.meta");
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = drive.read_file(&path)?;
     let meta = XlMeta::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     let index = meta
         .versions()
@@ -204,7 +240,7 @@ fn drive_view(
         .map_err(|e| bad(&e.to_string()))?;
     let location = match inline {
         Some(data) => ShardLocation::Inline(data.to_vec()),
-        None => ShardLocation::DataDir(dir.join(format_uuid(&obj.data_dir))),
+        None => drive.data_dir(dir.join(format_uuid(&obj.data_dir))),
     };
     let layout = ObjectLayout {
         erasure,

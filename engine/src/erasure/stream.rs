@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::bitrot::{self, HASH_LEN};
 use super::{Erasure, ErasureError};
+use crate::drives::io::{DriveFile, DriveIo};
 
 /// Random-access reads of one drive's shard stream (a part file or an inline
 /// shard held in memory).
@@ -229,6 +230,8 @@ pub enum ShardLocation {
     Inline(Vec<u8>),
     /// The version's dataDir on that drive (`…/<object>/<DDir>`); parts are `part.N`.
     DataDir(PathBuf),
+    /// The same, read through the drive's I/O worker (`data_dir` relative to its root).
+    OnDrive { io: DriveIo, data_dir: PathBuf },
     /// Drive offline, object or metadata absent, or `EcIndex` inconsistent.
     Missing,
 }
@@ -303,21 +306,21 @@ pub fn read_object(
     }
     let mut report = ObjectReadReport::default();
     for &(number, size) in &layout.parts {
-        let files: Vec<Option<std::fs::File>> = position_of
+        let owned: Vec<Option<Source<'_>>> = position_of
             .iter()
             .map(|&j| match &drives[j] {
-                ShardLocation::DataDir(dir) => open_part(dir, number),
-                _ => None,
+                ShardLocation::Inline(bytes) => Some(Source::Bytes(bytes)),
+                ShardLocation::DataDir(dir) => open_part(dir, number).map(Source::File),
+                ShardLocation::OnDrive { io, data_dir } => Some(Source::Drive(DriveFile::new(
+                    io.clone(),
+                    data_dir.join(format!("part.{number}")),
+                ))),
+                ShardLocation::Missing => None,
             })
             .collect();
-        let sources: Vec<Option<&dyn ShardSource>> = position_of
+        let sources: Vec<Option<&dyn ShardSource>> = owned
             .iter()
-            .zip(&files)
-            .map(|(&j, file)| match (&drives[j], file) {
-                (ShardLocation::Inline(bytes), _) => Some(bytes as &dyn ShardSource),
-                (_, Some(f)) => Some(f as &dyn ShardSource),
-                _ => None,
-            })
+            .map(|s| s.as_ref().map(|s| s as &dyn ShardSource))
             .collect();
         let part = read_part(&layout.erasure, size, &sources, out).map_err(|source| {
             ObjectReadError::Part {
@@ -328,6 +331,23 @@ pub fn read_object(
         report.parts.push((number, part));
     }
     Ok(report)
+}
+
+/// One drive's source for one part.
+enum Source<'a> {
+    Bytes(&'a [u8]),
+    File(std::fs::File),
+    Drive(DriveFile),
+}
+
+impl ShardSource for Source<'_> {
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        match self {
+            Source::Bytes(b) => b.read_exact_at(offset, buf),
+            Source::File(f) => ShardSource::read_exact_at(f, offset, buf),
+            Source::Drive(d) => d.read_exact_at(offset, buf),
+        }
+    }
 }
 
 fn open_part(dir: &Path, number: u32) -> Option<std::fs::File> {

@@ -4,9 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
+use engine::drives::io::DriveIo;
 use engine::drives::topology::{discover_paths, MissingPolicy};
 use engine::erasure::set::{locate_version, LocatedVersion};
 use engine::erasure::stream::{read_object, ShardLocation};
+use engine::sse::dare;
+use engine::sse::metadata::{Classification, CryptoEntries, SseType};
+use kms_client::{Kms, PlaintextKey, StaticKey, StaticKms};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -63,16 +67,84 @@ pub fn subsets(n: usize, k: usize) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// Checks one decoded version against its manifest entry; returns whether it
-/// could be compared (SSE objects need the sse module to decrypt).
-pub fn check_plaintext(entry: &Value, stored: &[u8]) -> bool {
+/// The plaintext of a version's stored bytes: decrypted with the sse module
+/// (SSE-S3/SSE-KMS through `kms`, SSE-C with the manifest's client key).
+/// `None` when an SSE-S3/SSE-KMS version is met without a KMS.
+pub fn plaintext(
+    entry: &Value,
+    located: &LocatedVersion,
+    stored: Vec<u8>,
+    kms: Option<&dyn Kms>,
+) -> Option<Vec<u8>> {
     let sse = entry["sse"].as_str().unwrap_or("");
-    if !sse.is_empty() {
-        assert_eq!(stored.len() as u64, entry["stored_size"].as_u64().unwrap());
-        return false;
+    if sse.is_empty() {
+        return Some(stored);
     }
+    let bucket = entry["bucket"].as_str().unwrap();
+    let object = entry["object"].as_str().unwrap();
+    let meta = xlmeta::XlMeta::parse(&located.xl_meta).unwrap();
+    let vid = version_bytes(entry["version_id"].as_str().unwrap_or(""));
+    let index = meta
+        .versions()
+        .iter()
+        .position(|v| v.header().version_id == vid)
+        .unwrap();
+    let obj = meta.object(index).unwrap();
+    let sys = obj.meta_sys.clone().unwrap_or_default();
+    let entries = CryptoEntries::from_sys(sys.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
+    let parsed = match entries.classify() {
+        Classification::SseS3(p) | Classification::SseKms(p) | Classification::SseC(Some(p)) => p,
+        other => panic!("{bucket}/{object}: unexpected classification {other:?}"),
+    };
+    assert_eq!(parsed.ty.domain().as_str(), sse, "{bucket}/{object}");
+    let ext = match parsed.ty {
+        SseType::C => {
+            let key = hex::decode(entry["ssec_key_hex"].as_str().unwrap()).unwrap();
+            PlaintextKey::from_slice(&key).unwrap()
+        }
+        _ => {
+            let kms = kms?;
+            let req = parsed.unwrap_request(bucket, object).unwrap();
+            kms.decrypt(&req.key_id, &req.ciphertext, &req.context)
+                .unwrap()
+        }
+    };
+    let oek = parsed.unseal(&ext, bucket, object).unwrap();
+    if !parsed.multipart {
+        return Some(dare::decrypt(oek.data_key(), &stored).unwrap());
+    }
+    let mut out = Vec::new();
+    let mut off = 0usize;
+    for &(number, size) in &located.layout.parts {
+        let end = off + size as usize;
+        out.extend(dare::decrypt(&oek.part_key(number), &stored[off..end]).unwrap());
+        off = end;
+    }
+    Some(out)
+}
+
+/// Checks one decoded version against its manifest entry; returns whether
+/// its plaintext could be compared.
+pub fn check_plaintext(
+    entry: &Value,
+    located: &LocatedVersion,
+    stored: &[u8],
+    kms: Option<&dyn Kms>,
+) -> bool {
+    if let Some(size) = entry["stored_size"].as_u64() {
+        assert_eq!(
+            stored.len() as u64,
+            size,
+            "{}/{}",
+            entry["bucket"],
+            entry["object"]
+        );
+    }
+    let Some(plain) = plaintext(entry, located, stored.to_vec(), kms) else {
+        return false;
+    };
     assert_eq!(
-        hex::encode(Sha256::digest(stored)),
+        hex::encode(Sha256::digest(&plain)),
         entry["plaintext_sha256"].as_str().unwrap(),
         "{}/{}",
         entry["bucket"],
@@ -86,6 +158,12 @@ pub fn check_plaintext(entry: &Value, stored: &[u8]) -> bool {
 pub fn verify_deployment(root: &Path, faults: bool) -> (usize, usize) {
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap();
+    // The static KMS key the deployment's SSE-S3/SSE-KMS data keys are under.
+    let static_kms = manifest["kms_secret_key"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(|t| StaticKms::new(StaticKey::parse(t).unwrap(), Vec::new()));
+    let kms = static_kms.as_ref().map(|k| k as &dyn Kms);
     let n = manifest["drives"].as_u64().unwrap() as usize;
     // Objects use the manifest's parity; meta-bucket objects use N/2.
     let default_parity = manifest["parity_blocks"].as_u64().unwrap() as usize;
@@ -108,6 +186,11 @@ pub fn verify_deployment(root: &Path, faults: bool) -> (usize, usize) {
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids, want_ids);
+    let ios: Vec<DriveIo> = set
+        .drives
+        .iter()
+        .map(|d| DriveIo::spawn(&d.as_ref().unwrap().path).unwrap())
+        .collect();
     let roots: Vec<PathBuf> = set
         .drives
         .iter()
@@ -134,7 +217,18 @@ pub fn verify_deployment(root: &Path, faults: bool) -> (usize, usize) {
             assert_eq!(located.layout.distribution, want_dist, "{bucket}/{object}");
         }
         let clean = decode(&located, &[], None);
-        if check_plaintext(entry, &clean) {
+        // The same through the per-drive I/O workers (metadata and shards).
+        let via_io: Vec<Option<&DriveIo>> = ios.iter().map(Some).collect();
+        let located_io = locate_version(&via_io, bucket, object, vid).unwrap();
+        assert!(located_io
+            .locations
+            .iter()
+            .all(|l| !matches!(l, ShardLocation::DataDir(_))));
+        assert!(
+            decode(&located_io, &[], None) == clean,
+            "{bucket}/{object} via workers"
+        );
+        if check_plaintext(entry, &located, &clean, kms) {
             compared += 1;
         }
         if !faults {
