@@ -417,7 +417,7 @@ fn fixture_with_internal(
         mix: "plain=1".parse().unwrap(),
         ..Default::default()
     };
-    engine::fixture::build(&out, &spec).unwrap();
+    engine::fixture::build(&out, &spec, engine::fixture::FixtureKms::None).unwrap();
     let entries =
         engine::fixture::internal::add_internal(&out, spec.drives, spec.seed, kms).unwrap();
     let sets = drives_of(&out, spec.drives);
@@ -589,10 +589,11 @@ fn root_credential_items_are_left_and_legacy_context_items_get_the_full_context(
 
 #[test]
 fn fixture_cli_internal_flag_writes_items_a_run_would_encrypt() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("fx");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_keyrotate"))
-        .args([
+    for plaintext in [true, false] {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("fx");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyrotate"));
+        cmd.args([
             "fixture",
             "--objects",
             "2",
@@ -602,27 +603,42 @@ fn fixture_cli_internal_flag_writes_items_a_run_would_encrypt() {
         ])
         .arg("--out")
         .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    let internal_entries = manifest["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o["bucket"] == ".minio.sys")
-        .count();
-    let sets = drives_of(&out, 4);
-    let survey = internal::survey(&sets).unwrap();
-    assert_eq!(survey.len(), internal_entries);
-    for (entry, err) in &survey {
-        assert!(err.is_none(), "{}: {err:?}", entry.name);
-        let expect = match entry.name.as_str() {
-            "config/iam/format.json" | "buckets/fixture/.metadata.bin" => Action::Leave,
-            _ => Action::Encrypt,
-        };
-        assert_eq!(entry.action, expect, "{}", entry.name);
+        .env_remove("MINIO_KMS_SECRET_KEY")
+        .env_remove("MINIO_KMS_KES_ENDPOINT")
+        .env_remove("MINIO_KMS_SERVER");
+        if plaintext {
+            cmd.arg("--plaintext-internal");
+        }
+        assert!(cmd.status().unwrap().success());
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        let internal_entries = manifest["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["bucket"] == ".minio.sys")
+            .count();
+        let sets = drives_of(&out, 4);
+        let survey = internal::survey(&sets).unwrap();
+        assert_eq!(survey.len(), internal_entries);
+        for (entry, err) in &survey {
+            assert!(err.is_none(), "{}: {err:?}", entry.name);
+            let expect = match entry.name.as_str() {
+                "config/iam/format.json" | "buckets/fixture/.metadata.bin" => Action::Leave,
+                _ if plaintext => Action::Encrypt,
+                _ => Action::Rotate,
+            };
+            assert_eq!(entry.action, expect, "{}", entry.name);
+        }
+        if !plaintext {
+            // Encrypted with the fixture's published default key.
+            let key =
+                kms_client::StaticKey::parse(engine::fixture::DEFAULT_KMS_SECRET_KEY).unwrap();
+            let kms = kms_client::StaticKms::new(key, Vec::new());
+            assert!(internal::verify(&sets, &kms, Some(kms.default_key()))
+                .unwrap()
+                .is_empty());
+        }
     }
 }
 
