@@ -351,6 +351,13 @@ fn interrupted_commit_resumes_from_its_plans() {
         let bytes = rmp_serde::to_vec(p).unwrap();
         assert_eq!(&rmp_serde::from_slice::<CommitPlan>(&bytes).unwrap(), p);
     }
+    // The pipeline hook plans the same items.
+    let hook = internal::hook_work(&sets, &kms, &mut OsRandom);
+    assert_eq!((hook.skipped, hook.failed.len()), (0, 0));
+    assert_eq!(
+        hook.plans.iter().map(|p| &p.object_dir).collect::<Vec<_>>(),
+        plans.iter().map(|p| &p.object_dir).collect::<Vec<_>>()
+    );
     // "Crash": the first plan fully committed, the second on two drives only,
     // the rest not at all.
     apply(&plans[0], usize::MAX).unwrap();

@@ -27,6 +27,7 @@
 //! | [`discover`] | listing the meta bucket on every set |
 //! | [`survey`] | what a run would do to each item, without KMS calls (`plan`) |
 //! | [`prepare`] / [`prepare_all`] | KMS calls, new content, new `xl.meta` per drive → [`CommitPlan`] |
+//! | [`hook_work`] / [`prepare_for_job`] | the run pipeline's once-per-job hook |
 //! | [`decrypt_item`] / [`verify`] | reading each item back through the KMS |
 //! | [`bucket_meta`] | the two encrypted fields of `.metadata.bin` |
 
@@ -532,6 +533,44 @@ pub fn prepare_for_job(
         target
     };
     prepare_all(sets, kms, target, rng).map(Some)
+}
+
+/// What the run pipeline's once-per-job hook needs (its `InternalWork`):
+/// the plans to journal and commit, the items left alone under the root
+/// credentials (`skipped`), and why the others failed.
+#[derive(Debug, Default)]
+pub struct HookWork {
+    pub plans: Vec<CommitPlan>,
+    pub skipped: u64,
+    pub failed: Vec<String>,
+}
+
+/// The pipeline hook: prepares every internal item under the KMS default
+/// key (the pipeline calls it only when that is the job's target).
+pub fn hook_work(sets: &[Vec<PathBuf>], kms: &dyn Kms, rng: &mut dyn RandomSource) -> HookWork {
+    let target = kms.default_key().clone();
+    let run = match prepare_all(sets, kms, &target, rng) {
+        Ok(run) => run,
+        Err(e) => {
+            return HookWork {
+                failed: vec![e.to_string()],
+                ..HookWork::default()
+            }
+        }
+    };
+    let skipped = run.counters().skipped;
+    let mut failed: Vec<String> = run.failed.iter().map(ToString::to_string).collect();
+    failed.extend(
+        run.items
+            .iter()
+            .filter(|p| p.action == Action::Fail)
+            .map(|p| format!(".minio.sys/{}: not in any format MinIO reads", p.name)),
+    );
+    HookWork {
+        plans: run.items.into_iter().filter_map(|p| p.plan).collect(),
+        skipped,
+        failed,
+    }
 }
 
 /// Prepares every internal item of `sets` for re-encryption under `target`.
