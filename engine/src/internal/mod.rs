@@ -11,7 +11,7 @@
 //! | `config/config.json` | `ServerConfig` | `EncryptBytes`, context `{".minio.sys": ".minio.sys/config/config.json"}` | re-envelope; plaintext → encrypt |
 //! | `config/history/<uuid>.kv` | `ConfigHistory` | `EncryptBytes`, same rule | re-envelope; plaintext → encrypt |
 //! | `config/iam/{users,service-accounts,sts}/<n>/identity.json`, `groups/<g>/members.json`, `policies/<p>/policy.json`, `policydb/{users,sts-users,service-accounts,groups}/<n>.json` | `Iam` | `EncryptBytes` (`saveIAMConfig`) | re-envelope; plaintext → encrypt |
-//! | `config/iam/format.json` | `IamFormat` | plaintext in current MinIO (IAM listing skips it; it is read before IAM is decrypted) — older releases wrote it through `saveIAMConfig`, i.e. encrypted | re-envelope only if encrypted; plaintext stays plaintext (encrypting it is not what MinIO writes) |
+//! | `config/iam/format.json` | `IamFormat` | plaintext as current MinIO leaves it (the IAM loader skips it; MinIO-written sample drive sets hold it plaintext) — the format migration of older releases saved it through `saveIAMConfig`, i.e. encrypted, and MinIO still reads that | re-envelope only if encrypted; plaintext stays plaintext (encrypting it is not what MinIO writes) |
 //! | `config/tier-config.bin` | `TierConfig` | an SSE-S3 object (object-level keys in `MetaSys`) | re-wrap the sealed key, stays SSE-S3 (metadata only); plaintext → SSE-S3 (data rewrite) |
 //! | `buckets/<b>/.metadata.bin` | `BucketMetadata` | plain msgpack; only `BucketTargetsConfigJSON` (DARE) + `BucketTargetsConfigMetaJSON` are encrypted | new DEK/OEK/IV for the targets; every other field byte-identical; plaintext targets → encrypt |
 //!
