@@ -11,12 +11,14 @@
 //! | `drives` | endpoints, format.json topology, placement, per-drive io_uring workers, listing |
 //! | `erasure` | Reed-Solomon shards, streaming bitrot, reading/writing a set's shard streams |
 //! | `fixture` | builds MinIO-format test deployments with a manifest |
+//! | `internal` | re-encryption of MinIO's internal data in `.minio.sys` (IAM, config, tier config, bucket targets) |
 //! | `job` | the job file: YAML model, validation (V-1…V-18), filters and per-version decisions |
 
 pub mod cli;
 pub mod drives;
 pub mod erasure;
 pub mod fixture;
+pub mod internal;
 pub mod job;
 pub mod run;
 pub mod sse;

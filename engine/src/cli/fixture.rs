@@ -45,6 +45,15 @@ pub struct Args {
     /// Bucket name.
     #[arg(long, default_value = "fixture")]
     bucket: String,
+    /// Also write MinIO's internal data: server config and history, IAM
+    /// users/groups/policies/mappings/service accounts/STS, tier config and a
+    /// bucket with remote targets, encrypted with the fixture's KMS the way
+    /// MinIO encrypts them.
+    #[arg(long)]
+    internal: bool,
+    /// With `--internal`: write them as a MinIO without a KMS does (plaintext).
+    #[arg(long, requires = "internal")]
+    plaintext_internal: bool,
 }
 
 pub fn run(args: Args) -> CmdResult {
@@ -68,18 +77,29 @@ pub fn run(args: Args) -> CmdResult {
     let from_env = kms_client::config::detect(&env)
         .map_err(|e| CliError::new(EXIT_INVALID, e))?
         .is_some();
-    let kms = if from_env {
+    let (kms, internal_kms) = if from_env {
         let kms = kms_client::KmsConfig::from_lookup(&env, None)
             .and_then(|c| c.build())
             .map_err(|e| CliError::new(EXIT_INVALID, e))?;
-        fixture::FixtureKms::Custom(kms)
+        (fixture::FixtureKms::Custom(kms.clone()), kms)
     } else {
-        fixture::FixtureKms::Default
+        // Its own random stream; the same key as the objects.
+        let kms = fixture::default_kms(spec.seed.wrapping_add(1))
+            .map_err(|e| CliError::new(EXIT_INVALID, e))?;
+        (fixture::FixtureKms::Default, kms)
     };
     let manifest = fixture::build(&args.out, &spec, kms).map_err(|e| match e {
         FixtureError::Spec(_) => CliError::new(EXIT_INVALID, e),
         e => CliError::new(1, e),
     })?;
+    let mut manifest = manifest;
+    if args.internal {
+        let kms = (!args.plaintext_internal).then_some(internal_kms.as_ref());
+        let entries = fixture::internal::add_internal(&args.out, spec.drives, spec.seed, kms)
+            .and_then(|e| fixture::internal::extend_manifest(&args.out, &mut manifest, e))
+            .map_err(|e| CliError::new(1, e))?;
+        println!("wrote {entries} internal items");
+    }
     println!(
         "wrote {} versions of {} objects on {} drives to {} in {:.1}s",
         manifest.objects.len(),

@@ -1,0 +1,36 @@
+//! The sample drive sets of `testdata/drivesets/`: listing and unpacking.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// Unpacks a `*.tar.xz` into a temporary directory; returns it and the
+/// deployment root inside (holding `driveN/` and `manifest.json`).
+pub fn unpack(tarball: &Path) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::fs::File::open(tarball).unwrap();
+    tar::Archive::new(xz2::read::XzDecoder::new(file))
+        .unpack(dir.path())
+        .unwrap();
+    let stem = tarball
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(".tar.xz");
+    let root = dir.path().join(stem);
+    (dir, root)
+}
+
+/// Every sample tarball, sorted.
+pub fn tarballs() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/drivesets");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_str().is_some_and(|s| s.ends_with(".tar.xz")))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty());
+    v
+}
