@@ -36,8 +36,13 @@ fn classify(xl: &[u8], vid: [u8; 16]) -> Classification {
         .position(|v| v.header().version_id == vid)
         .unwrap();
     let o = x.object(i).unwrap();
-    CryptoEntries::from_sys(o.meta_sys.iter().flatten().map(|(k, v)| (k.as_ref(), v.as_ref())))
-        .classify()
+    CryptoEntries::from_sys(
+        o.meta_sys
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.as_ref(), v.as_ref())),
+    )
+    .classify()
 }
 
 fn stored_etag(xl: &[u8], vid: [u8; 16]) -> String {
@@ -73,25 +78,35 @@ fn check_set(name: &str, n: usize, key: &str, key_name: &str) {
         );
         // Exit 1 only for plaintext versions (encryption is another module).
         let failed = summary["failedByReason"].as_object().unwrap();
-        assert!(failed.keys().all(|k| k == "encryptUnavailable"), "{summary}");
+        assert!(
+            failed.keys().all(|k| k == "encryptUnavailable"),
+            "{summary}"
+        );
         assert_eq!(code == 1, !failed.is_empty());
-        assert_eq!(summary["objectsScanned"].as_u64().unwrap(),
+        assert_eq!(
+            summary["objectsScanned"].as_u64().unwrap(),
             summary["objectsFiltered"].as_u64().unwrap()
                 + summary["objectsSkipped"].as_u64().unwrap()
                 + summary["objects"].as_u64().unwrap()
                 + summary["objectsFailed"].as_u64().unwrap()
-                + summary["deleteMarkersSkipped"].as_u64().unwrap());
+                + summary["deleteMarkersSkipped"].as_u64().unwrap()
+        );
     }
     let after = snapshot(&drives);
     let mut rotated = 0;
     for e in m["objects"].as_array().unwrap() {
         let bucket = e["bucket"].as_str().unwrap();
-        if bucket == "plain" {
+        if !["encrypted", "versioned", "locked"].contains(&bucket) {
             continue;
         }
         let object = e["object"].as_str().unwrap();
         let vid = version_bytes(e["version_id"].as_str().unwrap_or(""));
-        let rel = |i: usize| PathBuf::from(format!("drive{i}")).join(bucket).join(object).join("xl.meta");
+        let rel = |i: usize| {
+            PathBuf::from(format!("drive{i}"))
+                .join(bucket)
+                .join(object)
+                .join("xl.meta")
+        };
         let sse = e["sse"].as_str().unwrap_or("");
         let locked = e["locked"].as_bool() == Some(true) || bucket == "locked";
         let dm = e["delete_marker"].as_bool() == Some(true);
@@ -132,13 +147,25 @@ fn check_set(name: &str, n: usize, key: &str, key_name: &str) {
             other => panic!("{other:?}"),
         };
         let req = old.unwrap_request(bucket, object).unwrap();
-        let old_dek = kms.decrypt(&req.key_id, &req.ciphertext, &req.context).unwrap();
-        assert!(new.unseal(&old_dek, bucket, object).is_err(), "{bucket}/{object}");
+        let old_dek = kms
+            .decrypt(&req.key_id, &req.ciphertext, &req.context)
+            .unwrap();
+        assert!(
+            new.unseal(&old_dek, bucket, object).is_err(),
+            "{bucket}/{object}"
+        );
         assert!(unseal_object_key(kms.as_ref(), &new, bucket, object).is_ok());
         // The ETag clients see is unchanged.
-        let (old_etag, new_etag) = (stored_etag(&before[&rel(1)], vid), stored_etag(&after[&rel(1)], vid));
+        let (old_etag, new_etag) = (
+            stored_etag(&before[&rel(1)], vid),
+            stored_etag(&after[&rel(1)], vid),
+        );
         if sse == "SSE-S3" && e["parts"].as_array().unwrap().len() == 1 {
-            assert_eq!(new_etag, e["plaintext_md5"].as_str().unwrap(), "{bucket}/{object}");
+            assert_eq!(
+                new_etag,
+                e["plaintext_md5"].as_str().unwrap(),
+                "{bucket}/{object}"
+            );
         } else {
             assert_eq!(old_etag, new_etag, "{bucket}/{object}");
         }
@@ -160,7 +187,15 @@ fn check_set(name: &str, n: usize, key: &str, key_name: &str) {
         .filter(|p| !p.contains("SSE-C"))
         .collect();
     assert!(problems.is_empty(), "{problems:?}");
-    assert_eq!(v["sseS3"].as_u64().unwrap(), m["objects"].as_array().unwrap().iter().filter(|e| e["sse"] == "SSE-S3" && (e["bucket"] == "locked" || e["bucket"] == "plain")).count() as u64);
+    assert_eq!(
+        v["sseS3"].as_u64().unwrap(),
+        m["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["sse"] == "SSE-S3" && (e["bucket"] == "locked" || e["bucket"] == "plain"))
+            .count() as u64
+    );
 }
 
 #[test]

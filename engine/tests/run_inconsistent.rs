@@ -18,7 +18,8 @@ fn corrupt_or_missing_copies_are_skipped_and_reported() {
     let meta = |d: usize, i: u64| drives[d].join("fixture").join(obj(i)).join("xl.meta");
     // drive 2: a flipped byte in object 3's xl.meta; drive 4: object 5's removed.
     let mut bytes = std::fs::read(meta(1, 3)).unwrap();
-    let at = bytes.len() / 2;
+    // Inside the CRC-covered metadata (inline data after it is bitrot-checked on read).
+    let at = 24;
     bytes[at] ^= 0x55;
     std::fs::write(meta(1, 3), &bytes).unwrap();
     std::fs::remove_file(meta(3, 5)).unwrap();
@@ -31,19 +32,25 @@ fn corrupt_or_missing_copies_are_skipped_and_reported() {
     assert_eq!(summary["skippedByReason"]["inconsistent"], 2, "{summary}");
     assert_eq!(summary["objectsRotated"], 10, "{summary}");
     let lines = report_lines(&state);
-    let bad: Vec<&str> = lines
+    let mut bad: Vec<&str> = lines
         .iter()
         .filter(|l| l["reason"] == "inconsistent")
         .map(|l| l["object"].as_str().unwrap())
         .collect();
+    bad.sort();
     assert_eq!(bad, [obj(3), obj(5)]);
     let after = snapshot(&drives);
     for i in [3, 5] {
         for d in 1..=4 {
-            let rel = PathBuf::from(format!("drive{d}/fixture")).join(obj(i)).join("xl.meta");
+            let rel = PathBuf::from(format!("drive{d}/fixture"))
+                .join(obj(i))
+                .join("xl.meta");
             assert_eq!(before.get(&rel), after.get(&rel), "{}", rel.display());
         }
     }
-    let changed = before.iter().filter(|(k, v)| after.get(*k) != Some(v)).count();
+    let changed = before
+        .iter()
+        .filter(|(k, v)| after.get(*k) != Some(v))
+        .count();
     assert_eq!(changed, 10 * 4);
 }

@@ -33,7 +33,11 @@ fn server(statuses: Vec<u16>) -> (String, mpsc::Receiver<(String, String)>) {
             let mut body = vec![0; length];
             reader.read_exact(&mut body).unwrap();
             let mut stream = stream;
-            write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+            write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
             tx.send((head, String::from_utf8(body).unwrap())).unwrap();
         }
     });
@@ -59,7 +63,9 @@ fn notifies_once_at_the_end_with_retry() {
     for head in [&head1, &head2] {
         assert!(head.starts_with("POST /hook "), "{head}");
         assert!(head.contains("Authorization: Bearer s3cr3t\r\n"), "{head}");
-        assert!(head.to_ascii_lowercase().contains("content-type: application/json"));
+        assert!(head
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"));
     }
     let keys: Vec<String> = serde_json::from_str::<serde_json::Value>(&body1)
         .map(|_| {
@@ -74,9 +80,20 @@ fn notifies_once_at_the_end_with_retry() {
     assert_eq!(
         &keys[..14],
         [
-            "jobID", "jobType", "startTime", "lastUpdate", "retryAttempts", "attempts", "complete",
-            "failed", "objects", "deleteMarkers", "objectsFailed", "deleteMarkersFailed",
-            "bytesTransferred", "bytesFailed"
+            "jobID",
+            "jobType",
+            "startTime",
+            "lastUpdate",
+            "retryAttempts",
+            "attempts",
+            "complete",
+            "failed",
+            "objects",
+            "deleteMarkers",
+            "objectsFailed",
+            "deleteMarkersFailed",
+            "bytesTransferred",
+            "bytesFailed"
         ]
     );
     assert_eq!(keys[14], "status");
@@ -86,6 +103,13 @@ fn notifies_once_at_the_end_with_retry() {
     assert_eq!(v["objects"], 5);
     assert_eq!(v["jobID"], summary["jobID"]);
     assert!(v["jobID"].as_str().unwrap().starts_with("keyrotate-"));
-    assert!(!body1.contains("s3cr3t"), "the token never appears in the body");
-    assert!(rx.recv_timeout(std::time::Duration::from_millis(300)).is_err(), "sent once");
+    assert!(
+        !body1.contains("s3cr3t"),
+        "the token never appears in the body"
+    );
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(300))
+            .is_err(),
+        "sent once"
+    );
 }

@@ -65,6 +65,8 @@ fn drop_caches_hint() {
 }
 
 /// Runs `cmd` to completion; returns (success, stdout, stderr, peak RSS KiB).
+/// The child is reaped with `wait4` (for its own rusage), not `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn run_measured(cmd: &mut Command) -> (bool, Vec<u8>, Vec<u8>, i64) {
     use std::io::Read;
     let mut child = cmd
@@ -92,22 +94,37 @@ fn run_measured(cmd: &mut Command) -> (bool, Vec<u8>, Vec<u8>, i64) {
 }
 
 fn main() {
-    let objects: u64 = arg("--objects").and_then(|v| v.parse().ok()).unwrap_or(20_000);
-    let bin = PathBuf::from(arg("--keyrotate").unwrap_or_else(|| "target/release/keyrotate".into()));
+    let objects: u64 = arg("--objects")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let bin =
+        PathBuf::from(arg("--keyrotate").unwrap_or_else(|| "target/release/keyrotate".into()));
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = arg("--dir").map(PathBuf::from).unwrap_or_else(|| tmp.path().to_owned());
+    let dir = arg("--dir")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_owned());
     let deploy = dir.join("deploy");
     let _ = std::fs::remove_dir_all(&deploy);
     let t = Instant::now();
     let st = Command::new(&bin)
         .args(["fixture", "--out"])
         .arg(&deploy)
-        .args(["--objects", &objects.to_string(), "--mix", "sse-kms=1", "--drives", "4"])
+        .args([
+            "--objects",
+            &objects.to_string(),
+            "--mix",
+            "sse-kms=1",
+            "--drives",
+            "4",
+        ])
         .env("MINIO_KMS_SECRET_KEY", KEY)
         .status()
         .expect("keyrotate fixture");
     assert!(st.success());
-    eprintln!("fixture: {objects} objects in {:.1}s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "fixture: {objects} objects in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     let drives: Vec<PathBuf> = (1..=4).map(|i| deploy.join(format!("drive{i}"))).collect();
     let spec = format!("{}/drive{{1...4}}", deploy.display());
     drop_caches_hint();
@@ -116,7 +133,14 @@ fn main() {
     let t = Instant::now();
     let st = Command::new("sh")
         .arg("-c")
-        .arg(format!("find {} -name xl.meta | xargs cat > /dev/null", drives.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" ")))
+        .arg(format!(
+            "find {} -name xl.meta | xargs cat > /dev/null",
+            drives
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ))
         .status()
         .expect("find");
     assert!(st.success());
@@ -130,7 +154,11 @@ fn main() {
         .args(["--drives", &spec, "--json"])
         .output()
         .expect("plan");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let plan_s = t.elapsed().as_secs_f64();
 
     // run floor vs run
@@ -147,7 +175,13 @@ fn main() {
         Command::new(&bin)
             .arg("run")
             .arg(&job)
-            .args(["--drives", &spec, "--json", "--skip-server-check", "--state-dir"])
+            .args([
+                "--drives",
+                &spec,
+                "--json",
+                "--skip-server-check",
+                "--state-dir",
+            ])
             .arg(dir.join("state"))
             .env("MINIO_KMS_SECRET_KEY", KEY),
     );

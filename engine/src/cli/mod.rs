@@ -16,8 +16,8 @@ mod inspect;
 mod plan;
 mod run;
 mod status;
-mod verify;
 mod validate;
+mod verify;
 
 /// Exit code of a job file or command line that is invalid.
 pub const EXIT_INVALID: u8 = 2;

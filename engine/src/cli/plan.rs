@@ -67,8 +67,13 @@ pub fn run(args: Args) -> CmdResult {
                 "{}/{} {} {}",
                 l.bucket,
                 l.object,
-                if l.version_id.is_empty() { "null" } else { l.version_id },
-                l.action.map_or_else(|| l.reason.clone().unwrap_or_default(), str::to_owned)
+                if l.version_id.is_empty() {
+                    "null"
+                } else {
+                    l.version_id
+                },
+                l.action
+                    .map_or_else(|| l.reason.clone().unwrap_or_default(), str::to_owned)
             )
         };
     };
@@ -76,7 +81,10 @@ pub fn run(args: Args) -> CmdResult {
         .map_err(|e| super::CliError::new(super::common::EXIT_PREFLIGHT, anyhow::anyhow!(e)))?;
     drop(out);
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         println!("objects: {}  versions: {}", report.objects, report.versions);
         for (k, n) in &report.by_action {
@@ -88,7 +96,10 @@ pub fn run(args: Args) -> CmdResult {
         for (k, n) in &report.by_failure {
             println!("  would fail {k}: {n}");
         }
-        println!("  filtered: {}  delete markers: {}", report.filtered, report.delete_markers);
+        println!(
+            "  filtered: {}  delete markers: {}",
+            report.filtered, report.delete_markers
+        );
         for (k, n) in &report.by_source_key {
             println!("  from key {k}: {n}");
         }

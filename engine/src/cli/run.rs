@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use super::common::{is_tty, read_job, target_key, Target, EXIT_PREFLIGHT};
 use super::{CliError, CmdResult};

@@ -31,14 +31,18 @@ pub fn run(args: Args) -> CmdResult {
         .flatten()
     {
         let path = entry.path().join("summary.json");
-        let Ok(bytes) = std::fs::read(&path) else { continue };
-        let Ok(s) = serde_json::from_slice::<Summary>(&bytes) else { continue };
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let Ok(s) = serde_json::from_slice::<Summary>(&bytes) else {
+            continue;
+        };
         let mtime = std::fs::metadata(&path)
             .and_then(|m| m.modified())
             .unwrap_or(std::time::UNIX_EPOCH);
         found.push((mtime, s));
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     if args.json {
         let v: Vec<&Summary> = found.iter().map(|(_, s)| s).collect();
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());

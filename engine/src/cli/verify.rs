@@ -42,7 +42,11 @@ pub fn run(args: Args) -> CmdResult {
     let buckets = match &args.bucket {
         Some(b) => vec![b.clone()],
         None => {
-            let root = sets.first().and_then(|s| s.roots.first()).cloned().unwrap_or_default();
+            let root = sets
+                .first()
+                .and_then(|s| s.roots.first())
+                .cloned()
+                .unwrap_or_default();
             let mut v: Vec<String> = std::fs::read_dir(&root)
                 .map_err(|e| super::CliError::new(3, anyhow::anyhow!("{}: {e}", root.display())))?
                 .flatten()
@@ -56,15 +60,30 @@ pub fn run(args: Args) -> CmdResult {
     };
     let mut report = VerifyReport::default();
     for b in &buckets {
-        verify(&sets, kms.as_deref(), b, &args.prefix, args.data, &mut report)
-            .map_err(|e| super::CliError::new(3, anyhow::anyhow!(e)))?;
+        verify(
+            &sets,
+            kms.as_deref(),
+            b,
+            &args.prefix,
+            args.data,
+            &mut report,
+        )
+        .map_err(|e| super::CliError::new(3, anyhow::anyhow!(e)))?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         println!(
             "{} objects, {} versions, {} delete markers: {} plaintext, {} SSE-S3, {} SSE-C",
-            report.objects, report.versions, report.delete_markers, report.plaintext, report.sse_s3, report.sse_c
+            report.objects,
+            report.versions,
+            report.delete_markers,
+            report.plaintext,
+            report.sse_s3,
+            report.sse_c
         );
         for (k, n) in &report.sse_kms_by_key {
             println!("  SSE-KMS under {k:?}: {n}");
@@ -78,7 +97,18 @@ pub fn run(args: Args) -> CmdResult {
         for p in &report.problems {
             println!("PROBLEM {p}");
         }
-        println!("{}", if report.problems.is_empty() { "OK" } else { "PROBLEMS FOUND" });
+        println!(
+            "{}",
+            if report.problems.is_empty() {
+                "OK"
+            } else {
+                "PROBLEMS FOUND"
+            }
+        );
     }
-    Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

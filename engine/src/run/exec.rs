@@ -42,6 +42,9 @@ pub struct Executor {
     workers: HashMap<PathBuf, DriveIo>,
 }
 
+/// One drive's share of a batch: its worker, files to swap, and which plans they belong to.
+type DriveBatch = (DriveIo, Vec<(PathBuf, Vec<u8>)>, Vec<usize>);
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum DriveState {
     Old,
@@ -117,8 +120,7 @@ impl Executor {
             }
         }
         // 3. xl.meta swaps: per drive one batch, drives in parallel
-        let mut per_drive: HashMap<PathBuf, (DriveIo, Vec<(PathBuf, Vec<u8>)>, Vec<usize>)> =
-            HashMap::new();
+        let mut per_drive: HashMap<PathBuf, DriveBatch> = HashMap::new();
         for (i, plan) in plans.iter().enumerate() {
             if results[i].is_some() {
                 continue;
@@ -140,10 +142,7 @@ impl Executor {
                 .into_values()
                 .map(|(io, items, idx)| s.spawn(move || (idx, io.atomic_write_batch(items))))
                 .collect();
-            handles
-                .into_iter()
-                .filter_map(|h| h.join().ok())
-                .collect()
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
         });
         for (idx, res) in outcomes {
             if let Err(e) = res {

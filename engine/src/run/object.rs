@@ -240,12 +240,8 @@ fn normalized(x: &XlMeta<'_>, i: usize) -> Option<(Vec<u8>, i64, u8, Norm)> {
 }
 
 fn sys_map(sys: Option<&xlmeta::MetaSys<'_>>) -> BTreeMap<String, Vec<u8>> {
-    sys.map(|s| {
-        s.iter()
-            .map(|(k, v)| (k.to_string(), v.to_vec()))
-            .collect()
-    })
-    .unwrap_or_default()
+    sys.map(|s| s.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect())
+        .unwrap_or_default()
 }
 
 /// The decision input of version `i` (consistent across drives).
@@ -281,7 +277,7 @@ pub fn facts(x: &XlMeta<'_>, i: usize, consistent: bool) -> Option<VersionFacts>
         VersionType::Delete => {
             f.kind = VersionKind::DeleteMarker;
             if let Ok(meta) = v.meta() {
-                if let VersionBody::DeleteMarker(d) = &meta.body {
+                if let VersionBody::Delete(d) = &meta.body {
                     f.meta_sys = sys_map(d.meta_sys.as_ref());
                 }
             }
@@ -427,7 +423,10 @@ pub fn process(
         metas = ag.metas.into_iter().flatten().collect();
     }
     // A second parse: `metas` get edited, the reference stays as read.
-    let reference_meta = match raws.get(reference).map(|r| r.as_ref().map(|b| XlMeta::parse(b))) {
+    let reference_meta = match raws
+        .get(reference)
+        .map(|r| r.as_ref().map(|b| XlMeta::parse(b)))
+    {
         Some(Ok(Ok(x))) => x,
         _ => return result,
     };
@@ -469,10 +468,7 @@ pub fn process(
             }
             Decision::Action(a) => a,
         };
-        if metas
-            .iter()
-            .any(|m| m.has_unknown_keys(i).unwrap_or(true))
-        {
+        if metas.iter().any(|m| m.has_unknown_keys(i).unwrap_or(true)) {
             v.outcome = Outcome::Skipped(SkipReason::Unsupported);
             v.error = Some("version carries metadata keys this tool does not know".into());
             result.finished.push(v);
@@ -487,9 +483,9 @@ pub fn process(
         let parsed = match CryptoEntries::from_sys(f.meta_sys.iter()).classify() {
             Classification::SseKms(p) | Classification::SseS3(p) => Some(p),
             Classification::Plaintext => None,
-            Classification::Tampered(e) | Classification::SseC(_) if action != Action::Encrypt => {
+            Classification::Tampered(e) if action != Action::Encrypt => {
                 v.outcome = Outcome::Failed("tampered".into());
-                v.error = Some(format!("{e:?}").chars().take(200).collect());
+                v.error = Some(e.to_string());
                 v.tries = 1;
                 result.finished.push(v);
                 continue;
@@ -519,7 +515,8 @@ pub fn process(
                 } else if encrypt.is_some() {
                     // One data rewrite per object and commit.
                     v.outcome = Outcome::Failed("encryptUnavailable".into());
-                    v.error = Some("only one plaintext version per object is encrypted per run".into());
+                    v.error =
+                        Some("only one plaintext version per object is encrypted per run".into());
                     result.finished.push(v);
                 } else {
                     v.outcome = Outcome::Done(kind);
@@ -533,11 +530,13 @@ pub fn process(
             continue;
         };
         let (a, o) = (ctx.job.retry.attempts, ctx.job.retry.delay);
-        let reseal = || -> Result<(Changes, u64), (String, String, u64)> {
+        let mut reseal = || -> Result<(Changes, u64), (String, String, u64)> {
             let req = parsed
                 .unwrap_request(bucket, key)
                 .map_err(|e| (sse_reason(&e).to_owned(), e.to_string(), 1))?;
-            let (old, t1) = with_retries(a, o, || kms.decrypt(&req.key_id, &req.ciphertext, &req.context));
+            let (old, t1) = with_retries(a, o, || {
+                kms.decrypt(&req.key_id, &req.ciphertext, &req.context)
+            });
             let old: PlaintextKey = old.map_err(|e| ("kms".to_owned(), e.to_string(), t1))?;
             let user = effective_user_context(Some(&parsed), ctx.job_context.as_ref());
             let gen = kms_generate_request(&ctx.target, user.as_ref(), bucket, key);

@@ -230,7 +230,10 @@ impl Committer<'_> {
 
     /// Executes plans (already journaled) and records their outcome; returns
     /// the objects whose plan met changed bytes, to be decided again.
-    fn execute(&mut self, plans: Vec<(u64, usize, String, CommitPlan, bool)>) -> Result<Vec<(usize, String)>, RunError> {
+    fn execute(
+        &mut self,
+        plans: Vec<(u64, usize, String, CommitPlan, bool)>,
+    ) -> Result<Vec<(usize, String)>, RunError> {
         if plans.is_empty() {
             return Ok(Vec::new());
         }
@@ -332,9 +335,12 @@ pub fn run(
         None => {
             let t0 = ctx.t0.unix_nanos() as i64;
             let job_id = super::state::new_job_id();
+            let start_time = now_rfc3339();
+            c.ledger.summary.job_id = job_id.clone();
+            c.ledger.summary.start_time = start_time.clone();
             c.append(Record::Begin {
                 job_id,
-                start_time: now_rfc3339(),
+                start_time,
                 t0_nanos: t0,
                 job_sha256: job_sha256.to_owned(),
             })?;
@@ -358,7 +364,9 @@ pub fn run(
     let pending: Vec<_> = std::mem::take(&mut c.ledger.pending)
         .into_iter()
         .map(|(id, (set, key, plan))| {
-            c.ledger.pending.insert(id, (set, key.clone(), plan.clone()));
+            c.ledger
+                .pending
+                .insert(id, (set, key.clone(), plan.clone()));
             (id, set, key, plan, true)
         })
         .collect();
@@ -665,7 +673,10 @@ pub fn plan(
                     report.projected_kms_calls.decrypt += 1;
                     *report.by_source_key.entry(k.clone()).or_default() += 1;
                 } else {
-                    *report.by_source_key.entry("(plaintext)".into()).or_default() += 1;
+                    *report
+                        .by_source_key
+                        .entry("(plaintext)".into())
+                        .or_default() += 1;
                 }
             }
             if !r.dry.is_empty() {
@@ -690,7 +701,9 @@ pub fn plan(
                 }
             }
         }
-        walker.join().unwrap_or_else(|_| Err("listing panicked".into()))
+        walker
+            .join()
+            .unwrap_or_else(|_| Err("listing panicked".into()))
     });
     walked?;
     Ok(report)

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use super::plan::{CommitPlan, VersionChange};
 use super::summary::{JobState, Outcome, Summary};
 
-
 /// One journal record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Record {
@@ -219,7 +218,10 @@ impl Ledger {
         line(&v);
         if matches!(v.outcome, Outcome::Failed(_)) {
             self.summary.last_error = v.error.clone().unwrap_or_default();
-            self.failed.entry((set, key.to_owned())).or_default().push(v);
+            self.failed
+                .entry((set, key.to_owned()))
+                .or_default()
+                .push(v);
         }
     }
 }

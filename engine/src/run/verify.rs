@@ -63,8 +63,7 @@ pub fn read_plaintext(
     version_id: [u8; 16],
 ) -> Result<Vec<u8>, String> {
     let drives: Vec<Option<&Path>> = roots.iter().map(|r| Some(r.as_path())).collect();
-    let located =
-        locate_version(&drives, bucket, object, version_id).map_err(|e| e.to_string())?;
+    let located = locate_version(&drives, bucket, object, version_id).map_err(|e| e.to_string())?;
     let mut stored = Vec::new();
     read_object(&located.layout, &located.locations, &mut stored).map_err(|e| e.to_string())?;
     let x = xlmeta::XlMeta::parse(&located.xl_meta).map_err(|e| e.to_string())?;
@@ -104,7 +103,8 @@ pub fn read_plaintext(
         offset += size;
         if !part.is_empty() {
             out.extend(
-                dare::decrypt(&oek.part_key(number), part).map_err(|e| format!("part {number}: {e}"))?,
+                dare::decrypt(&oek.part_key(number), part)
+                    .map_err(|e| format!("part {number}: {e}"))?,
             );
         }
     }

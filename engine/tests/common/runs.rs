@@ -88,7 +88,8 @@ pub fn snapshot(drives: &[PathBuf]) -> BTreeMap<PathBuf, Vec<u8>> {
                         stack.push(p);
                     }
                 } else if p.file_name().unwrap() == "xl.meta" {
-                    let rel = PathBuf::from(format!("drive{}", i + 1)).join(p.strip_prefix(d).unwrap());
+                    let rel =
+                        PathBuf::from(format!("drive{}", i + 1)).join(p.strip_prefix(d).unwrap());
                     out.insert(rel, std::fs::read(&p).unwrap());
                 }
             }
