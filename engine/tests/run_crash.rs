@@ -124,3 +124,44 @@ fn kill_nine_at_random_points_then_resume() {
         last["objectsScanned"].as_u64().unwrap()
     );
 }
+
+/// SIGTERM is a durable cancel: exit 130, status `canceled`, and the next
+/// run resumes to the same end as an uninterrupted one.
+#[test]
+fn sigterm_cancels_durably_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("d");
+    fixture(&root, 40, "sse-kms=1", &[]);
+    let job = write_job(&root, "fixture", "");
+    let state = root.join("state");
+    let mut cmd = run_cmd(&job, &drives(&root, 4), &state, KEY1);
+    cmd.env("KEYROTATE_TEST_COMMIT_DELAY_MS", "25")
+        .env("KEYROTATE_TEST_BATCH", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "canceled");
+    assert_eq!(
+        (v["complete"].as_bool(), v["failed"].as_bool()),
+        (Some(false), Some(true))
+    );
+    let done = v["objects"].as_u64().unwrap();
+    assert!(done > 0 && done < 40, "{done}");
+    let (code, end, _) = run(&job, &drives(&root, 4), &state, KEY1);
+    assert_eq!(code, 0);
+    assert_eq!(end["status"], "completed");
+    assert_eq!(end["objects"], 40);
+    assert_eq!(end["objectsScanned"], 40);
+    assert_eq!(end["jobID"], v["jobID"], "a resume keeps the job id");
+}

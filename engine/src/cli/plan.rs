@@ -49,6 +49,7 @@ pub fn run(args: Args) -> CmdResult {
         target,
         job_context,
         encrypt: None,
+        internal: None,
         breaker: Breaker::default(),
     };
     let (list, json) = (args.list, args.json);

@@ -65,6 +65,7 @@ pub fn run(args: Args) -> CmdResult {
         target,
         job_context,
         encrypt: None,
+        internal: None,
         breaker: Breaker::default(),
     };
     install_signal_handlers();

@@ -68,6 +68,21 @@ pub struct EncryptPlan {
 pub type EncryptPlanner =
     dyn Fn(&EncryptRequest<'_>) -> Result<EncryptPlan, (String, String)> + Send + Sync;
 
+/// Internal subsystem re-encryption (JOB.md §14; another module): given the
+/// KMS, returns commit plans for MinIO's encrypted internal files. Run once
+/// per job, when the target key is the KMS's default key.
+pub type InternalPlanner = dyn Fn(&dyn Kms) -> InternalWork + Send + Sync;
+
+/// What the internal planner found.
+#[derive(Default)]
+pub struct InternalWork {
+    pub plans: Vec<CommitPlan>,
+    /// Files left alone (not encrypted, or not under the default key).
+    pub skipped: u64,
+    /// Files that could not be planned, with why.
+    pub failed: Vec<String>,
+}
+
 /// What stays the same for every object of a run.
 pub struct ObjectCtx {
     pub job: Job,
@@ -78,6 +93,7 @@ pub struct ObjectCtx {
     pub target: KeyId,
     pub job_context: Option<Context>,
     pub encrypt: Option<Arc<EncryptPlanner>>,
+    pub internal: Option<Arc<InternalPlanner>>,
     pub breaker: Breaker,
 }
 

@@ -374,6 +374,8 @@ pub fn run(
     c.execute(pending)?;
     c.commit()?;
 
+    internal(&mut c, &ctx)?;
+
     // The walk skips what the journal has recorded.
     let watermark = c.ledger.watermark.clone();
     let finished = std::mem::take(&mut c.ledger.finished);
@@ -465,6 +467,60 @@ pub fn run(
     })
 }
 
+/// Runs the internal re-encryption hook once per job (JOB.md §14) when the
+/// target is the default key; its plans take the same journaled path.
+fn internal(c: &mut Committer<'_>, ctx: &ObjectCtx) -> Result<(), RunError> {
+    let (Some(hook), Some(kms)) = (ctx.internal.as_deref(), ctx.kms.as_deref()) else {
+        return Ok(());
+    };
+    if c.ledger.internal_done
+        || !(ctx.target.as_str().is_empty() || ctx.target == *kms.default_key())
+    {
+        return Ok(());
+    }
+    let work = hook(kms);
+    let mut ids = Vec::with_capacity(work.plans.len());
+    for plan in &work.plans {
+        let id = c.ledger.next_id;
+        c.append(Record::Intent {
+            id,
+            set: usize::MAX,
+            key: plan.object_dir.display().to_string(),
+            plan: plan.clone(),
+        })?;
+        ids.push(id);
+    }
+    c.commit()?;
+    let refs: Vec<&CommitPlan> = work.plans.iter().collect();
+    let results = c.exec.execute(&refs);
+    let mut errors = work.failed.clone();
+    let mut rotated = 0;
+    for (id, result) in ids.into_iter().zip(results) {
+        match result {
+            PlanResult::Committed => {
+                rotated += 1;
+                c.append(Record::Done { id, error: None })?;
+            }
+            other => {
+                let e = format!("{other:?}");
+                errors.push(e.clone());
+                c.append(Record::Done {
+                    id,
+                    error: Some(("internal".into(), e)),
+                })?;
+            }
+        }
+    }
+    c.append(Record::Internal {
+        rotated,
+        failed: errors.len() as u64,
+        skipped: work.skipped,
+        errors,
+    })?;
+    c.commit()?;
+    Ok(())
+}
+
 fn fill_summary(s: &mut Summary, sha: &str, t0: crate::job::timestamp::Timestamp, dir: &JobDir) {
     s.job_type = "keyrotate".into();
     s.job_file_sha256 = sha.to_owned();
@@ -495,6 +551,11 @@ fn commit_loop(
         .unwrap_or(opts.batch)
         .max(1);
     loop {
+        // A cancel stops at a batch boundary: results not yet journaled are
+        // dropped (nothing was written for them) and redone on resume.
+        if CANCEL.load(Ordering::Relaxed) && again.is_empty() {
+            break;
+        }
         if ctx.breaker.tripped() {
             c.ledger.summary.last_error =
                 "KMS circuit breaker: the KMS kept failing; resumable".into();

@@ -54,6 +54,13 @@ pub enum Record {
     /// `--retry-failed`: the failed versions of this object are retried, and
     /// their earlier outcomes no longer count.
     Retry { set: usize, key: String },
+    /// Internal subsystem re-encryption (JOB.md §14) ran once for this job.
+    Internal {
+        rotated: u64,
+        failed: u64,
+        skipped: u64,
+        errors: Vec<String>,
+    },
     /// The run stopped before the end of the listing (canceled, aborted);
     /// a later run of the same job resumes.
     Stopped { state: JobState, at: String },
@@ -125,6 +132,8 @@ pub struct Ledger {
     pub end: Option<JobState>,
     pub stopped: Option<JobState>,
     pub next_id: u64,
+    /// The internal re-encryption of JOB.md §14 is recorded.
+    pub internal_done: bool,
 }
 
 impl Ledger {
@@ -189,6 +198,20 @@ impl Ledger {
                 }
                 self.finished.remove(&(*set, key.clone()));
             }
+            Record::Internal {
+                rotated,
+                failed,
+                skipped,
+                errors,
+            } => {
+                self.internal_done = true;
+                self.summary.internal.rotated += rotated;
+                self.summary.internal.failed += failed;
+                self.summary.internal.skipped += skipped;
+                if let Some(e) = errors.last() {
+                    self.summary.last_error.clone_from(e);
+                }
+            }
             Record::Stopped { state, .. } => self.stopped = Some(*state),
             Record::End { state, .. } => self.end = Some(*state),
         }
@@ -215,6 +238,17 @@ impl Ledger {
         line: &mut dyn FnMut(&VersionChange),
     ) {
         self.summary.record(&v.outcome, v.sizes, v.tries);
+        if let Outcome::Done(kind) = v.outcome {
+            // MinIO's resume marker: the last successfully changed object.
+            self.summary.last_bucket.clone_from(&v.bucket);
+            self.summary.last_object.clone_from(&v.object);
+            // Successful KMS calls: metadata actions unwrap the old data
+            // key; every action generates a new one.
+            if kind != super::summary::ActionKind::Encrypt {
+                self.summary.kms_calls.decrypt += 1;
+            }
+            self.summary.kms_calls.generate += 1;
+        }
         line(&v);
         if matches!(v.outcome, Outcome::Failed(_)) {
             self.summary.last_error = v.error.clone().unwrap_or_default();
