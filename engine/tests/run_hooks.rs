@@ -33,7 +33,7 @@ fn encrypt_and_internal_plans_commit_through_the_journal() {
         std::fs::create_dir_all(d.join(&internal_rel)).unwrap();
         std::fs::write(d.join(&internal_rel).join("xl.meta"), b"old config").unwrap();
     }
-    let topo = discover_paths(&[drives.clone()], MissingPolicy::Reject).unwrap();
+    let topo = discover_paths(std::slice::from_ref(&drives), MissingPolicy::Reject).unwrap();
     let sets = sets_of(&topo).unwrap();
     let kms = KmsConfig::from_lookup(
         &|n: &str| (n == "MINIO_KMS_SECRET_KEY").then(|| KEY1.to_owned()),
