@@ -360,6 +360,10 @@ pub fn run(
     if resumed {
         c.append(Record::Resumed { at: now_rfc3339() })?;
     }
+    // `status` reads this while the run goes on.
+    fill_summary(&mut c.ledger.summary, job_sha256, ctx.t0, dir);
+    c.ledger.summary.status = JobState::Running.as_str().into();
+    c.save_summary();
     // Finish or repair every plan that was in flight (DESIGN invariant 4).
     let pending: Vec<_> = std::mem::take(&mut c.ledger.pending)
         .into_iter()
