@@ -212,7 +212,19 @@ impl Executor {
                 });
             }
             if results[i].is_none() {
-                if let Some(e) = err {
+                // Never write an empty xl.meta (a compact intent whose edit
+                // could not be reproduced on that drive).
+                let unbuildable = s
+                    .iter()
+                    .zip(&plan.per_drive)
+                    .position(|(st, c)| *st == DriveState::Old && c.new_xlmeta.is_empty());
+                if let Some(d) = unbuildable {
+                    results[i] = Some(PlanResult::Conflict(format!(
+                        "{}: the new xl.meta for {} cannot be rebuilt",
+                        plan.object_dir.display(),
+                        plan.drives[d].display()
+                    )));
+                } else if let Some(e) = err {
                     results[i] = Some(PlanResult::Failed(e));
                 } else if s.iter().all(|x| *x == DriveState::Missing) {
                     results[i] = Some(PlanResult::Vanished);

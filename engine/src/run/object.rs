@@ -20,6 +20,7 @@ use xlmeta::{VersionType, XlMeta};
 use xxhash_rust::xxh64::xxh64;
 
 use super::plan::{CommitPlan, DriveChange, StagedDataDir, VersionChange};
+use super::record::{EditIntent, MetaEdit};
 use super::summary::{ActionKind, Outcome, SkipReason, VersionSizes};
 use crate::drives::io::DriveIo;
 use crate::drives::walk::encode_dir_object;
@@ -143,6 +144,9 @@ pub struct ObjectResult {
     pub dry: Vec<DryVersion>,
     /// Sum of the `xl.meta` sizes that a commit rewrites.
     pub rewrite_bytes: u64,
+    /// The metadata edits behind `plan` (journaled instead of the bytes
+    /// when the plan has no data part).
+    pub edits: Vec<MetaEdit>,
 }
 
 /// What a dry run learns about a version that would be changed.
@@ -331,6 +335,50 @@ fn outcome_of_skip(r: SkipReason) -> Outcome {
     }
 }
 
+/// The full plan of a journaled [`EditIntent`], for a resume: every drive
+/// still holding the old file gets the edits re-applied (and the result must
+/// hash to the journaled new hash: the edit is deterministic); a drive
+/// already holding the new file keeps it; anything else makes the executor
+/// report a conflict.
+pub fn rebuild(intent: &EditIntent, ios: &[DriveIo]) -> CommitPlan {
+    let raws = gather(ios, &intent.object_dir.join("xl.meta"));
+    let per_drive = raws
+        .iter()
+        .enumerate()
+        .map(|(d, raw)| {
+            let old = intent.expect_old.get(d).copied().unwrap_or(0);
+            let want = intent.new_hash.get(d).copied().unwrap_or(0);
+            let new_xlmeta = match raw {
+                Ok(bytes) if xxh64(bytes, 0) == want => bytes.clone(),
+                Ok(bytes) if xxh64(bytes, 0) == old => reapply(bytes, &intent.edits)
+                    .filter(|b| xxh64(b, 0) == want)
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            DriveChange {
+                expect_old: old,
+                new_xlmeta,
+                staged_data_dir: None,
+            }
+        })
+        .collect();
+    CommitPlan {
+        drives: intent.drives.clone(),
+        object_dir: intent.object_dir.clone(),
+        per_drive,
+        remove_data_dirs: Vec::new(),
+        versions: intent.versions.clone(),
+    }
+}
+
+fn reapply(bytes: &[u8], edits: &[MetaEdit]) -> Option<Vec<u8>> {
+    let mut x = XlMeta::parse(bytes).ok()?;
+    for e in edits {
+        apply_changes(&mut x, e.index, &e.changes()).ok()?;
+    }
+    x.encode().ok()
+}
+
 /// Applies `changes` to version `i` of one drive's file.
 fn apply_changes(x: &mut XlMeta<'_>, i: usize, changes: &Changes) -> Result<(), xlmeta::Error> {
     x.edit_object(i, |o| {
@@ -403,6 +451,7 @@ pub fn process(
         plan: None,
         dry: Vec::new(),
         rewrite_bytes: 0,
+        edits: Vec::new(),
     };
     let base = |version_id: String, outcome: Outcome| VersionChange {
         bucket: bucket.to_owned(),
@@ -603,6 +652,7 @@ pub fn process(
                 }
                 v.outcome = Outcome::Done(kind);
                 planned.push(v);
+                result.edits.push(MetaEdit::new(i, &changes));
             }
             Err((reason, message, tries)) => {
                 if reason == "kms" {

@@ -20,7 +20,7 @@ use super::exec::{Executor, PlanResult};
 use super::journal::{Journal, JournalError};
 use super::object::{self, DryVersion, ObjectCtx, ObjectResult};
 use super::plan::{CommitPlan, VersionChange};
-use super::record::{Ledger, Record, ReportLine};
+use super::record::{EditIntent, Ledger, Pending, Record, ReportLine};
 use super::state::{write_atomic, JobDir};
 use super::summary::{JobState, Outcome, SkipReason, Summary};
 use crate::drives::io::DriveIo;
@@ -365,15 +365,22 @@ pub fn run(
     c.ledger.summary.status = JobState::Running.as_str().into();
     c.save_summary();
     // Finish or repair every plan that was in flight (DESIGN invariant 4).
-    let pending: Vec<_> = std::mem::take(&mut c.ledger.pending)
-        .into_iter()
-        .map(|(id, (set, key, plan))| {
-            c.ledger
-                .pending
-                .insert(id, (set, key.clone(), plan.clone()));
-            (id, set, key, plan, true)
-        })
-        .collect();
+    let mut pending = Vec::new();
+    for (id, (set, key, p)) in c.ledger.pending.clone() {
+        let plan = match p {
+            Pending::Full(plan) => plan,
+            Pending::Edit(intent) => {
+                let ios: Vec<DriveIo> = intent
+                    .drives
+                    .iter()
+                    .map(|r| c.exec.worker(r))
+                    .collect::<Result<_, _>>()
+                    .map_err(RunError::Io)?;
+                object::rebuild(&intent, &ios)
+            }
+        };
+        pending.push((id, set, key, plan, true));
+    }
     c.commit()?;
     c.execute(pending)?;
     c.commit()?;
@@ -597,12 +604,35 @@ fn commit_loop(
             }
             if let Some(plan) = r.plan {
                 let id = c.ledger.next_id;
-                c.append(Record::Intent {
-                    id,
-                    set: r.set,
-                    key: r.key.clone(),
-                    plan: plan.clone(),
-                })?;
+                let metadata_only = !r.edits.is_empty()
+                    && plan.remove_data_dirs.is_empty()
+                    && plan.per_drive.iter().all(|d| d.staged_data_dir.is_none());
+                if metadata_only {
+                    c.append(Record::IntentEdit {
+                        id,
+                        set: r.set,
+                        key: r.key.clone(),
+                        intent: EditIntent {
+                            drives: plan.drives.clone(),
+                            object_dir: plan.object_dir.clone(),
+                            expect_old: plan.per_drive.iter().map(|d| d.expect_old).collect(),
+                            new_hash: plan
+                                .per_drive
+                                .iter()
+                                .map(|d| xxhash_rust::xxh64::xxh64(&d.new_xlmeta, 0))
+                                .collect(),
+                            edits: r.edits,
+                            versions: plan.versions.clone(),
+                        },
+                    })?;
+                } else {
+                    c.append(Record::Intent {
+                        id,
+                        set: r.set,
+                        key: r.key.clone(),
+                        plan: plan.clone(),
+                    })?;
+                }
                 plans.push((id, r.set, r.key.clone(), plan, w.second));
             }
             done_keys.push((w.set, w.seq, w.key, w.second));

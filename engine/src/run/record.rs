@@ -14,6 +14,80 @@ use serde::{Deserialize, Serialize};
 use super::plan::{CommitPlan, VersionChange};
 use super::summary::{JobState, Outcome, Summary};
 
+/// One version's metadata edit, as journaled: enough to recompute every
+/// drive's new `xl.meta` from its old one (the journal then carries a few
+/// hundred bytes per object instead of every drive's whole file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaEdit {
+    /// Version index in the object's `xl.meta`.
+    pub index: usize,
+    pub sys_set: Vec<(String, serde_bytes::ByteBuf)>,
+    pub sys_remove: Vec<String>,
+    pub usr_set: Vec<(String, String)>,
+    pub usr_remove: Vec<String>,
+}
+
+impl MetaEdit {
+    pub fn new(index: usize, c: &crate::sse::Changes) -> Self {
+        MetaEdit {
+            index,
+            sys_set: c
+                .sys_set
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_bytes::ByteBuf::from(v.clone())))
+                .collect(),
+            sys_remove: c.sys_remove.clone(),
+            usr_set: c
+                .usr_set
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            usr_remove: c.usr_remove.clone(),
+        }
+    }
+
+    pub fn changes(&self) -> crate::sse::Changes {
+        crate::sse::Changes {
+            sys_set: self
+                .sys_set
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_vec()))
+                .collect(),
+            sys_remove: self.sys_remove.clone(),
+            usr_set: self.usr_set.iter().cloned().collect(),
+            usr_remove: self.usr_remove.clone(),
+        }
+    }
+}
+
+/// A metadata-only plan in compact form (see [`MetaEdit`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditIntent {
+    pub drives: Vec<std::path::PathBuf>,
+    pub object_dir: std::path::PathBuf,
+    /// Per drive: xxh64 of the old and of the new `xl.meta`.
+    pub expect_old: Vec<u64>,
+    pub new_hash: Vec<u64>,
+    pub edits: Vec<MetaEdit>,
+    pub versions: Vec<VersionChange>,
+}
+
+/// A plan waiting for its done record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pending {
+    Full(CommitPlan),
+    Edit(EditIntent),
+}
+
+impl Pending {
+    pub fn versions(self) -> Vec<VersionChange> {
+        match self {
+            Pending::Full(p) => p.versions,
+            Pending::Edit(e) => e.versions,
+        }
+    }
+}
+
 /// One journal record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Record {
@@ -33,6 +107,13 @@ pub enum Record {
         set: usize,
         key: String,
         plan: CommitPlan,
+    },
+    /// A metadata-only plan, compact (same meaning as `Intent`).
+    IntentEdit {
+        id: u64,
+        set: usize,
+        key: String,
+        intent: EditIntent,
     },
     /// The plan with this id is on every drive (`error: None`), or could not
     /// be applied and every version in it failed with `error`.
@@ -119,7 +200,7 @@ pub struct Ledger {
     pub begin: Option<(String, String, i64, String)>,
     pub summary: Summary,
     /// Plans with an intent but no done record: resume finishes them.
-    pub pending: BTreeMap<u64, (usize, String, CommitPlan)>,
+    pub pending: BTreeMap<u64, (usize, String, Pending)>,
     /// Per set, the low watermark.
     pub watermark: HashMap<usize, String>,
     /// Objects recorded (tracked only while replaying; pruned to those after
@@ -165,11 +246,22 @@ impl Ledger {
             Record::Resumed { .. } => self.stopped = None,
             Record::Intent { id, set, key, plan } => {
                 self.next_id = self.next_id.max(id + 1);
-                self.pending.insert(*id, (*set, key.clone(), plan.clone()));
+                self.pending
+                    .insert(*id, (*set, key.clone(), Pending::Full(plan.clone())));
+            }
+            Record::IntentEdit {
+                id,
+                set,
+                key,
+                intent,
+            } => {
+                self.next_id = self.next_id.max(id + 1);
+                self.pending
+                    .insert(*id, (*set, key.clone(), Pending::Edit(intent.clone())));
             }
             Record::Done { id, error } => {
                 if let Some((set, key, plan)) = self.pending.remove(id) {
-                    for v in plan.versions {
+                    for v in plan.versions() {
                         let v = outcome_of(v, error.as_ref());
                         self.count(set, &key, v, line);
                     }
