@@ -42,3 +42,60 @@ fn refuses_missing_drive_foreign_drives_and_invalid_jobs() {
 
     assert_eq!(snapshot(&drives(&a, 4)), before, "nothing may be written");
 }
+
+/// `plan` decides like `run` but writes nothing and calls no KMS.
+#[test]
+fn plan_predicts_the_run_without_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("d");
+    fixture(
+        &root,
+        20,
+        "sse-kms=1,sse-s3=1",
+        &["--locked-every", "5", "--versions", "2"],
+    );
+    let drives = drives(&root, 4);
+    let before = snapshot(&drives);
+    let job = write_job(tmp.path(), "fixture", "");
+    // No KMS in the environment: plan must not need one.
+    let out = std::process::Command::new(bin())
+        .arg("plan")
+        .arg(&job)
+        .arg("--drives")
+        .args(&drives)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(snapshot(&drives), before);
+    let (code, run_summary, _) = run(&job, &drives, &tmp.path().join("state"), KEY1);
+    assert_eq!(code, 0);
+    let rotate = plan["byAction"]["rotate"].as_u64().unwrap_or(0);
+    let convert = plan["byAction"]["convert"].as_u64().unwrap_or(0);
+    assert_eq!(run_summary["objectsRotated"].as_u64(), Some(rotate));
+    assert_eq!(run_summary["objectsConverted"].as_u64(), Some(convert));
+    assert_eq!(
+        plan["bySkipReason"]["locked"],
+        run_summary["skippedByReason"]["locked"]
+    );
+    assert!(plan["bySkipReason"]["locked"].as_u64().unwrap() > 0);
+    assert_eq!(plan["deleteMarkers"], run_summary["deleteMarkersSkipped"]);
+    assert_eq!(
+        plan["projectedKmsCalls"]["generate"].as_u64(),
+        Some(rotate + convert)
+    );
+    assert_eq!(
+        plan["projectedKmsCalls"]["decrypt"].as_u64(),
+        Some(rotate + convert)
+    );
+    assert_eq!(
+        run_summary["kmsCalls"]["generate"].as_u64(),
+        Some(rotate + convert)
+    );
+    assert!(plan["bytesToRewrite"].as_u64().unwrap() > 0);
+}

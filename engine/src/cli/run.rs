@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long)]
     retry_failed: bool,
     /// Plans per group commit (one journal fdatasync each).
-    #[arg(long, default_value_t = 256, hide = true)]
+    #[arg(long, default_value_t = 512, hide = true)]
     batch: usize,
     /// Print the final summary as JSON (MinIO's batchJobInfo fields first).
     #[arg(long)]

@@ -699,6 +699,13 @@ pub fn process(
             }
         }
     }
+    if !result.dry.is_empty() {
+        // A dry run rewrites nothing, but says how much a run would.
+        result.rewrite_bytes = raws
+            .iter()
+            .map(|r| r.as_ref().map_or(0, |b| b.len() as u64))
+            .sum();
+    }
     if planned.is_empty() {
         return result;
     }

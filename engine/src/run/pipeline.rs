@@ -99,7 +99,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             concurrency: 64,
-            batch: 256,
+            batch: 512,
             retry_failed: false,
         }
     }
@@ -412,7 +412,9 @@ pub fn run(
     let prefixes = ctx.job.prefixes.clone();
     let concurrency = opts.concurrency.max(1);
     let (work_tx, work_rx) = bounded::<Work>(concurrency * 4);
-    let (res_tx, res_rx) = bounded::<(Work, ObjectResult)>(opts.batch.max(1) * 2);
+    // One batch waits while the previous one is written: memory holds at
+    // most two batches of per-drive xl.meta bytes.
+    let (res_tx, res_rx) = bounded::<(Work, ObjectResult)>(opts.batch.max(1));
     let stop_flag = Arc::new(AtomicBool::new(false));
     let mut state = JobState::Running;
     let mut walk_error = None;
@@ -751,7 +753,6 @@ pub fn plan(
         drop(res_tx);
         for r in res_rx.iter() {
             report.objects += 1;
-            let per_drive = sets.get(r.set).map_or(0, |s| s.roots.len()) as u64;
             for v in &r.finished {
                 count_plan(&mut report, v);
                 line(v);
@@ -776,16 +777,7 @@ pub fn plan(
             }
             if !r.dry.is_empty() {
                 // Each affected object's xl.meta is rewritten on every drive.
-                let meta = sets
-                    .get(r.set)
-                    .and_then(|s| s.ios.first())
-                    .and_then(|io| {
-                        io.stat(object::object_dir(&ctx.job.bucket, &r.key).join("xl.meta"))
-                            .wait()
-                            .ok()
-                    })
-                    .map_or(0, |st| st.size);
-                report.bytes_to_rewrite += meta * per_drive;
+                report.bytes_to_rewrite += r.rewrite_bytes;
                 for d in &r.dry {
                     if matches!(
                         d.version.outcome,
