@@ -46,6 +46,7 @@ use crate::drives::topology::Topology;
 use crate::drives::walk::{encode_dir_object, merge_sorted, walk_dir};
 use crate::erasure::set::locate_version;
 use crate::erasure::stream::{encode_part, read_object, ObjectLayout};
+use crate::run::object::InternalWork;
 use crate::run::plan::{CommitPlan, DriveChange, StagedDataDir, VersionChange};
 use crate::run::summary::{ActionKind, InternalCounters, Outcome, VersionSizes};
 use crate::sse::config::{
@@ -535,26 +536,16 @@ pub fn prepare_for_job(
     prepare_all(sets, kms, target, rng).map(Some)
 }
 
-/// What the run pipeline's once-per-job hook needs (its `InternalWork`):
-/// the plans to journal and commit, the items left alone under the root
-/// credentials (`skipped`), and why the others failed.
-#[derive(Debug, Default)]
-pub struct HookWork {
-    pub plans: Vec<CommitPlan>,
-    pub skipped: u64,
-    pub failed: Vec<String>,
-}
-
 /// The pipeline hook: prepares every internal item under the KMS default
 /// key (the pipeline calls it only when that is the job's target).
-pub fn hook_work(sets: &[Vec<PathBuf>], kms: &dyn Kms, rng: &mut dyn RandomSource) -> HookWork {
+pub fn hook_work(sets: &[Vec<PathBuf>], kms: &dyn Kms, rng: &mut dyn RandomSource) -> InternalWork {
     let target = kms.default_key().clone();
     let run = match prepare_all(sets, kms, &target, rng) {
         Ok(run) => run,
         Err(e) => {
-            return HookWork {
+            return InternalWork {
                 failed: vec![e.to_string()],
-                ..HookWork::default()
+                ..InternalWork::default()
             }
         }
     };
@@ -566,7 +557,7 @@ pub fn hook_work(sets: &[Vec<PathBuf>], kms: &dyn Kms, rng: &mut dyn RandomSourc
             .filter(|p| p.action == Action::Fail)
             .map(|p| format!(".minio.sys/{}: not in any format MinIO reads", p.name)),
     );
-    HookWork {
+    InternalWork {
         plans: run.items.into_iter().filter_map(|p| p.plan).collect(),
         skipped,
         failed,
@@ -655,6 +646,7 @@ pub fn prepare(
             old_key,
             new_key: Some(new.key_id),
             tries: 1,
+            error: None,
         }],
     });
     Ok(prepared)
