@@ -20,4 +20,3 @@ pub mod fixture;
 pub mod job;
 pub mod run;
 pub mod sse;
-

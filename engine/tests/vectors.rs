@@ -11,16 +11,16 @@ use std::path::{Path, PathBuf};
 mod bitrot;
 #[path = "vectors/common.rs"]
 mod common;
-#[path = "vectors/placement.rs"]
-mod placement;
-#[path = "vectors/reedsolomon.rs"]
-mod reedsolomon;
 #[path = "vectors/config_crypto.rs"]
 mod config_crypto;
 #[path = "vectors/dare.rs"]
 mod dare;
 #[path = "vectors/object_keys.rs"]
 mod object_keys;
+#[path = "vectors/placement.rs"]
+mod placement;
+#[path = "vectors/reedsolomon.rs"]
+mod reedsolomon;
 #[path = "vectors/sse_metadata.rs"]
 mod sse_metadata;
 #[path = "vectors/sse_support.rs"]
