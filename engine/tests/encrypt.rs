@@ -417,3 +417,30 @@ fn refuses_what_it_must_not_encrypt() {
     let err = plan_from(&fx, o, &metas, &key, None, INLINE_BLOCK).unwrap_err();
     assert!(matches!(err, EncryptError::Inconsistent { .. }), "{err}");
 }
+
+#[test]
+fn bucket_versioning_is_read_from_metadata_bin() {
+    use engine::run::encrypt::bucket_versioned;
+    let fx = fixture(4, 2, &[10], None);
+    let roots: Vec<&Path> = fx.roots.iter().map(PathBuf::as_path).collect();
+    assert!(!bucket_versioned(&roots, "fixture").unwrap());
+    assert!(!bucket_versioned(&roots, "no-such-bucket").unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let spec = FixtureSpec {
+        objects: 2,
+        versions: 2,
+        mix: Mix {
+            plain: 1,
+            sse_s3: 0,
+            sse_kms: 0,
+            sse_c: 0,
+        },
+        ..FixtureSpec::default()
+    };
+    build_with_sizes(&dir.path().join("fx"), &spec, &[]).unwrap();
+    let roots: Vec<PathBuf> = (1..=4)
+        .map(|i| dir.path().join(format!("fx/drive{i}")))
+        .collect();
+    let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
+    assert!(bucket_versioned(&roots, "fixture").unwrap());
+}

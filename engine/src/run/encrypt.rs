@@ -61,6 +61,114 @@ pub fn inline_threshold(versioned: bool, inline_block: u64) -> u64 {
     }
 }
 
+/// Whether versioning is enabled on `bucket`, from its
+/// `.minio.sys/buckets/<bucket>/.metadata.bin` (ONDISK §1.4) read on the
+/// set's drives: MinIO's PUT inlines against `T/8` then. A bucket without
+/// the file is unversioned (MinIO's default).
+pub fn bucket_versioned(roots: &[&Path], bucket: &str) -> Result<bool, String> {
+    let drives: Vec<Option<&Path>> = roots.iter().map(|r| Some(*r)).collect();
+    let name = format!("buckets/{bucket}/.metadata.bin");
+    let v = match crate::erasure::set::locate_version(&drives, ".minio.sys", &name, [0; 16]) {
+        Ok(v) => v,
+        Err(crate::erasure::set::LocateError::NotFound { .. }) => return Ok(false),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut bytes = Vec::new();
+    crate::erasure::stream::read_object(&v.layout, &v.locations, &mut bytes)
+        .map_err(|e| format!("{name}: {e}"))?;
+    let xml = versioning_xml(&bytes).ok_or_else(|| format!("{name}: not a BucketMetadata"))?;
+    Ok(xml
+        .windows(b"<Status>Enabled</Status>".len())
+        .any(|w| w == b"<Status>Enabled</Status>"))
+}
+
+/// `VersioningConfigXML` of a `.metadata.bin` (4-byte header, msgpack map).
+fn versioning_xml(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut rd = bytes.get(4..)?;
+    let len = rmp::decode::read_map_len(&mut rd).ok()?;
+    for _ in 0..len {
+        let klen = rmp::decode::read_str_len(&mut rd).ok()? as usize;
+        let key = rd.get(..klen)?;
+        rd = rd.get(klen..)?;
+        if key == b"VersioningConfigXML" {
+            let n = rmp::decode::read_bin_len(&mut rd).ok()? as usize;
+            return Some(rd.get(..n)?.to_vec());
+        }
+        skip_value(&mut rd, 0)?;
+    }
+    Some(Vec::new())
+}
+
+/// Skips one msgpack value (nesting bounded).
+fn skip_value(rd: &mut &[u8], depth: usize) -> Option<()> {
+    use rmp::Marker as M;
+    if depth > 16 {
+        return None;
+    }
+    let marker = rmp::decode::read_marker(rd).ok()?;
+    match marker {
+        M::Null | M::True | M::False | M::FixPos(_) | M::FixNeg(_) => Some(()),
+        M::U8 | M::I8 => take(rd, 1),
+        M::U16 | M::I16 => take(rd, 2),
+        M::U32 | M::I32 | M::F32 => take(rd, 4),
+        M::U64 | M::I64 | M::F64 => take(rd, 8),
+        M::FixStr(n) => take(rd, usize::from(n)),
+        M::Str8 | M::Bin8 => {
+            let n = be(rd, 1)?;
+            take(rd, n)
+        }
+        M::Str16 | M::Bin16 => {
+            let n = be(rd, 2)?;
+            take(rd, n)
+        }
+        M::Str32 | M::Bin32 => {
+            let n = be(rd, 4)?;
+            take(rd, n)
+        }
+        M::FixExt1 => take(rd, 2),
+        M::FixExt2 => take(rd, 3),
+        M::FixExt4 => take(rd, 5),
+        M::FixExt8 => take(rd, 9),
+        M::FixExt16 => take(rd, 17),
+        M::Ext8 => {
+            let n = be(rd, 1)?;
+            take(rd, n + 1)
+        }
+        M::Ext16 => {
+            let n = be(rd, 2)?;
+            take(rd, n + 1)
+        }
+        M::Ext32 => {
+            let n = be(rd, 4)?;
+            take(rd, n + 1)
+        }
+        M::FixArray(n) => (0..n).try_for_each(|_| skip_value(rd, depth + 1)),
+        M::Array16 | M::Array32 => {
+            let n = be(rd, if marker == M::Array16 { 2 } else { 4 })?;
+            (0..n).try_for_each(|_| skip_value(rd, depth + 1))
+        }
+        M::FixMap(n) => (0..usize::from(n) * 2).try_for_each(|_| skip_value(rd, depth + 1)),
+        M::Map16 | M::Map32 => {
+            let n = be(rd, if marker == M::Map16 { 2 } else { 4 })?;
+            (0..n.checked_mul(2)?).try_for_each(|_| skip_value(rd, depth + 1))
+        }
+        M::Reserved => None,
+    }
+}
+
+fn take(rd: &mut &[u8], n: usize) -> Option<()> {
+    *rd = rd.get(n..)?;
+    Some(())
+}
+
+/// A big-endian length of `n` bytes.
+fn be(rd: &mut &[u8], n: usize) -> Option<usize> {
+    let b = rd.get(..n)?;
+    let v = b.iter().fold(0usize, |a, &x| (a << 8) | usize::from(x));
+    *rd = rd.get(n..)?;
+    Some(v)
+}
+
 /// Why a version could not be encrypted. Nothing was left on the drives.
 #[derive(Debug, thiserror::Error)]
 pub enum EncryptError {
@@ -115,6 +223,22 @@ pub enum EncryptError {
 }
 
 impl EncryptError {
+    /// Short class name for counters and reports (`corrupt`, `io`, ...).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            EncryptError::Inconsistent { .. } => "inconsistent",
+            EncryptError::NotPlaintext { .. } => "notPlaintext",
+            EncryptError::NotAnObject { .. } => "notAnObject",
+            EncryptError::Transitioned { .. } => "transitioned",
+            EncryptError::Unsupported { .. } => "unsupported",
+            EncryptError::Corrupt { .. } => "corrupt",
+            EncryptError::Layout { .. } | EncryptError::XlMeta { .. } => "invalid",
+            EncryptError::Drive { .. } | EncryptError::Write { .. } => "io",
+            EncryptError::Sse { .. } => "crypto",
+            EncryptError::Erasure { .. } => "erasure",
+        }
+    }
+
     /// The outcome the pipeline records for the version.
     pub fn outcome(&self) -> Outcome {
         match self {
@@ -123,13 +247,7 @@ impl EncryptError {
             EncryptError::NotAnObject { .. } => Outcome::Skipped(SkipReason::NotAnObject),
             EncryptError::Transitioned { .. } => Outcome::Skipped(SkipReason::Transitioned),
             EncryptError::Unsupported { .. } => Outcome::Skipped(SkipReason::Unsupported),
-            EncryptError::Corrupt { .. } => Outcome::Failed("corrupt".into()),
-            EncryptError::Layout { .. } | EncryptError::XlMeta { .. } => {
-                Outcome::Failed("invalid".into())
-            }
-            EncryptError::Drive { .. } | EncryptError::Write { .. } => Outcome::Failed("io".into()),
-            EncryptError::Sse { .. } => Outcome::Failed("crypto".into()),
-            EncryptError::Erasure { .. } => Outcome::Failed("erasure".into()),
+            _ => Outcome::Failed(self.reason().into()),
         }
     }
 }
@@ -882,39 +1000,46 @@ impl PartState {
         };
         let (now, rest) = plain.split_at(take);
         self.plain_carry = rest.to_vec();
-        let cipher =
-            seal_packages(&self.key, self.random, self.seq, now, last).map_err(StageError::Dare)?;
+        seal_packages(
+            &self.key,
+            self.random,
+            self.seq,
+            now,
+            last,
+            &mut self.cipher_carry,
+        )
+        .map_err(StageError::Dare)?;
         self.seq = self
             .seq
             .checked_add(u32::try_from(now.len().div_ceil(MAX_PAYLOAD)).unwrap_or(u32::MAX))
             .ok_or(StageError::Dare(dare::DareError::TooLong))?;
-        self.cipher_carry.extend_from_slice(&cipher);
-        drop(cipher);
         let block = usize::try_from(erasure.block_size()).unwrap_or(usize::MAX);
         let full = self.cipher_carry.len() / block * block;
         let end = if last { self.cipher_carry.len() } else { full };
-        let framed: Vec<Vec<Vec<u8>>> = self.cipher_carry[..end]
+        // Per block: the shards and their bitrot hashes, then `hash ‖ chunk`
+        // appended per shard number in block order.
+        type Coded = (Vec<Vec<u8>>, Vec<[u8; HASH_LEN]>);
+        let coded: Vec<Coded> = self.cipher_carry[..end]
             .par_chunks(block)
             .map(|b| {
                 let shards = erasure.encode_block(b)?;
-                Ok(shards
-                    .iter()
-                    .map(|s| {
-                        let mut f = Vec::with_capacity(HASH_LEN + s.len());
-                        bitrot::frame_into(&mut f, s);
-                        f
-                    })
-                    .collect())
+                let hashes = shards.iter().map(|s| bitrot::highway256(s)).collect();
+                Ok((shards, hashes))
             })
             .collect::<Result<_, ErasureError>>()
             .map_err(StageError::Erasure)?;
         self.cipher_carry.drain(..end);
+        let per_shard: usize = coded
+            .iter()
+            .map(|(s, _)| HASH_LEN + s.first().map_or(0, Vec::len))
+            .sum();
         let mut out: Vec<Vec<u8>> = (0..erasure.total_shards())
-            .map(|_| Vec::with_capacity(framed.iter().map(|f| f[0].len()).sum()))
+            .map(|_| Vec::with_capacity(per_shard))
             .collect();
-        for block in framed {
-            for (o, f) in out.iter_mut().zip(block) {
-                o.extend_from_slice(&f);
+        for (shards, hashes) in coded {
+            for ((o, s), h) in out.iter_mut().zip(shards).zip(hashes) {
+                o.extend_from_slice(&h);
+                o.extend_from_slice(&s);
             }
         }
         Ok(out)
@@ -929,12 +1054,15 @@ fn seal_packages(
     seq: u32,
     plain: &[u8],
     last: bool,
-) -> Result<Vec<u8>, dare::DareError> {
+    dst: &mut Vec<u8>,
+) -> Result<(), dare::DareError> {
     const GROUP: usize = 16;
     let size = dare::encrypted_size(plain.len() as u64)
         .and_then(|s| usize::try_from(s).ok())
         .ok_or(dare::DareError::TooLong)?;
-    let mut out = vec![0u8; size];
+    let start_len = dst.len();
+    dst.resize(start_len + size, 0);
+    let out = &mut dst[start_len..];
     let packages = plain.len().div_ceil(MAX_PAYLOAD);
     out.par_chunks_mut(GROUP * MAX_PACKAGE)
         .zip(plain.par_chunks(GROUP * MAX_PAYLOAD))
@@ -959,8 +1087,7 @@ fn seal_packages(
                 off += pkg_len(p.len());
             }
             Ok(())
-        })?;
-    Ok(out)
+        })
 }
 
 fn pkg_len(payload: usize) -> usize {
@@ -1189,17 +1316,17 @@ mod tests {
         for len in [1usize, 65535, 65536, 65537, 16 * 65536 + 5, 40 * 65536] {
             let plain: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
             let reference = dare::encrypt(&key, CipherSuite::Aes256Gcm, random, &plain).unwrap();
-            assert_eq!(
-                seal_packages(&key, random, 0, &plain, true).unwrap(),
-                reference,
-                "{len}"
-            );
+            let mut whole = b"prefix".to_vec();
+            seal_packages(&key, random, 0, &plain, true, &mut whole).unwrap();
+            assert_eq!(&whole[..6], b"prefix");
+            assert_eq!(whole[6..], reference[..], "{len}");
             // split in two batches: sequence numbers continue
             let cut = (len / 2) / MAX_PAYLOAD * MAX_PAYLOAD;
             if cut > 0 && cut < len {
-                let mut a = seal_packages(&key, random, 0, &plain[..cut], false).unwrap();
+                let mut a = Vec::new();
+                seal_packages(&key, random, 0, &plain[..cut], false, &mut a).unwrap();
                 let seq = u32::try_from(cut / MAX_PAYLOAD).unwrap();
-                a.extend(seal_packages(&key, random, seq, &plain[cut..], true).unwrap());
+                seal_packages(&key, random, seq, &plain[cut..], true, &mut a).unwrap();
                 assert_eq!(a, reference, "{len} split");
             }
         }
