@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 600
 
-.PHONY: build test lint fmt bench demo fuzz clean
+.PHONY: build test lint fmt bench demo demo-run fuzz clean
 
 build:
 	$(CARGO) build --release --bin keyrotate
@@ -26,6 +26,27 @@ bench:
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd xlmeta && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode -- -max_total_time=$(FUZZ_SECONDS)
+
+# End-to-end demo on a throwaway deployment: a 4-drive MinIO-format fixture
+# with SSE-KMS and SSE-S3 objects under a static KMS key, then plan, run and
+# verify. The key is a fixed demo key: never use it for real data.
+DEMO_DIR ?= /tmp/keyrotate-demo
+KEYROTATE ?= target/release/keyrotate
+export MINIO_KMS_SECRET_KEY ?= demo-key:n5yYMBmIjqAPxdUo/tNLm4691YdkgGCopJsMd07fwSI=
+
+demo: build demo-run
+
+demo-run:
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(KEYROTATE) fixture --out $(DEMO_DIR)/deploy --objects 200 --versions 2 \
+		--mix sse-kms=3,sse-s3=1 --multipart-every 10 --locked-every 25
+	printf 'keyrotate:\n  apiVersion: v1\n  bucket: fixture\n  encryption: {}\n' > $(DEMO_DIR)/job.yaml
+	$(KEYROTATE) verify --drives '$(DEMO_DIR)/deploy/drive{1...4}'
+	$(KEYROTATE) plan $(DEMO_DIR)/job.yaml --drives '$(DEMO_DIR)/deploy/drive{1...4}'
+	$(KEYROTATE) run $(DEMO_DIR)/job.yaml --drives '$(DEMO_DIR)/deploy/drive{1...4}' \
+		--state-dir $(DEMO_DIR)/state
+	$(KEYROTATE) status --state-dir $(DEMO_DIR)/state
+	$(KEYROTATE) verify --data --drives '$(DEMO_DIR)/deploy/drive{1...4}'
 
 clean:
 	$(CARGO) clean

@@ -23,8 +23,9 @@ use kms_client::{Context, DataKey, KeyId, PlaintextKey};
 use sha2::{Digest, Sha256};
 use xlmeta::XlMeta;
 
-const KIB: u64 = 1024;
-const MIB: u64 = 1024 * 1024;
+#[path = "common/sizes.rs"]
+mod sizes;
+use sizes::{BOUNDARY_SIZES, KIB, MIB};
 
 struct Fx {
     _dir: tempfile::TempDir,
@@ -245,17 +246,7 @@ fn staging_entries(fx: &Fx) -> Vec<String> {
 
 #[test]
 fn boundary_sizes_and_multipart_encrypt_and_read_back() {
-    let sizes = [
-        0,
-        1,
-        64 * KIB - 1,
-        64 * KIB,
-        64 * KIB + 1,
-        MIB,
-        MIB + 1,
-        10 * MIB + 3,
-        5 * MIB + 7, // multipart (every 9th object): 3 parts
-    ];
+    let sizes = BOUNDARY_SIZES;
     let fx = fixture(4, 2, &sizes, Some(9));
     let objs = objects(&fx.manifest);
     assert_eq!(objs.len(), sizes.len());

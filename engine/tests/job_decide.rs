@@ -66,8 +66,8 @@ fn sse_kms(key_id: &str) -> VersionFacts {
     sys(
         &mut v,
         &[
-            (keys::KMS_SEALED_KEY, "c2VhbGVk"),
-            (keys::IV, "aXY="),
+            (keys::KMS_SEALED_KEY, SEALED_B64),
+            (keys::IV, IV_B64),
             (keys::SEAL_ALGORITHM, "DAREv2-HMAC-SHA256"),
             (keys::KMS_KEY_ID, key_id),
             (keys::KMS_DATA_KEY, "ZGF0YWtleQ=="),
@@ -81,8 +81,8 @@ fn sse_s3() -> VersionFacts {
     sys(
         &mut v,
         &[
-            (keys::S3_SEALED_KEY, "c2VhbGVk"),
-            (keys::IV, "aXY="),
+            (keys::S3_SEALED_KEY, SEALED_B64),
+            (keys::IV, IV_B64),
             (keys::SEAL_ALGORITHM, "DAREv2-HMAC-SHA256"),
             (keys::KMS_KEY_ID, "minio-default-key"),
             (keys::KMS_DATA_KEY, "ZGF0YWtleQ=="),
@@ -96,13 +96,18 @@ fn sse_c() -> VersionFacts {
     sys(
         &mut v,
         &[
-            (keys::SSEC_SEALED_KEY, "c2VhbGVk"),
-            (keys::IV, "aXY="),
+            (keys::SSEC_SEALED_KEY, SEALED_B64),
+            (keys::IV, IV_B64),
             (keys::SEAL_ALGORITHM, "DAREv2-HMAC-SHA256"),
         ],
     );
     v
 }
+
+/// Well-formed (all-zero) sealed key and IV: the SSE parser checks lengths.
+const SEALED_B64: &str =
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==";
+const IV_B64: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 const ENCRYPT: Decision = Decision::Action(Action::Encrypt);
 const CONVERT: Decision = Decision::Action(Action::Convert);
@@ -157,7 +162,7 @@ fn s9_5_filters_decide_before_encryption_state() {
     let j = job("      newerThan: 1d\n");
     assert_eq!(run(&j, &sse_c()), FILTERED);
     let mut tampered = plain();
-    sys(&mut tampered, &[(keys::IV, "aXY=")]);
+    sys(&mut tampered, &[(keys::IV, IV_B64)]);
     assert_eq!(run(&j, &tampered), FILTERED);
 }
 

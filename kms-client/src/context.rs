@@ -41,8 +41,8 @@ impl Context {
     }
 
     /// The canonical JSON MinIO sends as associated data (CRYPTO.md §1.4):
-    /// `{}` when empty, else `{"k":"v",…}` with keys in byte order, no spaces,
-    /// and Go's HTML-safe string escaping.
+    /// `{}` when empty, otherwise `{"k":"v",...}` with keys in byte order, no
+    /// whitespace, and Go's HTML-safe string escaping.
     pub fn to_canonical_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(
             2 + self
@@ -52,51 +52,97 @@ impl Context {
                 .sum::<usize>(),
         );
         out.push(b'{');
-        for (i, (k, v)) in self.entries.iter().enumerate() {
+        for (i, (key, value)) in self.entries.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            write_json_string(&mut out, k);
+            write_json_string(&mut out, key);
             out.push(b':');
-            write_json_string(&mut out, v);
+            write_json_string(&mut out, value);
         }
         out.push(b'}');
         out
     }
+
+    /// Parses a stored context (a JSON object of strings, e.g. the decoded
+    /// `…-Context` metadata entry). Later duplicates win, as in Go.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let map: BTreeMap<String, String> = serde_json::from_slice(bytes)?;
+        Ok(map.into_iter().collect())
+    }
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// Appends `s` as a JSON string the way Go's `encoding/json` does with HTML
-/// escaping on: each byte of invalid UTF-8 becomes `\ufffd`.
+/// escaping on: invalid UTF-8 becomes `\ufffd` once per offending byte.
 fn write_json_string(out: &mut Vec<u8>, s: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
-    for chunk in s.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '"' => out.extend_from_slice(b"\\\""),
-                '\\' => out.extend_from_slice(b"\\\\"),
-                '\n' => out.extend_from_slice(b"\\n"),
-                '\r' => out.extend_from_slice(b"\\r"),
-                '\t' => out.extend_from_slice(b"\\t"),
-                '<' | '>' | '&' | '\u{0}'..='\u{1f}' => {
-                    let b = c as u8;
-                    out.extend_from_slice(b"\\u00");
-                    out.push(HEX[usize::from(b >> 4)]);
-                    out.push(HEX[usize::from(b & 0xf)]);
-                }
-                '\u{2028}' => out.extend_from_slice(b"\\u2028"),
-                '\u{2029}' => out.extend_from_slice(b"\\u2029"),
-                _ => {
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                }
+    let mut rest = s;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                write_valid(out, valid.as_bytes());
+                break;
             }
-        }
-        for _ in chunk.invalid() {
-            out.extend_from_slice(b"\\ufffd");
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                write_valid(out, valid);
+                // Go decodes an invalid sequence one byte at a time (width 1)
+                // and writes U+FFFD for each byte; valid text resumes after it.
+                out.extend_from_slice(b"\\ufffd");
+                rest = after.get(1..).unwrap_or_default();
+            }
         }
     }
     out.push(b'"');
+}
+
+/// Escapes valid UTF-8 (given as bytes): scans bytes, copying runs that need
+/// no escape in one go. Multi-byte characters pass through except U+2028 and
+/// U+2029 (`E2 80 A8` / `E2 80 A9`).
+fn write_valid(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (escape, width): (Option<&[u8]>, usize) = match b {
+            b'"' => (Some(b"\\\""), 1),
+            b'\\' => (Some(b"\\\\"), 1),
+            b'\n' => (Some(b"\\n"), 1),
+            b'\r' => (Some(b"\\r"), 1),
+            b'\t' => (Some(b"\\t"), 1),
+            0x00..=0x1f | b'<' | b'>' | b'&' => (None, 1),
+            0xe2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
+            {
+                (
+                    Some(if bytes[i + 2] == 0xa8 {
+                        b"\\u2028"
+                    } else {
+                        b"\\u2029"
+                    }),
+                    3,
+                )
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        match escape {
+            Some(e) => out.extend_from_slice(e),
+            None => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+        }
+        i += width;
+        start = i;
+    }
+    out.extend_from_slice(&bytes[start..]);
 }
 
 impl<K: Into<Vec<u8>>, V: Into<Vec<u8>>> FromIterator<(K, V)> for Context {
@@ -106,39 +152,5 @@ impl<K: Into<Vec<u8>>, V: Into<Vec<u8>>> FromIterator<(K, V)> for Context {
             context.insert(k, v);
         }
         context
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Context;
-
-    fn json(entries: &[(&[u8], &[u8])]) -> String {
-        let ctx: Context = entries
-            .iter()
-            .map(|(k, v)| (k.to_vec(), v.to_vec()))
-            .collect();
-        String::from_utf8(ctx.to_canonical_json()).expect("canonical JSON is UTF-8")
-    }
-
-    #[test]
-    fn canonical_json_matches_minio() {
-        assert_eq!(json(&[]), "{}");
-        assert_eq!(
-            json(&[(b"b", b"1"), (b"a", b"2"), (b"B", b"3")]),
-            r#"{"B":"3","a":"2","b":"1"}"#
-        );
-        assert_eq!(json(&[(b"k<>&", b"v")]), r#"{"k\u003c\u003e\u0026":"v"}"#);
-        assert_eq!(
-            json(&[(
-                b"q\"\\\n\r\t\x08\x0c\x01\x7f",
-                "\u{2028}\u{2029}é".as_bytes()
-            )]),
-            "{\"q\\\"\\\\\\n\\r\\t\\u0008\\u000c\\u0001\x7f\":\"\\u2028\\u2029é\"}"
-        );
-        assert_eq!(
-            json(&[(b"a\xffb", b"\xe2\x82")]),
-            r#"{"a\ufffdb":"\ufffd\ufffd"}"#
-        );
     }
 }

@@ -9,10 +9,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod common;
 mod fixture;
 mod generate;
 mod inspect;
+mod plan;
+mod run;
+mod status;
 mod validate;
+mod verify;
 
 /// Exit code of a job file or command line that is invalid.
 pub const EXIT_INVALID: u8 = 2;
@@ -41,6 +46,10 @@ enum Command {
     Fixture(fixture::Args),
     Generate(generate::Args),
     Validate(validate::Args),
+    Plan(plan::Args),
+    Run(run::Args),
+    Status(status::Args),
+    Verify(verify::Args),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -51,6 +60,10 @@ pub fn main() -> ExitCode {
         Command::Fixture(args) => fixture::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Verify(args) => verify::run(args),
     };
     match outcome {
         Ok(code) => code,

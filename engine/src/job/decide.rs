@@ -31,7 +31,9 @@ pub enum Action {
 }
 
 /// `skippedByReason` keys (JOB.md §11.2); the serialized names are the report's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum SkipReason {
     /// A delete marker (counted in `deleteMarkersSkipped`).
@@ -56,6 +58,25 @@ pub enum SkipReason {
     Vanished,
     /// Already on the current target key version (`--skip-current`, by `run`).
     AlreadyCurrent,
+}
+
+impl SkipReason {
+    /// The name used in counters and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::DeleteMarker => "deleteMarker",
+            SkipReason::NotAnObject => "notAnObject",
+            SkipReason::Inconsistent => "inconsistent",
+            SkipReason::Ssec => "ssec",
+            SkipReason::NotPlaintext => "notPlaintext",
+            SkipReason::LockedPlaintext => "lockedPlaintext",
+            SkipReason::Locked => "locked",
+            SkipReason::Transitioned => "transitioned",
+            SkipReason::Unsupported => "unsupported",
+            SkipReason::Vanished => "vanished",
+            SkipReason::AlreadyCurrent => "alreadyCurrent",
+        }
+    }
 }
 
 /// `failedByReason` keys produced by the decision itself.

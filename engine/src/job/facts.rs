@@ -1,9 +1,8 @@
 //! What the decision procedure reads about one version ([`VersionFacts`]),
 //! independent of how xl.meta is decoded; `run` fills it from `xlmeta`.
 //!
-//! Also the JOB.md §8.6 / CRYPTO.md §3.3 encryption classification
-//! ([`classify_encryption`]), by key presence only. It lives here so `job`
-//! has no dependency on `sse`; the two should agree and be merged.
+//! Also [`classify_encryption`], the JOB.md §8.6 view of the SSE module's
+//! classification (CRYPTO.md §3.3).
 
 use std::collections::BTreeMap;
 
@@ -123,53 +122,18 @@ impl EncryptionKind {
     }
 }
 
-/// Classifies by key presence, as MinIO's `crypto.IsEncrypted` does, but
-/// stricter: anything MinIO would read inconsistently is `Tampered`.
+/// Classifies a version's encryption with the SSE module's parser (the one
+/// classification of the code base, CRYPTO.md §3.3): anything MinIO would
+/// read inconsistently is `Tampered`.
 pub fn classify_encryption(meta_sys: &BTreeMap<String, Vec<u8>>) -> EncryptionKind {
-    use keys::*;
-    let has = |k: &str| meta_sys.contains_key(k);
-    let markers = [
-        has(KMS_SEALED_KEY),
-        has(S3_SEALED_KEY),
-        has(SSEC_SEALED_KEY),
-    ];
-    match markers.iter().filter(|m| **m).count() {
-        0 => {
-            let other = [
-                ENCRYPTED_MULTIPART,
-                IV,
-                SEAL_ALGORITHM,
-                KMS_KEY_ID,
-                KMS_DATA_KEY,
-                CONTEXT,
-            ];
-            if other.iter().any(|k| has(k)) {
-                EncryptionKind::Tampered("encryption metadata without a sealed key")
-            } else {
-                EncryptionKind::Plaintext
-            }
+    use crate::sse::{Classification, CryptoEntries};
+    match CryptoEntries::from_sys(meta_sys.iter()).classify() {
+        Classification::Plaintext => EncryptionKind::Plaintext,
+        Classification::SseS3(_) => EncryptionKind::SseS3,
+        Classification::SseKms(_) => EncryptionKind::SseKms,
+        Classification::SseC(_) => EncryptionKind::SseC,
+        Classification::Tampered(_) => {
+            EncryptionKind::Tampered("contradictory or incomplete encryption metadata")
         }
-        1 => {
-            if !has(IV) || !has(SEAL_ALGORITHM) {
-                return EncryptionKind::Tampered("sealed key without IV or seal algorithm");
-            }
-            if markers[0] {
-                if !has(KMS_KEY_ID) || !has(KMS_DATA_KEY) {
-                    return EncryptionKind::Tampered("SSE-KMS without key id or KMS data key");
-                }
-                EncryptionKind::SseKms
-            } else if markers[1] {
-                // SSE-S3 under a KMS carries both; the legacy form neither.
-                if has(KMS_KEY_ID) != has(KMS_DATA_KEY) {
-                    return EncryptionKind::Tampered(
-                        "SSE-S3 with only one of key id and KMS data key",
-                    );
-                }
-                EncryptionKind::SseS3
-            } else {
-                EncryptionKind::SseC
-            }
-        }
-        _ => EncryptionKind::Tampered("more than one sealed key"),
     }
 }

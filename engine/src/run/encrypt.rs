@@ -582,8 +582,91 @@ pub fn encrypt_version(
             old_key: None,
             new_key: Some(req.data_key.key_id.as_str().to_owned()),
             tries: 1,
+            error: None,
         }],
     })
+}
+
+/// The run pipeline's encrypt hook ([`super::object::EncryptPlanner`]): one
+/// [`DriveIo`] worker per drive root, reused across objects; each version
+/// gets its own data key from the KMS (CRYPTO.md §8c step 1); the bucket's
+/// versioning state (inline rule) is read once per bucket and set.
+pub fn planner(inline_block: u64) -> std::sync::Arc<super::object::EncryptPlanner> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    type HookError = (String, String);
+    let workers: Mutex<HashMap<PathBuf, DriveIo>> = Mutex::default();
+    let versioning: Mutex<HashMap<(PathBuf, String), bool>> = Mutex::default();
+    std::sync::Arc::new(
+        move |req: &super::object::EncryptRequest<'_>| -> Result<super::object::EncryptPlan, HookError> {
+            let poisoned = || ("io".to_owned(), "encrypt hook state poisoned".to_owned());
+            let drives = {
+                let mut w = workers.lock().map_err(|_| poisoned())?;
+                req.drives
+                    .iter()
+                    .map(|r| match w.get(r) {
+                        Some(d) => Ok(d.clone()),
+                        None => {
+                            let d = DriveIo::spawn(r)
+                                .map_err(|e| ("io".to_owned(), format!("{}: {e}", r.display())))?;
+                            w.insert(r.clone(), d.clone());
+                            Ok(d)
+                        }
+                    })
+                    .collect::<Result<Vec<_>, HookError>>()?
+            };
+            let first = req.drives.first().cloned().unwrap_or_default();
+            let cached = versioning
+                .lock()
+                .map_err(|_| poisoned())?
+                .get(&(first.clone(), req.bucket.to_owned()))
+                .copied();
+            let versioned = match cached {
+                Some(v) => v,
+                None => {
+                    let roots: Vec<&Path> = req.drives.iter().map(PathBuf::as_path).collect();
+                    let v = bucket_versioned(&roots, req.bucket)
+                        .map_err(|e| ("invalid".to_owned(), e))?;
+                    versioning
+                        .lock()
+                        .map_err(|_| poisoned())?
+                        .insert((first, req.bucket.to_owned()), v);
+                    v
+                }
+            };
+            let gen = crate::sse::rotate::kms_generate_request(
+                req.key,
+                req.context,
+                req.bucket,
+                req.object,
+            );
+            let dek = req
+                .kms
+                .generate_key(&gen.key_id, &gen.context)
+                .map_err(|e| ("kms".to_owned(), e.to_string()))?;
+            let er = EncryptRequest {
+                drives: &drives,
+                xl_meta: req.xlmeta,
+                version_index: req.version_index,
+                bucket: req.bucket,
+                object: req.object,
+                data_key: &dek,
+                user_context: req.context,
+                inline_threshold: inline_threshold(versioned, inline_block),
+            };
+            let plan = encrypt_version(&er, &mut crate::sse::OsRandom)
+                .map_err(|e| (e.reason().to_owned(), e.to_string()))?;
+            Ok(super::object::EncryptPlan {
+                new_xlmeta: plan.per_drive.iter().map(|c| c.new_xlmeta.clone()).collect(),
+                staged: plan
+                    .per_drive
+                    .into_iter()
+                    .map(|c| c.staged_data_dir)
+                    .collect(),
+                remove_data_dirs: plan.remove_data_dirs,
+            })
+        },
+    )
 }
 
 /// Removes the staging directories of a plan that will not be committed.

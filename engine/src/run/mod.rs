@@ -9,10 +9,22 @@
 //! | [`summary`] | counters, outcomes and job states (JOB.md §11, §13) |
 //! | [`state`] | the job's state directory, its lock and job id |
 //! | [`notify`] | the end-of-job webhook (JOB.md §12) |
+//! | [`record`] | the journal's records and the [`record::Ledger`] both live runs and resumes count with |
+//! | [`exec`] | the commit executor: plans onto the drives, also the resume repair |
+//! | [`object`] | one object: gather, agreement, decide, KMS, reseal, per-drive bytes |
+//! | [`pipeline`] | walker → workers → committer with bounded channels; `plan` |
+//! | [`preflight`] | refuse to run while a MinIO server uses the drives |
+//! | [`verify`] | agreement, unseal and data checks of `keyrotate verify` |
 
 pub mod encrypt;
+pub mod exec;
 pub mod journal;
 pub mod notify;
+pub mod object;
+pub mod pipeline;
 pub mod plan;
+pub mod preflight;
+pub mod record;
 pub mod state;
 pub mod summary;
+pub mod verify;

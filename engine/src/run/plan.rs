@@ -89,4 +89,7 @@ pub struct VersionChange {
     pub new_key: Option<String>,
     /// Tries it took (KMS retries included).
     pub tries: u64,
+    /// The last error, for failed versions (never secret material).
+    #[serde(default)]
+    pub error: Option<String>,
 }

@@ -9,39 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Why a version matched the job but was not eligible (JOB.md §9). Not an error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum SkipReason {
-    NotAnObject,
-    Inconsistent,
-    Ssec,
-    NotPlaintext,
-    LockedPlaintext,
-    Locked,
-    Transitioned,
-    Unsupported,
-    Vanished,
-    AlreadyCurrent,
-}
-
-impl SkipReason {
-    /// The name used in counters and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SkipReason::NotAnObject => "notAnObject",
-            SkipReason::Inconsistent => "inconsistent",
-            SkipReason::Ssec => "ssec",
-            SkipReason::NotPlaintext => "notPlaintext",
-            SkipReason::LockedPlaintext => "lockedPlaintext",
-            SkipReason::Locked => "locked",
-            SkipReason::Transitioned => "transitioned",
-            SkipReason::Unsupported => "unsupported",
-            SkipReason::Vanished => "vanished",
-            SkipReason::AlreadyCurrent => "alreadyCurrent",
-        }
-    }
-}
+/// Why a version matched the job but was not eligible (JOB.md §9): one
+/// enum for the decision and the counters, defined with the decision.
+pub use crate::job::decide::SkipReason;
 
 /// What was done to a version that succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,6 +175,9 @@ impl Summary {
                 }
             }
             Outcome::Filtered => self.objects_filtered += 1,
+            Outcome::DeleteMarkerSkipped | Outcome::Skipped(SkipReason::DeleteMarker) => {
+                self.delete_markers_skipped += 1
+            }
             Outcome::Skipped(reason) => {
                 self.objects_skipped += 1;
                 *self
@@ -212,7 +185,6 @@ impl Summary {
                     .entry(reason.as_str().to_owned())
                     .or_default() += 1;
             }
-            Outcome::DeleteMarkerSkipped => self.delete_markers_skipped += 1,
             Outcome::Failed(reason) => {
                 self.objects_failed += 1;
                 self.bytes_failed += sizes.stored;

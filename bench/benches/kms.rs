@@ -1,0 +1,133 @@
+//! KMS throughput.
+//!
+//! * `static_key/pair`: one data-key decrypt + one generate with the static
+//!   key on one thread (= per core). Target ≥ 300,000 pairs/s.
+//! * `kes/*`: KES client requests per second against the in-process HTTPS
+//!   protocol fixture (`kms_client::testing`, not a KES) with 1 ms injected
+//!   latency and 128 requests in flight, over HTTP/2 and over HTTP/1.1.
+//!   Target ≥ 20,000 requests/s on the 2-core machine (client and fixture
+//!   share the cores).
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use kms_client::http::{ClientAuth, ClientOptions};
+use kms_client::kes::{KesClient, KesConfig};
+use kms_client::testing::{Fixture, FixtureConfig};
+use kms_client::{Context, DecryptRequest, GenerateRequest, KeyId, Kms, StaticKey, StaticKms};
+
+fn static_key(c: &mut Criterion) {
+    let kms = StaticKms::new(StaticKey::new("my-key", [7; 32]).unwrap(), vec![]);
+    let key = KeyId::new("my-key");
+    let context: Context = [("mybucket", "mybucket/photos/2024/img.jpg")]
+        .into_iter()
+        .collect();
+    let stored = kms.generate_key(&key, &context).unwrap().ciphertext;
+    let mut group = c.benchmark_group("static_key");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("pair", |b| {
+        b.iter(|| {
+            let old = kms.decrypt(&key, &stored, &context).unwrap();
+            let new = kms.generate_key(&key, &context).unwrap();
+            (old, new)
+        })
+    });
+    group.bench_function("decrypt", |b| {
+        b.iter(|| kms.decrypt(&key, &stored, &context).unwrap())
+    });
+    group.bench_function("generate", |b| {
+        b.iter(|| kms.generate_key(&key, &context).unwrap())
+    });
+    group.bench_function("context_json", |b| b.iter(|| context.to_canonical_json()));
+    group.finish();
+}
+
+fn kes(c: &mut Criterion) {
+    const BATCH: usize = 2048;
+    let mut group = c.benchmark_group("kes");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(10);
+    for http2 in [true, false] {
+        let fx = Fixture::start(FixtureConfig {
+            keys: vec![("my-key".into(), [1; 32])],
+            latency: Duration::from_millis(1),
+            worker_threads: 1,
+            http1_only: !http2,
+            ..FixtureConfig::default()
+        })
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("kms-bench-{}-{http2}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, pem) in [
+            ("ca.pem", fx.ca_pem()),
+            ("c.crt", fx.client_cert_pem()),
+            ("c.key", fx.client_key_pem()),
+        ] {
+            std::fs::write(dir.join(name), pem).unwrap();
+        }
+        let client = KesClient::new(KesConfig {
+            endpoints: vec![fx.endpoint()],
+            default_key: KeyId::new("my-key"),
+            auth: ClientAuth::CertFiles {
+                cert: dir.join("c.crt"),
+                key: dir.join("c.key"),
+                password_set: false,
+            },
+            ca_path: Some(dir.join("ca.pem")),
+            options: ClientOptions {
+                max_in_flight: 128,
+                http2,
+                worker_threads: 1,
+                ..ClientOptions::default()
+            },
+        })
+        .unwrap();
+        let key = KeyId::new("my-key");
+        let contexts: Vec<Context> = (0..BATCH)
+            .map(|i| [("b", format!("b/object-{i}"))].into_iter().collect())
+            .collect();
+        let generate: Vec<GenerateRequest<'_>> = contexts
+            .iter()
+            .map(|c| GenerateRequest {
+                key: &key,
+                context: c,
+            })
+            .collect();
+        let deks: Vec<_> = client
+            .generate_batch(&generate)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let decrypt: Vec<DecryptRequest<'_>> = deks
+            .iter()
+            .zip(&contexts)
+            .map(|(d, c)| DecryptRequest {
+                key: &key,
+                ciphertext: &d.ciphertext,
+                context: c,
+            })
+            .collect();
+        let proto = if http2 { "h2" } else { "http1" };
+        group.bench_function(format!("decrypt_128_in_flight_1ms_{proto}"), |b| {
+            b.iter(|| {
+                let out = client.decrypt_batch(&decrypt);
+                assert!(out.iter().all(Result::is_ok));
+            })
+        });
+        group.bench_function(format!("generate_128_in_flight_1ms_{proto}"), |b| {
+            b.iter(|| {
+                let out = client.generate_batch(&generate);
+                assert!(out.iter().all(Result::is_ok));
+            })
+        });
+        eprintln!(
+            "kes {proto}: {} TLS connections for {} requests",
+            fx.connections(),
+            fx.requests()
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, static_key, kes);
+criterion_main!(benches);

@@ -1,0 +1,140 @@
+//! `keyrotate run JOB.yaml --drives ...`: execute (or resume) a job.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::common::{is_tty, read_job, target_key, Target, EXIT_PREFLIGHT};
+use super::{CliError, CmdResult};
+use crate::job::decide::Capabilities;
+use crate::job::timestamp::Timestamp;
+use crate::run::notify::{self, RetryPolicy, Token};
+use crate::run::object::{Breaker, ObjectCtx};
+use crate::run::pipeline::{self, install_signal_handlers, Options};
+use crate::run::state::{default_root, job_sha256, JobDir};
+
+/// Run a job on the drives: rotate SSE-KMS versions, convert SSE-S3 ones.
+/// Resumes automatically when the state directory holds an unfinished run
+/// of the same job file.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The job file (YAML).
+    job: PathBuf,
+    #[command(flatten)]
+    target: Target,
+    /// State root (journal, report, summary); default $XDG_STATE_HOME/keyrotate.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// KMS requests in flight (worker threads).
+    #[arg(long, default_value_t = 64)]
+    kms_concurrency: usize,
+    /// Retry the versions that failed in an earlier run of this job.
+    #[arg(long)]
+    retry_failed: bool,
+    /// Plans per group commit (one journal fdatasync each).
+    #[arg(long, default_value_t = 256, hide = true)]
+    batch: usize,
+    /// Print the final summary as JSON (MinIO's batchJobInfo fields first).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> CmdResult {
+    let (job, bytes) = read_job(&args.job)?;
+    let topo = args.target.topology(false)?;
+    args.target.server_check(&topo)?;
+    let kms = args.target.kms()?;
+    let root = match &args.state_dir {
+        Some(d) => d.clone(),
+        None => default_root().map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?,
+    };
+    let dir = JobDir::open(&root, &bytes).map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?;
+    let sets = args.target.sets(&topo)?;
+    let (target, job_context) = target_key(&job, Some(kms.as_ref()));
+    let notify = job.notify.clone();
+    let retry = job.retry;
+    let ctx = ObjectCtx {
+        job,
+        t0: Timestamp::from_unix_nanos(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as i64)
+                .unwrap_or(0),
+        ),
+        caps: Capabilities::default(),
+        kms: Some(kms),
+        target,
+        job_context,
+        encrypt: Some(crate::run::encrypt::planner(
+            crate::run::encrypt::INLINE_BLOCK,
+        )),
+        internal: None,
+        breaker: Breaker::default(),
+    };
+    install_signal_handlers();
+    let bar = is_tty().then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} {pos} versions ({per_sec}) {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        b
+    });
+    let opts = Options {
+        concurrency: args.kms_concurrency.max(1),
+        batch: args.batch.max(1),
+        retry_failed: args.retry_failed,
+    };
+    let sha = job_sha256(&bytes);
+    let mut progress = |s: &crate::run::summary::Summary, _: u64| {
+        if let Some(b) = &bar {
+            b.set_position(s.objects_scanned);
+            b.set_message(format!(
+                "done {} skipped {} failed {}",
+                s.objects, s.objects_skipped, s.objects_failed
+            ));
+        }
+    };
+    let end = pipeline::run(&dir, &sha, &sets, ctx, &opts, &mut progress)
+        .map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Some(endpoint) = &notify.endpoint {
+        let token = notify.token.as_ref().map(|t| Token::new(t.expose()));
+        let policy = RetryPolicy {
+            attempts: retry.attempts,
+            delay: retry.delay,
+        };
+        if let Err(e) = notify::send(endpoint, token.as_ref(), &end.summary, policy) {
+            eprintln!("keyrotate: notification failed: {e}");
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&end.summary).unwrap_or_default()
+        );
+    } else {
+        let s = &end.summary;
+        println!(
+            "{} {}: {} versions scanned, {} rotated, {} converted, {} encrypted, {} skipped, {} filtered, {} delete markers, {} failed",
+            s.job_id,
+            s.status,
+            s.objects_scanned,
+            s.objects_rotated,
+            s.objects_converted,
+            s.objects_encrypted,
+            s.objects_skipped,
+            s.objects_filtered,
+            s.delete_markers_skipped,
+            s.objects_failed
+        );
+        if !s.last_error.is_empty() {
+            println!("last error: {}", s.last_error);
+        }
+        println!("report: {}", s.report);
+    }
+    Ok(ExitCode::from(end.state.exit_code()))
+}

@@ -1,0 +1,393 @@
+//! The commit executor: applies journaled [`CommitPlan`]s to the drives
+//! through the per-drive workers, following the protocol in [`super::plan`].
+//!
+//! The same procedure serves a fresh commit and a resume: every drive's
+//! current `xl.meta` is read first and classified as *old* (hash equals
+//! `expect_old`: needs the write), *new* (already holds `new_xlmeta`), or
+//! *other* (changed under us, or missing). A plan with any *other* drive is
+//! not forced: it is reported as a conflict and the caller decides (a fresh
+//! commit re-reads and re-decides the object, JOB.md §9 step 12). Because a
+//! re-read that is byte-identical to the bytes the plan was computed from
+//! yields the same decision, the hash check *is* the commit-time re-check.
+//!
+//! Per batch: one read of every plan's `xl.meta` on every drive (all in
+//! flight), staged data dirs moved in, then on each drive one
+//! `atomic_write_batch` of all its new `xl.meta` files (drives in parallel),
+//! and only when every drive holds the new file, old data dirs removed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use xxhash_rust::xxh64::xxh64;
+
+use super::plan::CommitPlan;
+use crate::drives::io::{DriveIo, DriveIoError};
+
+/// What became of one plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanResult {
+    /// Every drive holds the new `xl.meta`; old data dirs are gone.
+    Committed,
+    /// Some drive holds neither the expected old nor the new `xl.meta`
+    /// (or none at all); nothing was written for this plan.
+    Conflict(String),
+    /// All drives hold nothing of the object any more.
+    Vanished,
+    /// An I/O error; drives may disagree until a resume retries the plan.
+    Failed(String),
+}
+
+/// Applies plans through one worker per drive.
+pub struct Executor {
+    workers: HashMap<PathBuf, DriveIo>,
+}
+
+/// One drive's share of a batch: its worker, files to swap, and which plans they belong to.
+type DriveBatch = (DriveIo, Vec<(PathBuf, Vec<u8>)>, Vec<usize>);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum DriveState {
+    Old,
+    New,
+    Missing,
+    Other,
+}
+
+/// Test hook: `KEYROTATE_TEST_COMMIT_DELAY_MS` sleeps between a batch's
+/// journal commit and its drive writes, so a crash test can land kills
+/// inside the window where the journal and the drives disagree.
+fn test_delay() {
+    if let Some(ms) = std::env::var("KEYROTATE_TEST_COMMIT_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+impl Executor {
+    /// Uses (and shares) these workers; a plan's drive without a worker gets one.
+    pub fn new(workers: HashMap<PathBuf, DriveIo>) -> Self {
+        Executor { workers }
+    }
+
+    /// The worker of a drive root, started on first use.
+    pub fn worker(&mut self, root: &Path) -> Result<DriveIo, String> {
+        if let Some(w) = self.workers.get(root) {
+            return Ok(w.clone());
+        }
+        let w = DriveIo::spawn(root).map_err(|e| format!("{}: {e}", root.display()))?;
+        self.workers.insert(root.to_owned(), w.clone());
+        Ok(w)
+    }
+
+    /// Applies a batch of plans; result `i` answers plan `i`.
+    pub fn execute(&mut self, plans: &[&CommitPlan]) -> Vec<PlanResult> {
+        let mut results: Vec<Option<PlanResult>> = vec![None; plans.len()];
+        // Workers per plan drive.
+        let mut ios: Vec<Vec<DriveIo>> = Vec::with_capacity(plans.len());
+        for (i, plan) in plans.iter().enumerate() {
+            let mut v = Vec::with_capacity(plan.drives.len());
+            for root in &plan.drives {
+                match self.worker(root) {
+                    Ok(w) => v.push(w),
+                    Err(e) => {
+                        results[i] = Some(PlanResult::Failed(e));
+                        break;
+                    }
+                }
+            }
+            if plan.per_drive.len() != plan.drives.len() {
+                results[i] = Some(PlanResult::Failed(format!(
+                    "{}: plan has {} drive changes for {} drives",
+                    plan.object_dir.display(),
+                    plan.per_drive.len(),
+                    plan.drives.len()
+                )));
+            }
+            ios.push(v);
+        }
+        // 1. classify every drive (all reads in flight)
+        let states = self.classify(plans, &ios, &mut results);
+        test_delay();
+        // 2. staged data dirs into place
+        for (i, plan) in plans.iter().enumerate() {
+            if results[i].is_some() {
+                continue;
+            }
+            if let Err(e) = move_staged(plan, &ios[i], &states[i]) {
+                results[i] = Some(PlanResult::Failed(e.to_string()));
+            }
+        }
+        // 3. xl.meta swaps: per drive one batch, drives in parallel
+        let mut per_drive: HashMap<PathBuf, DriveBatch> = HashMap::new();
+        for (i, plan) in plans.iter().enumerate() {
+            if results[i].is_some() {
+                continue;
+            }
+            for (d, change) in plan.per_drive.iter().enumerate() {
+                if states[i][d] == DriveState::Old {
+                    let entry = per_drive
+                        .entry(plan.drives[d].clone())
+                        .or_insert_with(|| (ios[i][d].clone(), Vec::new(), Vec::new()));
+                    entry
+                        .1
+                        .push((plan.object_dir.join("xl.meta"), change.new_xlmeta.clone()));
+                    entry.2.push(i);
+                }
+            }
+        }
+        let outcomes: Vec<(Vec<usize>, Result<(), DriveIoError>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = per_drive
+                .into_values()
+                .map(|(io, items, idx)| s.spawn(move || (idx, io.atomic_write_batch(items))))
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        for (idx, res) in outcomes {
+            if let Err(e) = res {
+                for i in idx {
+                    results[i].get_or_insert(PlanResult::Failed(e.to_string()));
+                }
+            }
+        }
+        // 4. old data dirs, only once every drive holds the new xl.meta
+        for (i, plan) in plans.iter().enumerate() {
+            if results[i].is_some() {
+                continue;
+            }
+            if let Err(e) = remove_old_dirs(plan, &ios[i]) {
+                results[i] = Some(PlanResult::Failed(e.to_string()));
+                continue;
+            }
+            results[i] = Some(PlanResult::Committed);
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(PlanResult::Failed("not executed".into())))
+            .collect()
+    }
+
+    fn classify(
+        &self,
+        plans: &[&CommitPlan],
+        ios: &[Vec<DriveIo>],
+        results: &mut [Option<PlanResult>],
+    ) -> Vec<Vec<DriveState>> {
+        let tickets: Vec<Vec<_>> = plans
+            .iter()
+            .zip(ios)
+            .enumerate()
+            .map(|(i, (plan, ios))| {
+                if results[i].is_some() {
+                    return Vec::new();
+                }
+                ios.iter()
+                    .map(|io| io.read_file(plan.object_dir.join("xl.meta")))
+                    .collect()
+            })
+            .collect();
+        let mut states = Vec::with_capacity(plans.len());
+        for (i, (plan, tickets)) in plans.iter().zip(tickets).enumerate() {
+            let mut s = Vec::with_capacity(tickets.len());
+            let mut err = None;
+            for (d, t) in tickets.into_iter().enumerate() {
+                let change = &plan.per_drive[d];
+                s.push(match t.wait() {
+                    Ok(bytes) => {
+                        let h = xxh64(&bytes, 0);
+                        if h == change.expect_old {
+                            DriveState::Old
+                        } else if bytes == change.new_xlmeta {
+                            DriveState::New
+                        } else {
+                            DriveState::Other
+                        }
+                    }
+                    Err(e) if e.is_not_found() => DriveState::Missing,
+                    Err(e) => {
+                        err.get_or_insert(e.to_string());
+                        DriveState::Other
+                    }
+                });
+            }
+            if results[i].is_none() {
+                if let Some(e) = err {
+                    results[i] = Some(PlanResult::Failed(e));
+                } else if s.iter().all(|x| *x == DriveState::Missing) {
+                    results[i] = Some(PlanResult::Vanished);
+                } else if let Some(d) = s
+                    .iter()
+                    .position(|x| matches!(x, DriveState::Other | DriveState::Missing))
+                {
+                    results[i] = Some(PlanResult::Conflict(format!(
+                        "{}: xl.meta on {} changed since it was read",
+                        plan.object_dir.display(),
+                        plan.drives[d].display()
+                    )));
+                }
+            }
+            states.push(s);
+        }
+        states
+    }
+}
+
+/// Moves each drive's staged data dir into the object directory (a drive
+/// already holding the new `xl.meta` has it in place).
+fn move_staged(
+    plan: &CommitPlan,
+    ios: &[DriveIo],
+    states: &[DriveState],
+) -> Result<(), DriveIoError> {
+    for ((change, io), state) in plan.per_drive.iter().zip(ios).zip(states) {
+        let Some(staged) = &change.staged_data_dir else {
+            continue;
+        };
+        if *state != DriveState::Old {
+            continue;
+        }
+        let dest = plan.object_dir.join(&staged.name);
+        match io.rename(&staged.staged_at, &dest).wait() {
+            Ok(()) => io.fsync(&plan.object_dir).wait()?,
+            // Moved by an earlier, interrupted attempt.
+            Err(e) if e.is_not_found() && io.stat(&dest).wait().is_ok() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Removes the plan's old data dirs on every drive (absent ones are fine).
+fn remove_old_dirs(plan: &CommitPlan, ios: &[DriveIo]) -> Result<(), DriveIoError> {
+    if plan.remove_data_dirs.is_empty() {
+        return Ok(());
+    }
+    for io in ios {
+        for name in &plan.remove_data_dirs {
+            if name.is_empty() || name.contains('/') || name == ".." || name == "." {
+                continue;
+            }
+            let rel = plan.object_dir.join(name);
+            let abs = io.resolve(&rel)?;
+            let res = io.run_blocking(move |_| match std::fs::remove_dir_all(&abs) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e),
+            })?;
+            res.map_err(|source| DriveIoError {
+                drive: io.root().to_owned(),
+                op: "remove data dir",
+                path: rel.clone(),
+                source,
+            })?;
+        }
+        io.fsync(&plan.object_dir).wait()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::plan::{DriveChange, StagedDataDir};
+
+    fn setup(n: usize) -> (tempfile::TempDir, Vec<PathBuf>) {
+        let dir = tempfile::tempdir().unwrap();
+        let roots: Vec<PathBuf> = (0..n).map(|i| dir.path().join(format!("d{i}"))).collect();
+        for r in &roots {
+            std::fs::create_dir_all(r.join("b/o/old-dd")).unwrap();
+            std::fs::write(r.join("b/o/old-dd/part.1"), b"x").unwrap();
+            std::fs::write(r.join("b/o/xl.meta"), b"old").unwrap();
+        }
+        (dir, roots)
+    }
+
+    fn plan(roots: &[PathBuf]) -> CommitPlan {
+        CommitPlan {
+            drives: roots.to_vec(),
+            object_dir: PathBuf::from("b/o"),
+            per_drive: roots
+                .iter()
+                .map(|_| DriveChange {
+                    expect_old: xxh64(b"old", 0),
+                    new_xlmeta: b"new".to_vec(),
+                    staged_data_dir: None,
+                })
+                .collect(),
+            remove_data_dirs: vec!["old-dd".into()],
+            versions: Vec::new(),
+        }
+    }
+
+    fn read(r: &Path) -> Vec<u8> {
+        std::fs::read(r.join("b/o/xl.meta")).unwrap()
+    }
+
+    /// A crash between drives leaves some new, some old: a resume finishes
+    /// the old ones and only then removes the old data dir.
+    #[test]
+    fn resume_finishes_a_half_applied_plan() {
+        let (_d, roots) = setup(4);
+        std::fs::write(roots[1].join("b/o/xl.meta"), b"new").unwrap();
+        std::fs::write(roots[3].join("b/o/xl.meta"), b"new").unwrap();
+        let p = plan(&roots);
+        let mut ex = Executor::new(HashMap::new());
+        assert_eq!(ex.execute(&[&p]), [PlanResult::Committed]);
+        for r in &roots {
+            assert_eq!(read(r), b"new");
+            assert!(!r.join("b/o/old-dd").exists());
+        }
+        // Idempotent: running it again changes nothing and still succeeds.
+        assert_eq!(ex.execute(&[&p]), [PlanResult::Committed]);
+    }
+
+    /// A drive holding something else is not forced, and nothing is written.
+    #[test]
+    fn a_changed_drive_is_a_conflict_and_nothing_is_written() {
+        let (_d, roots) = setup(3);
+        std::fs::write(roots[2].join("b/o/xl.meta"), b"someone else").unwrap();
+        let p = plan(&roots);
+        let mut ex = Executor::new(HashMap::new());
+        assert!(matches!(ex.execute(&[&p])[0], PlanResult::Conflict(_)));
+        assert_eq!(read(&roots[0]), b"old");
+        assert!(roots[0].join("b/o/old-dd").exists());
+        std::fs::remove_file(roots[1].join("b/o/xl.meta")).unwrap();
+        assert!(matches!(ex.execute(&[&p])[0], PlanResult::Conflict(_)));
+        for r in &roots {
+            let _ = std::fs::remove_dir_all(r.join("b/o"));
+        }
+        assert_eq!(ex.execute(&[&p]), [PlanResult::Vanished]);
+    }
+
+    /// Staged data dirs move in before the swap; a dir already moved by an
+    /// interrupted attempt is fine.
+    #[test]
+    fn staged_data_dirs_move_in_once() {
+        let (_d, roots) = setup(2);
+        let mut p = plan(&roots);
+        for (i, r) in roots.iter().enumerate() {
+            std::fs::create_dir_all(r.join(".minio.sys/tmp/st")).unwrap();
+            std::fs::write(r.join(".minio.sys/tmp/st/part.1"), [i as u8]).unwrap();
+            p.per_drive[i].staged_data_dir = Some(StagedDataDir {
+                staged_at: PathBuf::from(".minio.sys/tmp/st"),
+                name: "new-dd".into(),
+            });
+        }
+        // drive 0 was moved by an earlier attempt
+        std::fs::rename(
+            roots[0].join(".minio.sys/tmp/st"),
+            roots[0].join("b/o/new-dd"),
+        )
+        .unwrap();
+        let mut ex = Executor::new(HashMap::new());
+        assert_eq!(ex.execute(&[&p]), [PlanResult::Committed]);
+        for (i, r) in roots.iter().enumerate() {
+            assert_eq!(
+                std::fs::read(r.join("b/o/new-dd/part.1")).unwrap(),
+                [i as u8]
+            );
+            assert_eq!(read(r), b"new");
+        }
+    }
+}

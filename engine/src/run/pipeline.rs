@@ -1,0 +1,791 @@
+//! The run pipeline of DESIGN.md: set walker → workers (gather, agree,
+//! decide, KMS, reseal: [`super::object`]) → committer (journal intent with
+//! group commit, [`Executor`], done, watermark), all joined by bounded
+//! channels so memory does not grow with the number of objects.
+//!
+//! The committer is the only writer of the journal. It applies every record
+//! it appends to a [`Ledger`] — the same code a resume replays the journal
+//! with — so live counters and rebuilt counters cannot differ.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use super::exec::{Executor, PlanResult};
+use super::journal::{Journal, JournalError};
+use super::object::{self, DryVersion, ObjectCtx, ObjectResult};
+use super::plan::{CommitPlan, VersionChange};
+use super::record::{Ledger, Record, ReportLine};
+use super::state::{write_atomic, JobDir};
+use super::summary::{JobState, Outcome, SkipReason, Summary};
+use crate::drives::io::DriveIo;
+use crate::drives::topology::Topology;
+use crate::drives::walk::list_set;
+
+/// Set by SIGINT/SIGTERM: stop listing, finish what is in flight, record
+/// the cancel durably.
+pub static CANCEL: AtomicBool = AtomicBool::new(false);
+
+/// Installs the SIGINT/SIGTERM handler that sets [`CANCEL`].
+pub fn install_signal_handlers() {
+    extern "C" fn on_signal(_: libc::c_int) {
+        CANCEL.store(true, Ordering::SeqCst);
+    }
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+/// One erasure set: drive roots in set order and their workers.
+#[derive(Clone)]
+pub struct SetDrives {
+    pub index: usize,
+    pub roots: Vec<PathBuf>,
+    pub ios: Vec<DriveIo>,
+}
+
+/// Every set of the topology, with a worker per drive; fails when a set has
+/// a drive missing (a rotation must reach every drive: no write quorum
+/// short of all of them is enough, DESIGN invariant 1).
+pub fn sets_of(topo: &Topology) -> Result<Vec<SetDrives>, String> {
+    let mut out = Vec::new();
+    for pool in &topo.pools {
+        for set in &pool.sets {
+            let mut roots = Vec::new();
+            for (pos, d) in set.drives.iter().enumerate() {
+                let Some(d) = d else {
+                    return Err(format!(
+                        "pool {} set {}: drive at position {pos} is missing; every drive of a set is needed to rotate",
+                        pool.index, set.index
+                    ));
+                };
+                roots.push(d.path.clone());
+            }
+            let ios = roots
+                .iter()
+                .map(DriveIo::spawn)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("starting drive workers: {e}"))?;
+            out.push(SetDrives {
+                index: out.len(),
+                roots,
+                ios,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Knobs of a run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Worker threads, hence KMS requests in flight.
+    pub concurrency: usize,
+    /// Plans per group commit.
+    pub batch: usize,
+    /// Retry versions that failed in an earlier run of the job.
+    pub retry_failed: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            concurrency: 64,
+            batch: 256,
+            retry_failed: false,
+        }
+    }
+}
+
+/// A unit of work: one object of one set.
+struct Work {
+    set: usize,
+    seq: u64,
+    key: String,
+    /// A `--retry-failed` retry of an object with failed versions.
+    retry: bool,
+    /// Decided again after a commit-time conflict.
+    second: bool,
+}
+
+/// Progress callback: (objects processed, objects listed so far, done listing).
+pub type Progress<'a> = &'a mut dyn FnMut(&Summary, u64);
+
+/// Lists every set and sends its objects in order; stops on cancel.
+fn walk(
+    sets: &[SetDrives],
+    bucket: &str,
+    prefixes: &[String],
+    skip: &dyn Fn(usize, &str) -> Option<bool>,
+    tx: &Sender<Work>,
+    stop: &dyn Fn() -> bool,
+) -> Result<(), String> {
+    for set in sets {
+        let mut seq = 0;
+        for prefix in prefixes {
+            let keys = list_set(&set.ios, bucket, prefix).map_err(|e| e.to_string())?;
+            for key in keys {
+                if stop() {
+                    return Ok(());
+                }
+                let Some(retry) = skip(set.index, &key) else {
+                    continue;
+                };
+                let work = Work {
+                    set: set.index,
+                    seq,
+                    key,
+                    retry,
+                    second: false,
+                };
+                seq += 1;
+                if tx.send(work).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Per set: the contiguous prefix of processed objects (low watermark).
+#[derive(Default)]
+struct Watermarks {
+    next: HashMap<usize, u64>,
+    ahead: HashMap<usize, BTreeMap<u64, String>>,
+    moved: HashMap<usize, String>,
+}
+
+impl Watermarks {
+    fn finished(&mut self, set: usize, seq: u64, key: String) {
+        let ahead = self.ahead.entry(set).or_default();
+        ahead.insert(seq, key);
+        let next = self.next.entry(set).or_default();
+        while let Some(k) = ahead.remove(next) {
+            *next += 1;
+            self.moved.insert(set, k);
+        }
+    }
+
+    fn take_moved(&mut self) -> Vec<(usize, String)> {
+        self.moved.drain().collect()
+    }
+}
+
+/// The end of a run.
+pub struct RunEnd {
+    pub state: JobState,
+    pub summary: Summary,
+}
+
+/// Errors that stop a run before its end (pre-flight or state directory).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("{0}")]
+    Io(String),
+    #[error("this job's state directory belongs to another job file (sha256 {0})")]
+    OtherJob(String),
+}
+
+/// The committer's state: journal, ledger, report writer.
+struct Committer<'a> {
+    journal: Journal<Record>,
+    ledger: Ledger,
+    report: std::io::BufWriter<std::fs::File>,
+    exec: Executor,
+    dir: &'a JobDir,
+}
+
+impl Committer<'_> {
+    fn append(&mut self, rec: Record) -> Result<(), RunError> {
+        self.journal.append(&rec)?;
+        let report = &mut self.report;
+        self.ledger.apply(&rec, &mut |v| write_line(report, v));
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), RunError> {
+        self.journal.commit()?;
+        Ok(())
+    }
+
+    fn save_summary(&mut self) {
+        let _ = self.report.flush();
+        let mut s = self.ledger.summary.clone();
+        s.last_update = now_rfc3339();
+        if let Ok(json) = serde_json::to_vec_pretty(&s) {
+            let _ = write_atomic(&self.dir.summary_path(), &json);
+        }
+    }
+
+    /// Executes plans (already journaled) and records their outcome; returns
+    /// the objects whose plan met changed bytes, to be decided again.
+    fn execute(
+        &mut self,
+        plans: Vec<(u64, usize, String, CommitPlan, bool)>,
+    ) -> Result<Vec<(usize, String)>, RunError> {
+        if plans.is_empty() {
+            return Ok(Vec::new());
+        }
+        let refs: Vec<&CommitPlan> = plans.iter().map(|p| &p.3).collect();
+        let results = self.exec.execute(&refs);
+        let mut again = Vec::new();
+        for ((id, set, key, plan, second_try), result) in plans.into_iter().zip(results) {
+            match result {
+                PlanResult::Committed => self.append(Record::Done { id, error: None })?,
+                PlanResult::Failed(e) => self.append(Record::Done {
+                    id,
+                    error: Some(("io".into(), e)),
+                })?,
+                PlanResult::Conflict(e) if second_try => self.append(Record::Done {
+                    id,
+                    error: Some(("changed".into(), e)),
+                })?,
+                PlanResult::Conflict(_) => {
+                    self.append(Record::Abandoned { id })?;
+                    again.push((set, key));
+                }
+                PlanResult::Vanished => {
+                    self.append(Record::Abandoned { id })?;
+                    for mut v in plan.versions {
+                        v.outcome = Outcome::Skipped(SkipReason::Vanished);
+                        self.append(Record::Finished {
+                            set,
+                            key: key.clone(),
+                            version: v,
+                        })?;
+                    }
+                }
+            }
+        }
+        Ok(again)
+    }
+}
+
+fn write_line(out: &mut impl Write, v: &VersionChange) {
+    if let Ok(mut line) = serde_json::to_vec(&ReportLine::of(v)) {
+        line.push(b'\n');
+        let _ = out.write_all(&line);
+    }
+}
+
+/// RFC 3339 UTC with nanoseconds (trailing zeros dropped), as MinIO prints.
+pub fn now_rfc3339() -> String {
+    xlmeta::time::format_rfc3339_nano(now_nanos())
+}
+
+fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs (or resumes) the job whose state lives in `dir`.
+pub fn run(
+    dir: &JobDir,
+    job_sha256: &str,
+    sets: &[SetDrives],
+    mut ctx: ObjectCtx,
+    opts: &Options,
+    progress: Progress<'_>,
+) -> Result<RunEnd, RunError> {
+    let (journal, replay) = Journal::<Record>::open(dir.journal_path())?;
+    // Rebuild counters and the report from the journal.
+    let report_file = std::fs::File::create(dir.report_path())
+        .map_err(|e| RunError::Io(format!("{}: {e}", dir.report_path().display())))?;
+    let mut report = std::io::BufWriter::new(report_file);
+    let mut ledger = Ledger::for_replay();
+    for rec in &replay.records {
+        ledger.apply(rec, &mut |v| write_line(&mut report, v));
+    }
+    let resumed = !replay.records.is_empty();
+    drop(replay);
+    ledger.prune();
+    let mut c = Committer {
+        journal,
+        ledger,
+        report,
+        exec: Executor::new(
+            sets.iter()
+                .flat_map(|s| s.roots.iter().cloned().zip(s.ios.iter().cloned()))
+                .collect(),
+        ),
+        dir,
+    };
+    match c.ledger.begin.clone() {
+        Some((job_id, start, t0, sha)) => {
+            if sha != job_sha256 {
+                return Err(RunError::OtherJob(sha));
+            }
+            ctx.t0 = crate::job::timestamp::Timestamp::from_unix_nanos(t0);
+            c.ledger.summary.job_id = job_id;
+            c.ledger.summary.start_time = start;
+        }
+        None => {
+            let t0 = ctx.t0.unix_nanos() as i64;
+            let job_id = super::state::new_job_id();
+            let start_time = now_rfc3339();
+            c.ledger.summary.job_id = job_id.clone();
+            c.ledger.summary.start_time = start_time.clone();
+            c.append(Record::Begin {
+                job_id,
+                start_time,
+                t0_nanos: t0,
+                job_sha256: job_sha256.to_owned(),
+            })?;
+        }
+    }
+    if let Some(state) = c.ledger.end {
+        if !opts.retry_failed || c.ledger.failed.is_empty() {
+            fill_summary(&mut c.ledger.summary, job_sha256, ctx.t0, dir);
+            c.ledger.summary.finish(state);
+            c.save_summary();
+            return Ok(RunEnd {
+                state,
+                summary: c.ledger.summary.clone(),
+            });
+        }
+    }
+    if resumed {
+        c.append(Record::Resumed { at: now_rfc3339() })?;
+    }
+    // `status` reads this while the run goes on.
+    fill_summary(&mut c.ledger.summary, job_sha256, ctx.t0, dir);
+    c.ledger.summary.status = JobState::Running.as_str().into();
+    c.save_summary();
+    // Finish or repair every plan that was in flight (DESIGN invariant 4).
+    let pending: Vec<_> = std::mem::take(&mut c.ledger.pending)
+        .into_iter()
+        .map(|(id, (set, key, plan))| {
+            c.ledger
+                .pending
+                .insert(id, (set, key.clone(), plan.clone()));
+            (id, set, key, plan, true)
+        })
+        .collect();
+    c.commit()?;
+    c.execute(pending)?;
+    c.commit()?;
+
+    internal(&mut c, &ctx)?;
+
+    // The walk skips what the journal has recorded.
+    let watermark = c.ledger.watermark.clone();
+    let finished = std::mem::take(&mut c.ledger.finished);
+    c.ledger.stop_tracking();
+    let failed: HashSet<(usize, String)> = if opts.retry_failed {
+        c.ledger.failed.keys().cloned().collect()
+    } else {
+        HashSet::new()
+    };
+    let skip = move |set: usize, key: &str| -> Option<bool> {
+        let k = (set, key.to_owned());
+        if failed.contains(&k) {
+            return Some(true);
+        }
+        if watermark.get(&set).is_some_and(|w| key <= w.as_str()) || finished.contains(&k) {
+            return None;
+        }
+        Some(false)
+    };
+
+    let ctx = Arc::new(ctx);
+    let bucket = ctx.job.bucket.clone();
+    let prefixes = ctx.job.prefixes.clone();
+    let concurrency = opts.concurrency.max(1);
+    let (work_tx, work_rx) = bounded::<Work>(concurrency * 4);
+    let (res_tx, res_rx) = bounded::<(Work, ObjectResult)>(opts.batch.max(1) * 2);
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    let mut state = JobState::Running;
+    let mut walk_error = None;
+    std::thread::scope(|s| -> Result<(), RunError> {
+        let stop = stop_flag.clone();
+        let walker = s.spawn(move || {
+            let stop_fn = || CANCEL.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed);
+            walk(sets, &bucket, &prefixes, &skip, &work_tx, &stop_fn)
+        });
+        for _ in 0..concurrency {
+            let rx: Receiver<Work> = work_rx.clone();
+            let tx = res_tx.clone();
+            let ctx = ctx.clone();
+            s.spawn(move || {
+                for w in rx {
+                    let Some(set) = sets.get(w.set) else { continue };
+                    let r = object::process(&ctx, w.set, &set.roots, &set.ios, &w.key);
+                    if tx.send((w, r)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(work_rx);
+        drop(res_tx);
+        let outcome = commit_loop(&mut c, &ctx, sets, &res_rx, opts, &stop_flag, progress);
+        stop_flag.store(true, Ordering::Relaxed);
+        // Drain so workers and the walker can finish.
+        for _ in res_rx.iter() {}
+        match walker.join() {
+            Ok(Err(e)) => walk_error = Some(e),
+            Ok(Ok(())) => {}
+            Err(_) => walk_error = Some("the listing thread panicked".into()),
+        }
+        state = outcome?;
+        Ok(())
+    })?;
+    if state == JobState::Running {
+        state = if walk_error.is_some() {
+            JobState::Aborted
+        } else if CANCEL.load(Ordering::Relaxed) {
+            JobState::Canceled
+        } else {
+            c.ledger.summary.final_state()
+        };
+    }
+    if let Some(e) = &walk_error {
+        c.ledger.summary.last_error = e.clone();
+    }
+    let at = now_rfc3339();
+    match state {
+        JobState::Completed | JobState::Failed => c.append(Record::End { state, at })?,
+        _ => c.append(Record::Stopped { state, at })?,
+    }
+    c.commit()?;
+    fill_summary(&mut c.ledger.summary, job_sha256, ctx.t0, dir);
+    c.ledger.summary.finish(state);
+    c.ledger.summary.end_time = now_rfc3339();
+    c.save_summary();
+    Ok(RunEnd {
+        state,
+        summary: c.ledger.summary.clone(),
+    })
+}
+
+/// Runs the internal re-encryption hook once per job (JOB.md §14) when the
+/// target is the default key; its plans take the same journaled path.
+fn internal(c: &mut Committer<'_>, ctx: &ObjectCtx) -> Result<(), RunError> {
+    let (Some(hook), Some(kms)) = (ctx.internal.as_deref(), ctx.kms.as_deref()) else {
+        return Ok(());
+    };
+    if c.ledger.internal_done
+        || !(ctx.target.as_str().is_empty() || ctx.target == *kms.default_key())
+    {
+        return Ok(());
+    }
+    let work = hook(kms);
+    let mut ids = Vec::with_capacity(work.plans.len());
+    for plan in &work.plans {
+        let id = c.ledger.next_id;
+        c.append(Record::Intent {
+            id,
+            set: usize::MAX,
+            key: plan.object_dir.display().to_string(),
+            plan: plan.clone(),
+        })?;
+        ids.push(id);
+    }
+    c.commit()?;
+    let refs: Vec<&CommitPlan> = work.plans.iter().collect();
+    let results = c.exec.execute(&refs);
+    let mut errors = work.failed.clone();
+    let mut rotated = 0;
+    for (id, result) in ids.into_iter().zip(results) {
+        match result {
+            PlanResult::Committed => {
+                rotated += 1;
+                c.append(Record::Done { id, error: None })?;
+            }
+            other => {
+                let e = format!("{other:?}");
+                errors.push(e.clone());
+                c.append(Record::Done {
+                    id,
+                    error: Some(("internal".into(), e)),
+                })?;
+            }
+        }
+    }
+    c.append(Record::Internal {
+        rotated,
+        failed: errors.len() as u64,
+        skipped: work.skipped,
+        errors,
+    })?;
+    c.commit()?;
+    Ok(())
+}
+
+fn fill_summary(s: &mut Summary, sha: &str, t0: crate::job::timestamp::Timestamp, dir: &JobDir) {
+    s.job_type = "keyrotate".into();
+    s.job_file_sha256 = sha.to_owned();
+    s.t0 = xlmeta::time::format_rfc3339_nano(t0.unix_nanos() as i64);
+    s.report = dir.report_path().display().to_string();
+    s.last_update = now_rfc3339();
+    if s.status.is_empty() {
+        s.status = JobState::Running.as_str().into();
+    }
+}
+
+/// Receives results, group-commits intents, executes, records.
+fn commit_loop(
+    c: &mut Committer<'_>,
+    ctx: &ObjectCtx,
+    sets: &[SetDrives],
+    rx: &Receiver<(Work, ObjectResult)>,
+    opts: &Options,
+    stop: &AtomicBool,
+    progress: Progress<'_>,
+) -> Result<JobState, RunError> {
+    let mut marks = Watermarks::default();
+    let mut last_save = Instant::now();
+    let mut again: VecDeque<(Work, ObjectResult)> = VecDeque::new();
+    let batch_max = std::env::var("KEYROTATE_TEST_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(opts.batch)
+        .max(1);
+    loop {
+        // A cancel stops at a batch boundary: results not yet journaled are
+        // dropped (nothing was written for them) and redone on resume.
+        if CANCEL.load(Ordering::Relaxed) && again.is_empty() {
+            break;
+        }
+        if ctx.breaker.tripped() {
+            c.ledger.summary.last_error =
+                "KMS circuit breaker: the KMS kept failing; resumable".into();
+            return Ok(JobState::Aborted);
+        }
+        let mut batch: Vec<(Work, ObjectResult)> = again.drain(..).collect();
+        if batch.is_empty() {
+            match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(x) => batch.push(x),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        while batch.len() < batch_max {
+            match rx.try_recv() {
+                Ok(x) => batch.push(x),
+                Err(_) => break,
+            }
+        }
+        let mut plans = Vec::new();
+        let mut done_keys = Vec::new();
+        for (w, r) in batch {
+            if w.retry {
+                c.append(Record::Retry {
+                    set: w.set,
+                    key: w.key.clone(),
+                })?;
+            }
+            for v in r.finished {
+                c.append(Record::Finished {
+                    set: r.set,
+                    key: r.key.clone(),
+                    version: v,
+                })?;
+            }
+            if let Some(plan) = r.plan {
+                let id = c.ledger.next_id;
+                c.append(Record::Intent {
+                    id,
+                    set: r.set,
+                    key: r.key.clone(),
+                    plan: plan.clone(),
+                })?;
+                plans.push((id, r.set, r.key.clone(), plan, w.second));
+            }
+            done_keys.push((w.set, w.seq, w.key, w.second));
+        }
+        // One fdatasync makes the whole window of intents durable.
+        c.commit()?;
+        let changed = c.execute(plans)?;
+        // A conflicting object is finished only after its second decision.
+        let mut deferred = HashMap::new();
+        for (set, seq, key, second) in done_keys {
+            if !second && changed.iter().any(|(s, k)| *s == set && *k == key) {
+                deferred.insert((set, key), seq);
+            } else if seq != u64::MAX {
+                marks.finished(set, seq, key);
+            }
+        }
+        for (set, key) in changed {
+            // §9 step 12: the object changed since it was read; decide
+            // again on fresh bytes (once: a second conflict fails).
+            if let Some(sd) = sets.get(set) {
+                let r = object::process(ctx, set, &sd.roots, &sd.ios, &key);
+                let seq = deferred.remove(&(set, key.clone())).unwrap_or(u64::MAX);
+                let w = Work {
+                    set,
+                    seq,
+                    key,
+                    retry: false,
+                    second: true,
+                };
+                again.push_back((w, r));
+            }
+        }
+        if last_save.elapsed() >= Duration::from_secs(1) {
+            for (set, key) in marks.take_moved() {
+                c.append(Record::Watermark { set, key })?;
+            }
+            c.save_summary();
+            last_save = Instant::now();
+        }
+        progress(&c.ledger.summary, 0);
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    for (set, key) in marks.take_moved() {
+        c.append(Record::Watermark { set, key })?;
+    }
+    c.commit()?;
+    Ok(JobState::Running)
+}
+
+/// `plan`: the decision pass without writes or KMS calls.
+#[derive(Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanReport {
+    pub objects: u64,
+    pub versions: u64,
+    pub by_action: BTreeMap<String, u64>,
+    pub by_skip_reason: BTreeMap<String, u64>,
+    pub by_failure: BTreeMap<String, u64>,
+    pub filtered: u64,
+    pub delete_markers: u64,
+    pub by_source_key: BTreeMap<String, u64>,
+    pub bytes_to_rewrite: u64,
+    pub projected_kms_calls: KmsProjection,
+}
+
+/// KMS calls a run would make.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct KmsProjection {
+    pub decrypt: u64,
+    pub generate: u64,
+}
+
+/// Runs the decision pass; `line` receives every version (for `--list`).
+pub fn plan(
+    sets: &[SetDrives],
+    ctx: ObjectCtx,
+    concurrency: usize,
+    line: &mut dyn FnMut(&VersionChange),
+) -> Result<PlanReport, String> {
+    let ctx = Arc::new(ctx);
+    let (work_tx, work_rx) = bounded::<Work>(concurrency * 4);
+    let (res_tx, res_rx) = bounded::<ObjectResult>(concurrency * 4);
+    let mut report = PlanReport::default();
+    let bucket = ctx.job.bucket.clone();
+    let prefixes = ctx.job.prefixes.clone();
+    let walked = std::thread::scope(|s| {
+        let walker = s.spawn(move || {
+            walk(
+                sets,
+                &bucket,
+                &prefixes,
+                &|_, _| Some(false),
+                &work_tx,
+                &|| CANCEL.load(Ordering::Relaxed),
+            )
+        });
+        for _ in 0..concurrency.max(1) {
+            let rx = work_rx.clone();
+            let tx = res_tx.clone();
+            let ctx = ctx.clone();
+            s.spawn(move || {
+                for w in rx {
+                    let Some(set) = sets.get(w.set) else { continue };
+                    if tx
+                        .send(object::process(&ctx, w.set, &set.roots, &set.ios, &w.key))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(work_rx);
+        drop(res_tx);
+        for r in res_rx.iter() {
+            report.objects += 1;
+            let per_drive = sets.get(r.set).map_or(0, |s| s.roots.len()) as u64;
+            for v in &r.finished {
+                count_plan(&mut report, v);
+                line(v);
+            }
+            for DryVersion {
+                version,
+                source_key,
+            } in &r.dry
+            {
+                count_plan(&mut report, version);
+                line(version);
+                report.projected_kms_calls.generate += 1;
+                if let Some(k) = source_key {
+                    report.projected_kms_calls.decrypt += 1;
+                    *report.by_source_key.entry(k.clone()).or_default() += 1;
+                } else {
+                    *report
+                        .by_source_key
+                        .entry("(plaintext)".into())
+                        .or_default() += 1;
+                }
+            }
+            if !r.dry.is_empty() {
+                // Each affected object's xl.meta is rewritten on every drive.
+                let meta = sets
+                    .get(r.set)
+                    .and_then(|s| s.ios.first())
+                    .and_then(|io| {
+                        io.stat(object::object_dir(&ctx.job.bucket, &r.key).join("xl.meta"))
+                            .wait()
+                            .ok()
+                    })
+                    .map_or(0, |st| st.size);
+                report.bytes_to_rewrite += meta * per_drive;
+                for d in &r.dry {
+                    if matches!(
+                        d.version.outcome,
+                        Outcome::Done(super::summary::ActionKind::Encrypt)
+                    ) {
+                        report.bytes_to_rewrite += d.version.sizes.stored;
+                    }
+                }
+            }
+        }
+        walker
+            .join()
+            .unwrap_or_else(|_| Err("listing panicked".into()))
+    });
+    walked?;
+    Ok(report)
+}
+
+fn count_plan(report: &mut PlanReport, v: &VersionChange) {
+    report.versions += 1;
+    match &v.outcome {
+        Outcome::Done(kind) => {
+            *report
+                .by_action
+                .entry(format!("{kind:?}").to_lowercase())
+                .or_default() += 1
+        }
+        Outcome::Filtered => report.filtered += 1,
+        Outcome::Skipped(r) => *report.by_skip_reason.entry(r.as_str().into()).or_default() += 1,
+        Outcome::DeleteMarkerSkipped => report.delete_markers += 1,
+        Outcome::Failed(r) => *report.by_failure.entry(r.clone()).or_default() += 1,
+    }
+}

@@ -1,0 +1,287 @@
+//! The records of a run's journal and how a resume replays them.
+//!
+//! Order of records for one object: its plan's [`Record::Intent`] (durable
+//! before any drive is written) and the [`Record::Finished`] lines of its
+//! versions that need no write, in one group commit; after every drive holds
+//! the change, [`Record::Done`]. [`Record::Watermark`] says that everything
+//! of a set up to an object name is recorded. A replay rebuilds the counters
+//! and the report from `Finished`/`Done` alone, so nothing is counted twice.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::{CommitPlan, VersionChange};
+use super::summary::{JobState, Outcome, Summary};
+
+/// One journal record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Record {
+    /// The run's identity; the first record of a job, repeated by nothing.
+    Begin {
+        job_id: String,
+        start_time: String,
+        /// The job's fixed "now" (JOB.md §8.2), Unix nanoseconds.
+        t0_nanos: i64,
+        job_sha256: String,
+    },
+    /// A resume started (informational: the report counts runs by it).
+    Resumed { at: String },
+    /// A plan about to be written to the drives.
+    Intent {
+        id: u64,
+        set: usize,
+        key: String,
+        plan: CommitPlan,
+    },
+    /// The plan with this id is on every drive (`error: None`), or could not
+    /// be applied and every version in it failed with `error`.
+    Done {
+        id: u64,
+        error: Option<(String, String)>,
+    },
+    /// The intent with this id was dropped unapplied (the object changed
+    /// and was decided again, or vanished); it counts nothing.
+    Abandoned { id: u64 },
+    /// A version that needs no write (filtered, skipped, failed) is final.
+    Finished {
+        set: usize,
+        key: String,
+        version: VersionChange,
+    },
+    /// Every object of `set` up to and including `key` is recorded.
+    Watermark { set: usize, key: String },
+    /// `--retry-failed`: the failed versions of this object are retried, and
+    /// their earlier outcomes no longer count.
+    Retry { set: usize, key: String },
+    /// Internal subsystem re-encryption (JOB.md §14) ran once for this job.
+    Internal {
+        rotated: u64,
+        failed: u64,
+        skipped: u64,
+        errors: Vec<String>,
+    },
+    /// The run stopped before the end of the listing (canceled, aborted);
+    /// a later run of the same job resumes.
+    Stopped { state: JobState, at: String },
+    /// The listing finished: the job is over.
+    End { state: JobState, at: String },
+}
+
+/// One report line (JSONL): a version's final outcome.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportLine<'a> {
+    pub bucket: &'a str,
+    pub object: &'a str,
+    pub version_id: &'a str,
+    pub action: Option<&'static str>,
+    pub reason: Option<String>,
+    pub old_key: Option<&'a str>,
+    pub new_key: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+impl<'a> ReportLine<'a> {
+    pub fn of(v: &'a VersionChange) -> Self {
+        let (action, reason) = match &v.outcome {
+            Outcome::Done(kind) => (
+                Some(match kind {
+                    super::summary::ActionKind::Encrypt => "encrypt",
+                    super::summary::ActionKind::Convert => "convert",
+                    super::summary::ActionKind::Rotate => "rotate",
+                }),
+                None,
+            ),
+            Outcome::Filtered => (None, Some("filtered".to_owned())),
+            Outcome::Skipped(r) => (None, Some(r.as_str().to_owned())),
+            Outcome::DeleteMarkerSkipped => (None, Some("deleteMarker".to_owned())),
+            Outcome::Failed(r) => (None, Some(format!("failed:{r}"))),
+        };
+        ReportLine {
+            bucket: &v.bucket,
+            object: &v.object,
+            version_id: &v.version_id,
+            action,
+            reason,
+            old_key: v.old_key.as_deref(),
+            new_key: v.new_key.as_deref(),
+            error: v.error.as_deref(),
+        }
+    }
+}
+
+/// The state a journal describes, built by applying its records in order:
+/// a resume replays the file, a live run applies each record as it appends
+/// it, so both compute counters by the same code.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    pub begin: Option<(String, String, i64, String)>,
+    pub summary: Summary,
+    /// Plans with an intent but no done record: resume finishes them.
+    pub pending: BTreeMap<u64, (usize, String, CommitPlan)>,
+    /// Per set, the low watermark.
+    pub watermark: HashMap<usize, String>,
+    /// Objects recorded (tracked only while replaying; pruned to those after
+    /// their set's watermark by [`Ledger::prune`]).
+    pub finished: HashSet<(usize, String)>,
+    track_finished: bool,
+    /// Failed versions per object, so a Retry record can take them back.
+    pub failed: HashMap<(usize, String), Vec<VersionChange>>,
+    /// The last End/Stopped record.
+    pub end: Option<JobState>,
+    pub stopped: Option<JobState>,
+    pub next_id: u64,
+    /// The internal re-encryption of JOB.md §14 is recorded.
+    pub internal_done: bool,
+}
+
+impl Ledger {
+    /// A ledger for replaying a journal (tracks finished objects).
+    pub fn for_replay() -> Self {
+        Ledger {
+            track_finished: true,
+            ..Ledger::default()
+        }
+    }
+
+    /// Applies one record; `line` receives every version outcome that
+    /// becomes final (the report).
+    pub fn apply(&mut self, record: &Record, line: &mut dyn FnMut(&VersionChange)) {
+        match record {
+            Record::Begin {
+                job_id,
+                start_time,
+                t0_nanos,
+                job_sha256,
+            } => {
+                self.begin = Some((
+                    job_id.clone(),
+                    start_time.clone(),
+                    *t0_nanos,
+                    job_sha256.clone(),
+                ))
+            }
+            Record::Resumed { .. } => self.stopped = None,
+            Record::Intent { id, set, key, plan } => {
+                self.next_id = self.next_id.max(id + 1);
+                self.pending.insert(*id, (*set, key.clone(), plan.clone()));
+            }
+            Record::Done { id, error } => {
+                if let Some((set, key, plan)) = self.pending.remove(id) {
+                    for v in plan.versions {
+                        let v = outcome_of(v, error.as_ref());
+                        self.count(set, &key, v, line);
+                    }
+                    if self.track_finished {
+                        self.finished.insert((set, key));
+                    }
+                }
+            }
+            Record::Abandoned { id } => {
+                self.pending.remove(id);
+            }
+            Record::Finished { set, key, version } => {
+                self.count(*set, key, version.clone(), line);
+                if self.track_finished {
+                    self.finished.insert((*set, key.clone()));
+                }
+            }
+            Record::Watermark { set, key } => {
+                self.watermark.insert(*set, key.clone());
+            }
+            Record::Retry { set, key } => {
+                if let Some(old) = self.failed.remove(&(*set, key.clone())) {
+                    for v in &old {
+                        uncount(&mut self.summary, v);
+                    }
+                }
+                self.finished.remove(&(*set, key.clone()));
+            }
+            Record::Internal {
+                rotated,
+                failed,
+                skipped,
+                errors,
+            } => {
+                self.internal_done = true;
+                self.summary.internal.rotated += rotated;
+                self.summary.internal.failed += failed;
+                self.summary.internal.skipped += skipped;
+                if let Some(e) = errors.last() {
+                    self.summary.last_error.clone_from(e);
+                }
+            }
+            Record::Stopped { state, .. } => self.stopped = Some(*state),
+            Record::End { state, .. } => self.end = Some(*state),
+        }
+    }
+
+    /// Stops tracking finished objects (a live run needs only the watermark).
+    pub fn stop_tracking(&mut self) {
+        self.track_finished = false;
+        self.finished = HashSet::new();
+    }
+
+    /// Keeps only finished objects after their set's watermark.
+    pub fn prune(&mut self) {
+        let wm = &self.watermark;
+        self.finished
+            .retain(|(set, key)| wm.get(set).is_none_or(|w| key > w));
+    }
+
+    fn count(
+        &mut self,
+        set: usize,
+        key: &str,
+        v: VersionChange,
+        line: &mut dyn FnMut(&VersionChange),
+    ) {
+        self.summary.record(&v.outcome, v.sizes, v.tries);
+        if let Outcome::Done(kind) = v.outcome {
+            // MinIO's resume marker: the last successfully changed object.
+            self.summary.last_bucket.clone_from(&v.bucket);
+            self.summary.last_object.clone_from(&v.object);
+            // Successful KMS calls: metadata actions unwrap the old data
+            // key; every action generates a new one.
+            if kind != super::summary::ActionKind::Encrypt {
+                self.summary.kms_calls.decrypt += 1;
+            }
+            self.summary.kms_calls.generate += 1;
+        }
+        line(&v);
+        if matches!(v.outcome, Outcome::Failed(_)) {
+            self.summary.last_error = v.error.clone().unwrap_or_default();
+            self.failed
+                .entry((set, key.to_owned()))
+                .or_default()
+                .push(v);
+        }
+    }
+}
+
+/// A planned version's final outcome: as planned, or failed with the
+/// plan's error.
+pub fn outcome_of(mut v: VersionChange, error: Option<&(String, String)>) -> VersionChange {
+    if let Some((reason, message)) = error {
+        v.outcome = Outcome::Failed(reason.clone());
+        v.error = Some(message.clone());
+    }
+    v
+}
+
+/// Takes back a failed version's counts (before it is retried).
+fn uncount(s: &mut Summary, v: &VersionChange) {
+    if let Outcome::Failed(reason) = &v.outcome {
+        s.objects_scanned = s.objects_scanned.saturating_sub(1);
+        s.attempts = s.attempts.saturating_sub(v.tries);
+        s.objects_failed = s.objects_failed.saturating_sub(1);
+        s.bytes_failed = s.bytes_failed.saturating_sub(v.sizes.stored);
+        if let Some(n) = s.failed_by_reason.get_mut(reason) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                s.failed_by_reason.remove(reason);
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Helpers of the `run` acceptance tests: deployments, the binary, snapshots.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub const KEY1: &str = "my-minio-key:RToXnzpt60mYKPmjlLuYvGc3G+yh9PsKVciexzqttzM=";
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_keyrotate"))
+}
+
+/// Unpacks `testdata/drivesets/<name>.tar.xz`; returns (tempdir, root).
+pub fn unpack(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tarball = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/drivesets")
+        .join(format!("{name}.tar.xz"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::fs::File::open(&tarball).unwrap();
+    tar::Archive::new(xz2::read::XzDecoder::new(file))
+        .unpack(dir.path())
+        .unwrap();
+    let root = dir.path().join(name);
+    (dir, root)
+}
+
+/// Builds a fixture deployment with the binary.
+pub fn fixture(out: &Path, objects: u64, mix: &str, extra: &[&str]) {
+    let o = Command::new(bin())
+        .args(["fixture", "--out"])
+        .arg(out)
+        .args(["--objects", &objects.to_string(), "--mix", mix])
+        .args(extra)
+        .env("MINIO_KMS_SECRET_KEY", KEY1)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+pub fn drives(root: &Path, n: usize) -> Vec<PathBuf> {
+    (1..=n).map(|i| root.join(format!("drive{i}"))).collect()
+}
+
+pub fn write_job(dir: &Path, bucket: &str, extra: &str) -> PathBuf {
+    let p = dir.join(format!("job-{bucket}.yaml"));
+    std::fs::write(
+        &p,
+        format!("keyrotate:\n  apiVersion: v1\n  bucket: {bucket}\n{extra}"),
+    )
+    .unwrap();
+    p
+}
+
+/// `keyrotate run` (JSON summary) with the static key in the environment.
+pub fn run_cmd(job: &Path, drives: &[PathBuf], state: &Path, key: &str) -> Command {
+    let mut c = Command::new(bin());
+    c.arg("run")
+        .arg(job)
+        .arg("--drives")
+        .args(drives)
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--skip-server-check", "--json", "--kms-concurrency", "4"])
+        .env("MINIO_KMS_SECRET_KEY", key);
+    c
+}
+
+pub fn run(job: &Path, drives: &[PathBuf], state: &Path, key: &str) -> (i32, Value, Output) {
+    let o = run_cmd(job, drives, state, key).output().unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    (o.status.code().unwrap_or(-1), v, o)
+}
+
+/// Every `xl.meta` under the drives: path relative to the deployment → bytes.
+pub fn snapshot(drives: &[PathBuf]) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for (i, d) in drives.iter().enumerate() {
+        let mut stack = vec![d.clone()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                let p = e.path();
+                if e.file_type().unwrap().is_dir() {
+                    if !p.ends_with(".minio.sys") {
+                        stack.push(p);
+                    }
+                } else if p.file_name().unwrap() == "xl.meta" {
+                    let rel =
+                        PathBuf::from(format!("drive{}", i + 1)).join(p.strip_prefix(d).unwrap());
+                    out.insert(rel, std::fs::read(&p).unwrap());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The meta bytes of version `vid` in an xl.meta file.
+pub fn version_meta(xl: &[u8], vid: [u8; 16]) -> Option<(Vec<u8>, i64)> {
+    let x = xlmeta::XlMeta::parse(xl).ok()?;
+    x.versions()
+        .iter()
+        .find(|v| v.header().version_id == vid)
+        .map(|v| (v.meta_bytes().to_vec(), v.header().mod_time))
+}
+
+pub fn version_bytes(id: &str) -> [u8; 16] {
+    if id.is_empty() || id == "null" {
+        return [0; 16];
+    }
+    *uuid::Uuid::parse_str(id).unwrap().as_bytes()
+}
+
+/// The report lines of the job run in `state`.
+pub fn report_lines(state: &Path) -> Vec<Value> {
+    let dir = std::fs::read_dir(state)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().join("report.jsonl").exists())
+        .unwrap()
+        .path();
+    std::fs::read_to_string(dir.join("report.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+pub fn manifest(root: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// Runs `keyrotate run` until it finishes, killing it with SIGKILL after a
+/// random 30–250 ms on the first `kills` attempts (group commits slowed so
+/// kills land mid-commit); returns the final JSON summary and the kills that
+/// landed.
+pub fn run_with_kills(
+    job: &Path,
+    drives: &[PathBuf],
+    state: &Path,
+    kills: usize,
+) -> (Value, usize) {
+    use rand::Rng;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut rng = rand::thread_rng();
+    let (mut landed, mut rounds) = (0, 0);
+    loop {
+        rounds += 1;
+        assert!(rounds < 200, "the run never finished");
+        let mut cmd = run_cmd(job, drives, state, KEY1);
+        cmd.env("KEYROTATE_TEST_COMMIT_DELAY_MS", "15")
+            .env("KEYROTATE_TEST_BATCH", "2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if landed < kills {
+            let wait = Duration::from_millis(rng.gen_range(30..250));
+            let start = Instant::now();
+            while start.elapsed() < wait && child.try_wait().unwrap().is_none() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                landed += 1;
+                continue;
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return (serde_json::from_slice(&out.stdout).unwrap(), landed);
+    }
+}

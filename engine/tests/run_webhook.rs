@@ -1,0 +1,115 @@
+//! The end-of-job webhook against a local HTTP server: MinIO's 14 fields
+//! first and in order, the token as `Authorization`, a retry after a 5xx.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+
+#[path = "common/runs.rs"]
+mod runs;
+use runs::*;
+
+fn server(statuses: Vec<u16>) -> (String, mpsc::Receiver<(String, String)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for status in statuses {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let mut stream = stream;
+            write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            tx.send((head, String::from_utf8(body).unwrap())).unwrap();
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn notifies_once_at_the_end_with_retry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("d");
+    fixture(&root, 5, "sse-kms=1", &[]);
+    let (url, rx) = server(vec![503, 200]);
+    let job = write_job(
+        &root,
+        "fixture",
+        &format!("  flags:\n    notify:\n      endpoint: {url}\n      token: Bearer s3cr3t\n    retry:\n      attempts: 3\n      delay: 10ms\n"),
+    );
+    let (code, summary, out) = run(&job, &drives(&root, 4), &root.join("state"), KEY1);
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let (head1, body1) = rx.recv().unwrap();
+    let (head2, body2) = rx.recv().unwrap();
+    assert_eq!(body1, body2, "a retry sends the same body");
+    for head in [&head1, &head2] {
+        assert!(head.starts_with("POST /hook "), "{head}");
+        assert!(head.contains("Authorization: Bearer s3cr3t\r\n"), "{head}");
+        assert!(head
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"));
+    }
+    let keys: Vec<String> = serde_json::from_str::<serde_json::Value>(&body1)
+        .map(|_| {
+            // Key order from the text itself (serde_json maps sort).
+            body1
+                .split("\":")
+                .filter_map(|c| c.rsplit('"').next().map(str::to_owned))
+                .take(16)
+                .collect()
+        })
+        .unwrap();
+    assert_eq!(
+        &keys[..14],
+        [
+            "jobID",
+            "jobType",
+            "startTime",
+            "lastUpdate",
+            "retryAttempts",
+            "attempts",
+            "complete",
+            "failed",
+            "objects",
+            "deleteMarkers",
+            "objectsFailed",
+            "deleteMarkersFailed",
+            "bytesTransferred",
+            "bytesFailed"
+        ]
+    );
+    assert_eq!(keys[14], "status");
+    let v: serde_json::Value = serde_json::from_str(&body1).unwrap();
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["complete"], true);
+    assert_eq!(v["objects"], 5);
+    assert_eq!(v["jobID"], summary["jobID"]);
+    assert!(v["jobID"].as_str().unwrap().starts_with("keyrotate-"));
+    assert!(
+        !body1.contains("s3cr3t"),
+        "the token never appears in the body"
+    );
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(300))
+            .is_err(),
+        "sent once"
+    );
+}
