@@ -10,8 +10,9 @@
 //!   (staged dir renamed in, xl.meta replaced and fsynced, old dir removed).
 //!
 //! Reports MB/s of plaintext for both, their ratio and the peak RSS
-//! (`VmHWM`). Usage: `encrypt_bench DIR [TOTAL_MIB]` (release build; not part
-//! of `make test`).
+//! (`VmHWM`) and CPU seconds of both phases. Usage: `encrypt_bench DIR
+//! [TOTAL_MIB]` or `make bench-encrypt` (release build; not part of `make
+//! test`); `ENCRYPT_BENCH_JOBS` objects in flight (default 2).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -181,7 +182,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         build_with_sizes(&fx, &spec(sizes.len() as u64), &sizes)?;
         return Ok(());
     }
-    if !fx.exists() {
+    // A fresh plaintext fixture every run (an encrypted one cannot be reused).
+    if fx.exists() {
+        std::fs::remove_dir_all(&fx)?;
+    }
+    {
         let t = Instant::now();
         let st = std::process::Command::new(std::env::current_exe()?)
             .arg(&dir)
