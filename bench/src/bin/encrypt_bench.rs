@@ -12,7 +12,8 @@
 //! Reports MB/s of plaintext for both, their ratio and the peak RSS
 //! (`VmHWM`) and CPU seconds of both phases. Usage: `encrypt_bench DIR
 //! [TOTAL_MIB]` or `make bench-encrypt` (release build; not part of `make
-//! test`); `ENCRYPT_BENCH_JOBS` objects in flight (default 2).
+//! test`); `ENCRYPT_BENCH_JOBS` objects in flight (default: the encrypt hook's
+//! `rewrite_slots()`).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -230,7 +231,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let jobs: usize = std::env::var("ENCRYPT_BENCH_JOBS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
+        .unwrap_or_else(engine::run::encrypt::rewrite_slots);
     std::process::Command::new("sync").status()?;
     let (t, c0) = (Instant::now(), cpu_s());
     let next = std::sync::atomic::AtomicUsize::new(0);

@@ -48,6 +48,43 @@ pub const INLINE_BLOCK: u64 = 128 * 1024;
 /// Target plaintext bytes per pipeline stage (rounded to whole erasure blocks).
 pub const BATCH_BYTES: u64 = 4 << 20;
 
+/// Data rewrites in flight at once: enough to overlap one object's fsyncs
+/// with another's CPU work, few enough that memory stays bounded whatever
+/// the pipeline's KMS concurrency (each rewrite holds a few batches).
+pub fn rewrite_slots() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get() + 1)
+        .clamp(2, 4)
+}
+
+/// A counting semaphore for [`rewrite_slots`].
+struct Slots {
+    free: std::sync::Mutex<usize>,
+    cv: std::sync::Condvar,
+}
+
+impl Slots {
+    fn acquire(&self) -> Result<SlotGuard<'_>, ()> {
+        let mut free = self.free.lock().map_err(|_| ())?;
+        while *free == 0 {
+            free = self.cv.wait(free).map_err(|_| ())?;
+        }
+        *free -= 1;
+        Ok(SlotGuard(self))
+    }
+}
+
+struct SlotGuard<'a>(&'a Slots);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut free) = self.0.free.lock() {
+            *free += 1;
+        }
+        self.0.cv.notify_one();
+    }
+}
+
 /// MetaSys key MinIO sets on compressed objects.
 const META_COMPRESSION: &str = "X-Minio-Internal-compression";
 
@@ -597,6 +634,10 @@ pub fn planner(inline_block: u64) -> std::sync::Arc<super::object::EncryptPlanne
     type HookError = (String, String);
     let workers: Mutex<HashMap<PathBuf, DriveIo>> = Mutex::default();
     let versioning: Mutex<HashMap<(PathBuf, String), bool>> = Mutex::default();
+    let slots = Slots {
+        free: Mutex::new(rewrite_slots()),
+        cv: std::sync::Condvar::new(),
+    };
     std::sync::Arc::new(
         move |req: &super::object::EncryptRequest<'_>| -> Result<super::object::EncryptPlan, HookError> {
             let poisoned = || ("io".to_owned(), "encrypt hook state poisoned".to_owned());
@@ -644,6 +685,8 @@ pub fn planner(inline_block: u64) -> std::sync::Arc<super::object::EncryptPlanne
                 .kms
                 .generate_key(&gen.key_id, &gen.context)
                 .map_err(|e| ("kms".to_owned(), e.to_string()))?;
+            // Bounded memory: at most `rewrite_slots()` objects stream at once.
+            let _slot = slots.acquire().map_err(|()| poisoned())?;
             let er = EncryptRequest {
                 drives: &drives,
                 xl_meta: req.xlmeta,
