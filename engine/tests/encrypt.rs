@@ -435,3 +435,57 @@ fn bucket_versioning_is_read_from_metadata_bin() {
     let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
     assert!(bucket_versioned(&roots, "fixture").unwrap());
 }
+
+#[test]
+fn compressed_objects_keep_actual_sizes_and_encrypt_their_index() {
+    // MinIO compresses before it encrypts: the stored bytes are encrypted as
+    // they are, PartASizes / actual-size stay the uncompressed figures, and
+    // each PartIdx is sealed under HMAC(OEK, "compression-index").
+    let fx = fixture(4, 2, &[100 * KIB], None);
+    let o = objects(&fx.manifest)[0];
+    for r in &fx.roots {
+        let p = r.join(&o.bucket).join(&o.object).join("xl.meta");
+        let bytes = std::fs::read(&p).unwrap();
+        let mut m = XlMeta::parse(&bytes).unwrap();
+        m.edit_object(0, |obj| {
+            obj.set_meta_sys("X-Minio-Internal-compression", b"klauspost/compress/s2");
+            obj.set_meta_sys("X-Minio-Internal-actual-size", b"200000");
+            obj.part_actual_sizes = Some(vec![200_000]);
+            obj.part_indices = Some(vec![b"s2-index".to_vec().into()]);
+            Ok(())
+        })
+        .unwrap();
+        std::fs::write(&p, m.encode().unwrap()).unwrap();
+    }
+    let key = data_key();
+    let plan = plan_for(&fx, o, &key, None, INLINE_BLOCK).unwrap();
+    assert_eq!(plan.versions[0].sizes.actual, 200_000);
+    apply(&plan);
+    let metas = xl_metas(&fx, o);
+    let x = XlMeta::parse(&metas[0]).unwrap();
+    let obj = x.object(0).unwrap();
+    assert_eq!(obj.part_actual_sizes, Some(vec![200_000]));
+    assert_eq!(
+        obj.meta_sys("X-Minio-Internal-actual-size"),
+        Some(&b"200000"[..])
+    );
+    assert_eq!(obj.size as u64, dare::encrypted_size(100 * KIB).unwrap());
+    let entries = CryptoEntries::from_sys(obj.meta_sys.iter().flatten().map(|(k, v)| (k, v)));
+    let Classification::SseKms(sse) = entries.classify() else {
+        panic!("not SSE-KMS");
+    };
+    let oek = sse.unseal(&key.plaintext, &o.bucket, &o.object).unwrap();
+    let idx = &obj.part_indices.as_ref().unwrap()[0];
+    assert_ne!(idx.as_ref(), b"s2-index");
+    assert_eq!(
+        dare::decrypt(&oek.compression_index_key(), idx).unwrap(),
+        b"s2-index"
+    );
+    // The stored (here: uncompressed) bytes decrypt under the OEK.
+    let roots: Vec<Option<&Path>> = fx.roots.iter().map(|r| Some(r.as_path())).collect();
+    let v = locate_version(&roots, &o.bucket, &o.object, [0; 16]).unwrap();
+    let mut stored = Vec::new();
+    read_object(&v.layout, &v.locations, &mut stored).unwrap();
+    let plain = dare::decrypt(oek.data_key(), &stored).unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&plain)), o.plaintext_sha256);
+}
