@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 600
 
-.PHONY: build test lint fmt bench demo demo-run fuzz clean
+.PHONY: build test lint fmt bench bench-encrypt demo demo-run fuzz clean
 
 build:
 	$(CARGO) build --release --bin keyrotate
@@ -20,6 +20,12 @@ fmt:
 
 bench:
 	$(CARGO) bench -p bench
+
+# Plaintext → SSE-KMS throughput vs the I/O floor on a 2 GiB fixture (issue 8).
+BENCH_DIR ?= /tmp/keyrotate-encrypt-bench
+bench-encrypt:
+	$(CARGO) build --release -p bench --bin encrypt_bench
+	mkdir -p $(BENCH_DIR) && target/release/encrypt_bench $(BENCH_DIR) 2048
 
 # Coverage-guided fuzzing of the on-disk decoders (cargo-fuzz on the stable
 # toolchain: RUSTC_BOOTSTRAP lets it use the sanitizer flags it needs).

@@ -56,24 +56,46 @@ fn corrupt_or_missing_copies_are_skipped_and_reported() {
 }
 
 /// `--retry-failed` retries the failed versions of a finished job without
-/// counting anything twice (plaintext versions fail while encryption is not
-/// in this build, which makes them a stable source of failures).
+/// counting anything twice (plaintext objects whose inline shards are
+/// corrupt on 3 of 4 drives fail `corrupt` on every try: a stable source of
+/// failures).
 #[test]
 fn retry_failed_does_not_double_count() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("d");
     fixture(&root, 16, "plain=1,sse-kms=1", &[]);
     let drives = drives(&root, 4);
+    let m = manifest(&root);
+    let mut corrupted = 0;
+    for e in m["objects"].as_array().unwrap() {
+        let plain_inline = e["bucket"] == "fixture"
+            && e["sse"] == ""
+            && e["inline"] == true
+            && e["plaintext_size"].as_u64() > Some(0);
+        if !plain_inline || corrupted == 2 {
+            continue;
+        }
+        corrupted += 1;
+        // The inline shard is the last thing in xl.meta, outside the CRC.
+        for d in &drives[..3] {
+            let p = d
+                .join("fixture")
+                .join(e["object"].as_str().unwrap())
+                .join("xl.meta");
+            let mut bytes = std::fs::read(&p).unwrap();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0x55;
+            std::fs::write(&p, &bytes).unwrap();
+        }
+    }
+    assert_eq!(corrupted, 2);
     let job = write_job(&root, "fixture", "");
     let state = root.join("state");
     let (code, first, _) = run(&job, &drives, &state, KEY1);
     assert_eq!(code, 1, "{first}");
     let failed = first["objectsFailed"].as_u64().unwrap();
-    assert!(failed > 0);
-    assert_eq!(
-        first["failedByReason"]["encryptUnavailable"].as_u64(),
-        Some(failed)
-    );
+    assert_eq!(failed, 2);
+    assert_eq!(first["failedByReason"]["corrupt"].as_u64(), Some(failed));
     // Without --retry-failed a finished job is reported, not rerun.
     let (code, again, _) = run(&job, &drives, &state, KEY1);
     assert_eq!(code, 1);

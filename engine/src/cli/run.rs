@@ -1,5 +1,6 @@
 //! `keyrotate run JOB.yaml --drives ...`: execute (or resume) a job.
 
+use std::sync::Arc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,7 +9,7 @@ use super::{CliError, CmdResult};
 use crate::job::decide::Capabilities;
 use crate::job::timestamp::Timestamp;
 use crate::run::notify::{self, RetryPolicy, Token};
-use crate::run::object::{Breaker, ObjectCtx};
+use crate::run::object::{Breaker, InternalPlanner, ObjectCtx};
 use crate::run::pipeline::{self, install_signal_handlers, Options};
 use crate::run::state::{default_root, job_sha256, JobDir};
 
@@ -64,8 +65,10 @@ pub fn run(args: Args) -> CmdResult {
         kms: Some(kms),
         target,
         job_context,
-        encrypt: None,
-        internal: None,
+        encrypt: Some(crate::run::encrypt::planner(
+            crate::run::encrypt::INLINE_BLOCK,
+        )),
+        internal: Some(internal_planner(&sets)),
         breaker: Breaker::default(),
     };
     install_signal_handlers();
@@ -135,4 +138,13 @@ pub fn run(args: Args) -> CmdResult {
         println!("report: {}", s.report);
     }
     Ok(ExitCode::from(end.state.exit_code()))
+}
+
+/// Internal config re-encryption (JOB.md §14) over every set's drives; the
+/// pipeline calls it once per job, only when the target is the default key.
+fn internal_planner(sets: &[crate::run::pipeline::SetDrives]) -> Arc<InternalPlanner> {
+    let roots: Vec<Vec<std::path::PathBuf>> = sets.iter().map(|s| s.roots.clone()).collect();
+    Arc::new(move |kms: &dyn kms_client::Kms| {
+        crate::internal::hook_work(&roots, kms, &mut crate::sse::OsRandom)
+    })
 }

@@ -266,6 +266,16 @@ fn move_staged(
             Err(e) if e.is_not_found() && io.stat(&dest).wait().is_ok() => {}
             Err(e) => return Err(e),
         }
+        // The now empty per-object staging dir (`.minio.sys/tmp/keyrotate-<uuid>`);
+        // best effort: MinIO empties its tmp at start anyway.
+        if let Some(parent) = staged
+            .staged_at
+            .parent()
+            .filter(|p| p.starts_with(crate::drives::io::STAGING_DIR))
+            .filter(|p| *p != std::path::Path::new(crate::drives::io::STAGING_DIR))
+        {
+            let _ = io.unlink(parent, true).wait();
+        }
     }
     Ok(())
 }

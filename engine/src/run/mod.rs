@@ -3,6 +3,7 @@
 //!
 //! | module | what it owns |
 //! |---|---|
+//! | [`encrypt`] | plaintext → SSE-KMS data rewrite: stream, stage, build the commit plan |
 //! | [`journal`] | the checksummed, group-committed log that resume replays |
 //! | [`plan`] | one object's change on every drive: the unit of intent and commit |
 //! | [`summary`] | counters, outcomes and job states (JOB.md §11, §13) |
@@ -15,6 +16,7 @@
 //! | [`preflight`] | refuse to run while a MinIO server uses the drives |
 //! | [`verify`] | agreement, unseal and data checks of `keyrotate verify` |
 
+pub mod encrypt;
 pub mod exec;
 pub mod journal;
 pub mod notify;

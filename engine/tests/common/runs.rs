@@ -132,3 +132,52 @@ pub fn report_lines(state: &Path) -> Vec<Value> {
 pub fn manifest(root: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap()
 }
+
+/// Runs `keyrotate run` until it finishes, killing it with SIGKILL after a
+/// random 30–250 ms on the first `kills` attempts (group commits slowed so
+/// kills land mid-commit); returns the final JSON summary and the kills that
+/// landed.
+pub fn run_with_kills(
+    job: &Path,
+    drives: &[PathBuf],
+    state: &Path,
+    kills: usize,
+) -> (Value, usize) {
+    use rand::Rng;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut rng = rand::thread_rng();
+    let (mut landed, mut rounds) = (0, 0);
+    loop {
+        rounds += 1;
+        assert!(rounds < 200, "the run never finished");
+        let mut cmd = run_cmd(job, drives, state, KEY1);
+        cmd.env("KEYROTATE_TEST_COMMIT_DELAY_MS", "15")
+            .env("KEYROTATE_TEST_BATCH", "2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if landed < kills {
+            let wait = Duration::from_millis(rng.gen_range(30..250));
+            let start = Instant::now();
+            while start.elapsed() < wait && child.try_wait().unwrap().is_none() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                landed += 1;
+                continue;
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return (serde_json::from_slice(&out.stdout).unwrap(), landed);
+    }
+}

@@ -1,0 +1,295 @@
+//! Plaintext → SSE-KMS encryption throughput against the I/O floor of the
+//! same work, measured in the same run (issue 8):
+//!
+//! * fixture: 4 drives, 2 parity, plaintext objects of 4–64 MiB, ≥ 2 GiB
+//!   in total (built by a child process, so its memory does not count);
+//! * floor: for every object, read the part files the encryption reads (the
+//!   data shards) and write the same number of bytes the encryption writes
+//!   (one file per drive, fsynced), all drives in parallel;
+//! * encrypt: `run::encrypt::encrypt_version` per object, then the commit
+//!   (staged dir renamed in, xl.meta replaced and fsynced, old dir removed).
+//!
+//! Reports MB/s of plaintext for both, their ratio and the peak RSS
+//! (`VmHWM`) and CPU seconds of both phases. Usage: `encrypt_bench DIR
+//! [TOTAL_MIB]` or `make bench-encrypt` (release build; not part of `make
+//! test`); `ENCRYPT_BENCH_JOBS` objects in flight (default: the encrypt hook's
+//! `rewrite_slots()`).
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use engine::drives::io::DriveIo;
+use engine::erasure::Erasure;
+use engine::fixture::{build_with_sizes, FixtureSpec, Manifest, Mix, SizeClass};
+use engine::run::encrypt::{encrypt_version, inline_threshold, EncryptRequest, INLINE_BLOCK};
+use engine::run::plan::CommitPlan;
+use engine::sse::OsRandom;
+use kms_client::{DataKey, KeyId, PlaintextKey};
+
+const MIB: u64 = 1 << 20;
+
+fn sizes(total_mib: u64) -> Vec<u64> {
+    let cycle = [4u64, 16, 64, 32, 8, 48, 24, 56, 12, 40];
+    let mut out = Vec::new();
+    let mut sum = 0;
+    let mut i = 0usize;
+    while sum < total_mib {
+        let s = cycle[i % cycle.len()];
+        out.push(s * MIB + (i as u64 * 4099) % MIB);
+        sum += s;
+        i += 1;
+    }
+    out
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// User + system CPU seconds of this process so far.
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn spec(objects: u64) -> FixtureSpec {
+    FixtureSpec {
+        drives: 4,
+        parity: 2,
+        objects,
+        mix: Mix {
+            plain: 1,
+            sse_s3: 0,
+            sse_kms: 0,
+            sse_c: 0,
+        },
+        sizes: SizeClass::Large,
+        seed: 8,
+        ..FixtureSpec::default()
+    }
+}
+
+fn apply(plan: &CommitPlan) -> std::io::Result<()> {
+    for (root, ch) in plan.drives.iter().zip(&plan.per_drive) {
+        let dir = root.join(&plan.object_dir);
+        if let Some(s) = &ch.staged_data_dir {
+            std::fs::rename(root.join(&s.staged_at), dir.join(&s.name))?;
+        }
+        let tmp = dir.join("xl.meta.keyrotate");
+        std::fs::write(&tmp, &ch.new_xlmeta)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, dir.join("xl.meta"))?;
+        std::fs::File::open(&dir)?.sync_all()?;
+    }
+    for (root, ch) in plan.drives.iter().zip(&plan.per_drive) {
+        let dir = root.join(&plan.object_dir);
+        for d in &plan.remove_data_dirs {
+            std::fs::remove_dir_all(dir.join(d))?;
+        }
+        if let Some(p) = ch
+            .staged_data_dir
+            .as_ref()
+            .and_then(|s| s.staged_at.parent())
+        {
+            std::fs::remove_dir(root.join(p))?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the data-shard part files of every object and writes the bytes
+/// the encryption writes, fsynced, one thread per drive.
+fn floor(roots: &[PathBuf], manifest: &Manifest, erasure: &Erasure) -> std::io::Result<()> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = roots
+            .iter()
+            .enumerate()
+            .map(|(j, root)| {
+                s.spawn(move || -> std::io::Result<()> {
+                    let scratch = root.join(".minio.sys/tmp/floor");
+                    std::fs::create_dir_all(&scratch)?;
+                    // 4 MiB at a time, like the encryption's batches.
+                    let mut buf = vec![0x5au8; 4 << 20];
+                    for o in manifest.objects.iter().filter(|o| o.bucket == "fixture") {
+                        let shard = usize::from(o.distribution[j]);
+                        if shard <= erasure.data_shards() {
+                            let p = root.join(&o.bucket).join(&o.object).join(&o.data_dir);
+                            for n in 1..=o.parts.len() {
+                                let mut f = std::fs::File::open(p.join(format!("part.{n}")))?;
+                                while f.read(&mut buf)? > 0 {
+                                    std::hint::black_box(&buf);
+                                }
+                            }
+                        }
+                        let enc: u64 = o
+                            .parts
+                            .iter()
+                            .map(|&p| {
+                                erasure.bitrot_file_size(
+                                    engine::sse::dare::encrypted_size(p).unwrap_or(0),
+                                )
+                            })
+                            .sum();
+                        let f = scratch.join("out");
+                        let mut out = std::fs::File::create(&f)?;
+                        let mut left = enc as usize;
+                        while left > 0 {
+                            let n = left.min(buf.len());
+                            out.write_all(&buf[..n])?;
+                            left -= n;
+                        }
+                        out.sync_all()?;
+                        std::fs::remove_file(&f)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| std::io::Error::other("floor thread panicked"))??;
+        }
+        Ok(())
+    })
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(args.next().ok_or("usage: encrypt_bench DIR [TOTAL_MIB]")?);
+    let total_mib: u64 = args.next().map_or(Ok(2048), |s| s.parse())?;
+    let sizes = sizes(total_mib);
+    let fx = dir.join("fx");
+    if std::env::var_os("ENCRYPT_BENCH_BUILD").is_some() {
+        build_with_sizes(&fx, &spec(sizes.len() as u64), engine::fixture::FixtureKms::Default, &sizes)?;
+        return Ok(());
+    }
+    // A fresh plaintext fixture every run (an encrypted one cannot be reused).
+    if fx.exists() {
+        std::fs::remove_dir_all(&fx)?;
+    }
+    {
+        let t = Instant::now();
+        let st = std::process::Command::new(std::env::current_exe()?)
+            .arg(&dir)
+            .arg(total_mib.to_string())
+            .env("ENCRYPT_BENCH_BUILD", "1")
+            .status()?;
+        if !st.success() {
+            return Err("fixture build failed".into());
+        }
+        eprintln!("fixture built in {:.1}s", t.elapsed().as_secs_f64());
+    }
+    let manifest: Manifest = serde_json::from_slice(&std::fs::read(fx.join("manifest.json"))?)?;
+    let roots: Vec<PathBuf> = (1..=4).map(|i| fx.join(format!("drive{i}"))).collect();
+    let erasure = Erasure::new(2, 2, engine::erasure::DEFAULT_BLOCK_SIZE)?;
+    let objects: Vec<_> = manifest
+        .objects
+        .iter()
+        .filter(|o| o.bucket == "fixture")
+        .collect();
+    let plain: u64 = objects.iter().map(|o| o.plaintext_size).sum();
+    eprintln!(
+        "{} objects, {:.0} MiB plaintext",
+        objects.len(),
+        plain as f64 / MIB as f64
+    );
+
+    // Start both measurements with no dirty fixture data in the page cache.
+    std::process::Command::new("sync").status()?;
+    let (t, c0) = (Instant::now(), cpu_s());
+    floor(&roots, &manifest, &erasure)?;
+    let floor_s = t.elapsed().as_secs_f64();
+    let floor_cpu = cpu_s() - c0;
+
+    let drives: Vec<DriveIo> = roots.iter().map(DriveIo::spawn).collect::<Result<_, _>>()?;
+    let key = DataKey {
+        key_id: KeyId::new("bench-key"),
+        plaintext: PlaintextKey::new([0x42; 32]),
+        ciphertext: b"bench".to_vec(),
+    };
+    // Objects in flight at once, like the run pipeline's workers.
+    let jobs: usize = std::env::var("ENCRYPT_BENCH_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(engine::run::encrypt::rewrite_slots);
+    std::process::Command::new("sync").status()?;
+    let (t, c0) = (Instant::now(), cpu_s());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let commit_ns = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| -> Result<(), String> {
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                s.spawn(|| -> Result<(), String> {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(o) = objects.get(i) else {
+                            return Ok(());
+                        };
+                        let metas: Vec<Vec<u8>> = roots
+                            .iter()
+                            .map(|r| {
+                                std::fs::read(r.join(&o.bucket).join(&o.object).join("xl.meta"))
+                            })
+                            .collect::<Result<_, _>>()
+                            .map_err(|e| e.to_string())?;
+                        let req = EncryptRequest {
+                            drives: &drives,
+                            xl_meta: &metas,
+                            version_index: 0,
+                            bucket: &o.bucket,
+                            object: &o.object,
+                            data_key: &key,
+                            user_context: None,
+                            inline_threshold: inline_threshold(false, INLINE_BLOCK),
+                        };
+                        let plan =
+                            encrypt_version(&req, &mut OsRandom).map_err(|e| e.to_string())?;
+                        let c = Instant::now();
+                        apply(&plan).map_err(|e| e.to_string())?;
+                        commit_ns.fetch_add(
+                            c.elapsed().as_nanos() as u64,
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().map_err(|_| "worker panicked".to_owned())??;
+        }
+        Ok(())
+    })?;
+    let commit_s = commit_ns.into_inner() as f64 / 1e9;
+    let enc_s = t.elapsed().as_secs_f64();
+    let enc_cpu = cpu_s() - c0;
+    println!("cpu: floor {floor_cpu:.1}s, encrypt {enc_cpu:.1}s");
+    let mbps = |s: f64| plain as f64 / 1e6 / s;
+    println!(
+        "floor {:.1} MB/s ({floor_s:.1}s), encrypt {:.1} MB/s ({enc_s:.1}s, commit {commit_s:.1}s summed over {jobs} workers), ratio {:.2}, peak RSS {} MiB",
+        mbps(floor_s),
+        mbps(enc_s),
+        floor_s / enc_s,
+        peak_rss_kib() / 1024
+    );
+    Ok(())
+}
