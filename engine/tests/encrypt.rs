@@ -54,7 +54,8 @@ fn fixture(drives: usize, parity: usize, sizes: &[u64], multipart_every: Option<
         seed: 11,
         ..FixtureSpec::default()
     };
-    let manifest = build_with_sizes(&out, &spec, engine::fixture::FixtureKms::Default, sizes).unwrap();
+    let manifest =
+        build_with_sizes(&out, &spec, engine::fixture::FixtureKms::Default, sizes).unwrap();
     let roots: Vec<PathBuf> = (1..=drives)
         .map(|i| out.join(format!("drive{i}")))
         .collect();
@@ -168,7 +169,12 @@ fn check_encrypted(fx: &Fx, o: &ManifestObject, key: &DataKey, etag_before: &str
         assert_eq!(m.versions()[0].header().signature, sig, "drives agree");
     }
     let obj = parsed[0].object(0).unwrap();
-    let entries = CryptoEntries::from_sys(obj.meta_sys.iter().flatten().map(|(k, v)| (k.as_bytes(), v.as_ref())));
+    let entries = CryptoEntries::from_sys(
+        obj.meta_sys
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.as_bytes(), v.as_ref())),
+    );
     let Classification::SseKms(sse) = entries.classify() else {
         panic!("{}: not SSE-KMS: {:?}", o.object, entries.classify());
     };
@@ -428,7 +434,13 @@ fn bucket_versioning_is_read_from_metadata_bin() {
         },
         ..FixtureSpec::default()
     };
-    build_with_sizes(&dir.path().join("fx"), &spec, engine::fixture::FixtureKms::Default, &[]).unwrap();
+    build_with_sizes(
+        &dir.path().join("fx"),
+        &spec,
+        engine::fixture::FixtureKms::Default,
+        &[],
+    )
+    .unwrap();
     let roots: Vec<PathBuf> = (1..=4)
         .map(|i| dir.path().join(format!("fx/drive{i}")))
         .collect();
@@ -470,7 +482,12 @@ fn compressed_objects_keep_actual_sizes_and_encrypt_their_index() {
         Some(&b"200000"[..])
     );
     assert_eq!(obj.size as u64, dare::encrypted_size(100 * KIB).unwrap());
-    let entries = CryptoEntries::from_sys(obj.meta_sys.iter().flatten().map(|(k, v)| (k.as_bytes(), v.as_ref())));
+    let entries = CryptoEntries::from_sys(
+        obj.meta_sys
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.as_bytes(), v.as_ref())),
+    );
     let Classification::SseKms(sse) = entries.classify() else {
         panic!("not SSE-KMS");
     };

@@ -102,7 +102,12 @@ fn check_deployment(root: &Path, m: &serde_json::Value, etags: &[(String, String
             );
         }
         let obj = parsed[0].object(i).unwrap();
-        let entries = CryptoEntries::from_sys(obj.meta_sys.iter().flatten().map(|(k, v)| (k.as_bytes(), v.as_ref())));
+        let entries = CryptoEntries::from_sys(
+            obj.meta_sys
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_bytes(), v.as_ref())),
+        );
         assert!(
             matches!(entries.classify(), Classification::SseKms(_)),
             "{object}: SSE-KMS"

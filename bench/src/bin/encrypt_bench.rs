@@ -180,7 +180,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sizes = sizes(total_mib);
     let fx = dir.join("fx");
     if std::env::var_os("ENCRYPT_BENCH_BUILD").is_some() {
-        build_with_sizes(&fx, &spec(sizes.len() as u64), engine::fixture::FixtureKms::Default, &sizes)?;
+        build_with_sizes(
+            &fx,
+            &spec(sizes.len() as u64),
+            engine::fixture::FixtureKms::Default,
+            &sizes,
+        )?;
         return Ok(());
     }
     // A fresh plaintext fixture every run (an encrypted one cannot be reused).

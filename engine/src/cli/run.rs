@@ -1,8 +1,8 @@
 //! `keyrotate run JOB.yaml --drives ...`: execute (or resume) a job.
 
-use std::sync::Arc;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use super::common::{is_tty, read_job, target_key, Target, EXIT_PREFLIGHT};
 use super::{CliError, CmdResult};

@@ -379,7 +379,15 @@ pub fn encrypt_version(
     }
 
     // What the object is and becomes.
-    match CryptoEntries::from_sys(first.meta_sys.iter().flatten().map(|(k, v)| (k.as_bytes(), v.as_ref()))).classify() {
+    match CryptoEntries::from_sys(
+        first
+            .meta_sys
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.as_bytes(), v.as_ref())),
+    )
+    .classify()
+    {
         Classification::Plaintext => {}
         other => {
             return Err(EncryptError::NotPlaintext {
