@@ -73,7 +73,7 @@ fn a_job_on_another_key_leaves_internal_data_byte_identical() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("d");
     fixture(&root, 5, "plain=1", &["--internal"]);
-    let sets = vec![drives(&root, 4)];
+    let set = drives(&root, 4);
     let sys = |d: &PathBuf| {
         let mut files = BTreeMap::new();
         let mut stack = vec![d.join(".minio.sys/config"), d.join(".minio.sys/buckets")];
@@ -89,7 +89,7 @@ fn a_job_on_another_key_leaves_internal_data_byte_identical() {
         }
         files
     };
-    let before: Vec<_> = sets[0].iter().map(sys).collect();
+    let before: Vec<_> = set.iter().map(sys).collect();
     // The static KMS knows one key; naming another makes the job's target
     // not the default key, so internal data is out of scope. No object is
     // in scope either (the prefix matches nothing), so the run completes.
@@ -98,10 +98,10 @@ fn a_job_on_another_key_leaves_internal_data_byte_identical() {
         "fixture",
         "  prefix: no-such-prefix/\n  encryption:\n    key: some-other-key\n",
     );
-    let (code, summary, out) = run(&job, &sets[0], &root.join("state"), KEY1);
+    let (code, summary, out) = run(&job, &set, &root.join("state"), KEY1);
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(summary["internal"]["rotated"], 0, "{summary}");
-    let after: Vec<_> = sets[0].iter().map(sys).collect();
+    let after: Vec<_> = set.iter().map(sys).collect();
     assert_eq!(before, after);
 }
 
