@@ -10,7 +10,7 @@
 use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -251,6 +251,8 @@ pub(crate) struct Transport {
     next: AtomicUsize,
     pub(crate) options: ClientOptions,
     runtime: Option<tokio::runtime::Runtime>,
+    /// Whether a request has completed, so the pool holds a connection.
+    warm: AtomicBool,
 }
 
 impl Transport {
@@ -296,6 +298,7 @@ impl Transport {
             next: AtomicUsize::new(0),
             options,
             runtime: Some(runtime),
+            warm: AtomicBool::new(false),
         })
     }
 
@@ -306,6 +309,57 @@ impl Transport {
             .as_ref()
             .expect("the runtime lives until drop")
             .block_on(future)
+    }
+
+    /// Whether the pool is still cold: a batch then sends its first request
+    /// alone, so that when the server speaks HTTP/2 the rest multiplex over
+    /// that connection instead of racing to open one connection each (the
+    /// pool only learns the protocol from ALPN once a handshake is done).
+    pub(crate) fn is_cold(&self) -> bool {
+        !self.warm.load(Ordering::Relaxed)
+    }
+
+    /// Runs `call` for every request with up to `max_in_flight` in flight,
+    /// results in request order. On a cold pool the first request goes
+    /// alone (see [`Transport::is_cold`]).
+    pub(crate) fn run_batch<'r, R, T, Fut>(
+        &self,
+        requests: &'r [R],
+        call: impl Fn(&'r R) -> Fut,
+    ) -> Vec<T>
+    where
+        Fut: Future<Output = T>,
+    {
+        use futures_util::stream::{self, StreamExt};
+        let limit = self.options.max_in_flight.max(1);
+        self.block_on(async {
+            let mut out = Vec::with_capacity(requests.len());
+            let mut rest = requests;
+            if let (true, Some((first, tail))) = (self.is_cold(), requests.split_first()) {
+                out.push(call(first).await);
+                rest = tail;
+            }
+            out.extend(
+                stream::iter(rest)
+                    .map(&call)
+                    .buffered(limit)
+                    .collect::<Vec<_>>()
+                    .await,
+            );
+            out
+        })
+    }
+
+    /// `POST`s a body with retries (both KMS APIs only use POST).
+    pub(crate) async fn post<T>(
+        &self,
+        path: &str,
+        content_type: &'static str,
+        body: impl Into<Bytes>,
+        map: impl Fn(Response) -> Result<T, KmsError>,
+    ) -> Result<T, KmsError> {
+        self.call(Method::POST, path, content_type, body.into(), map)
+            .await
     }
 
     /// Sends one request with retries; `map` turns a response into a result
@@ -330,6 +384,9 @@ impl Transport {
                 Ok(response) => map(response),
                 Err(e) => Err(e),
             };
+            if result.is_ok() {
+                self.warm.store(true, Ordering::Relaxed);
+            }
             match result {
                 Err(e) if e.is_transient() && retry + 1 < attempts => {
                     retry += 1;

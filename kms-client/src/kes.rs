@@ -14,8 +14,6 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use bytes::Bytes;
-use hyper::Method;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::b64;
@@ -72,13 +70,7 @@ impl KesClient {
         let key = crate::resolve_key(&self.default_key, key);
         let (path, body) = request_for_generate(key, context);
         self.transport
-            .call(
-                Method::POST,
-                &path,
-                "application/json",
-                Bytes::from(body),
-                |r| parse_generate(key, r),
-            )
+            .post(&path, "application/json", body, |r| parse_generate(key, r))
             .await
     }
 
@@ -92,13 +84,7 @@ impl KesClient {
         let key = crate::resolve_key(&self.default_key, key);
         let (path, body) = request_for_decrypt(key, ciphertext, context);
         self.transport
-            .call(
-                Method::POST,
-                &path,
-                "application/json",
-                Bytes::from(body),
-                |r| parse_decrypt(key, r),
-            )
+            .post(&path, "application/json", body, |r| parse_decrypt(key, r))
             .await
     }
 }

@@ -198,28 +198,17 @@ macro_rules! remote_kms {
                 &self,
                 requests: &[$crate::DecryptRequest<'_>],
             ) -> Vec<Result<$crate::PlaintextKey, $crate::KmsError>> {
-                use futures_util::stream::{self, StreamExt};
-                let limit = $crate::Kms::max_in_flight(self);
-                self.transport.block_on(
-                    stream::iter(requests)
-                        .map(|r| self.decrypt_async(r.key, r.ciphertext, r.context))
-                        .buffered(limit)
-                        .collect(),
-                )
+                self.transport.run_batch(requests, |r| {
+                    self.decrypt_async(r.key, r.ciphertext, r.context)
+                })
             }
 
             fn generate_batch(
                 &self,
                 requests: &[$crate::GenerateRequest<'_>],
             ) -> Vec<Result<$crate::DataKey, $crate::KmsError>> {
-                use futures_util::stream::{self, StreamExt};
-                let limit = $crate::Kms::max_in_flight(self);
-                self.transport.block_on(
-                    stream::iter(requests)
-                        .map(|r| self.generate_key_async(r.key, r.context))
-                        .buffered(limit)
-                        .collect(),
-                )
+                self.transport
+                    .run_batch(requests, |r| self.generate_key_async(r.key, r.context))
             }
         }
     };

@@ -15,8 +15,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use bytes::Bytes;
-use hyper::{Method, StatusCode};
+use hyper::StatusCode;
 
 use crate::http::{
     error_message, map_status, tls_config, ClientAuth, ClientOptions, Response, Transport,
@@ -242,27 +241,21 @@ impl MinKmsClient {
             length: 32,
         }]);
         self.transport
-            .call(
-                Method::POST,
-                &self.path,
-                "application/octet-stream",
-                Bytes::from(body),
-                |r| {
-                    let fields = single_frame(key, CMD_KEY_GENERATE, &r)?;
-                    let plaintext = field(&fields, 2).and_then(PlaintextKey::from_slice);
-                    let ciphertext = field(&fields, 3).filter(|c| !c.is_empty());
-                    match (plaintext, ciphertext) {
-                        (Some(plaintext), Some(ciphertext)) => Ok(DataKey {
-                            key_id: key.clone(),
-                            plaintext,
-                            ciphertext: ciphertext.to_vec(),
-                        }),
-                        _ => Err(KmsError::MalformedResponse(format!(
-                            "MinIO KMS generate for key {key:?}: missing fields"
-                        ))),
-                    }
-                },
-            )
+            .post(&self.path, "application/octet-stream", body, |r| {
+                let fields = single_frame(key, CMD_KEY_GENERATE, &r)?;
+                let plaintext = field(&fields, 2).and_then(PlaintextKey::from_slice);
+                let ciphertext = field(&fields, 3).filter(|c| !c.is_empty());
+                match (plaintext, ciphertext) {
+                    (Some(plaintext), Some(ciphertext)) => Ok(DataKey {
+                        key_id: key.clone(),
+                        plaintext,
+                        ciphertext: ciphertext.to_vec(),
+                    }),
+                    _ => Err(KmsError::MalformedResponse(format!(
+                        "MinIO KMS generate for key {key:?}: missing fields"
+                    ))),
+                }
+            })
             .await
     }
 
@@ -281,22 +274,16 @@ impl MinKmsClient {
             associated_data: &aad,
         }]);
         self.transport
-            .call(
-                Method::POST,
-                &self.path,
-                "application/octet-stream",
-                Bytes::from(body),
-                |r| {
-                    let fields = single_frame(key, CMD_KEY_DECRYPT, &r)?;
-                    field(&fields, 1)
-                        .and_then(PlaintextKey::from_slice)
-                        .ok_or_else(|| {
-                            KmsError::MalformedResponse(format!(
-                                "MinIO KMS decrypt for key {key:?}: no 32-byte plaintext"
-                            ))
-                        })
-                },
-            )
+            .post(&self.path, "application/octet-stream", body, |r| {
+                let fields = single_frame(key, CMD_KEY_DECRYPT, &r)?;
+                field(&fields, 1)
+                    .and_then(PlaintextKey::from_slice)
+                    .ok_or_else(|| {
+                        KmsError::MalformedResponse(format!(
+                            "MinIO KMS decrypt for key {key:?}: no 32-byte plaintext"
+                        ))
+                    })
+            })
             .await
     }
 }

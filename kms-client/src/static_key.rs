@@ -493,3 +493,87 @@ impl<R: RandomSource> Kms for StaticKms<R> {
         Err(last.unwrap_or_else(|| KmsError::KeyNotFound(key.to_string())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kms() -> StaticKms {
+        StaticKms::new(StaticKey::new("k", [9; 32]).unwrap(), vec![])
+    }
+
+    /// Go's JSON decoder matches field names case-insensitively and ignores
+    /// unknown fields; the legacy parser must accept what MinIO accepts.
+    #[test]
+    fn legacy_json_field_names_are_case_insensitive() {
+        let kms = kms();
+        let key = KeyId::new("k");
+        let context: Context = [("b", "b/o")].into_iter().collect();
+        let dek = kms.generate_key(&key, &context).unwrap();
+        let (sealed, tail) = dek.ciphertext.split_at(48);
+        let (iv, nonce) = tail.split_at(16);
+        let json = format!(
+            r#"{{"AEAD":"AES-256-GCM-HMAC-SHA-256","Id":null,"IV":"{}","nonce":"{}","Bytes":"{}","extra":[1,2]}}"#,
+            b64::encode_std(iv),
+            b64::encode_std(nonce),
+            b64::encode_std(sealed)
+        );
+        assert_eq!(
+            kms.decrypt(&key, json.as_bytes(), &context).unwrap(),
+            dek.plaintext
+        );
+        // Wrong IV length: not a legacy ciphertext, so read as binary, which fails.
+        let bad = json.replace(&b64::encode_std(iv), &b64::encode_std(&iv[..12]));
+        assert!(matches!(
+            kms.decrypt(&key, bad.as_bytes(), &context),
+            Err(KmsError::DecryptionFailed { .. })
+        ));
+    }
+
+    #[test]
+    fn short_and_empty_ciphertexts_are_typed_errors() {
+        let kms = kms();
+        for ct in [&b""[..], b"{}", &[0u8; 27]] {
+            let err = kms
+                .decrypt(&KeyId::new("k"), ct, &Context::new())
+                .unwrap_err();
+            assert!(
+                matches!(err, KmsError::MalformedCiphertext { .. }),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn same_name_keys_are_tried_in_order() {
+        let old = StaticKms::new(StaticKey::new("k", [1; 32]).unwrap(), vec![]);
+        let context = Context::new();
+        let dek = old.generate_key(&KeyId::new("k"), &context).unwrap();
+        // The key bytes changed under the same name: target first, then old keys.
+        let kms = StaticKms::new(
+            StaticKey::new("k", [2; 32]).unwrap(),
+            vec![StaticKey::new("k", [1; 32]).unwrap()],
+        );
+        assert_eq!(
+            kms.decrypt(&KeyId::new("k"), &dek.ciphertext, &context)
+                .unwrap(),
+            dek.plaintext
+        );
+        // An empty key name means the default (target) key.
+        let fresh = kms.generate_key(&KeyId::new(""), &context).unwrap();
+        assert_eq!(fresh.key_id.as_str(), "k");
+    }
+
+    #[test]
+    fn os_random_pool_serves_distinct_bytes() {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..500 {
+            let mut buf = [0u8; 28];
+            OsRandom.fill(&mut buf).unwrap();
+            assert!(seen.insert(buf), "repeated random block");
+        }
+        let mut big = vec![0u8; 5000];
+        OsRandom.fill(&mut big).unwrap();
+        assert!(big.iter().any(|b| *b != 0));
+    }
+}
