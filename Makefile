@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 600
 
-.PHONY: build test lint fmt bench bench-encrypt demo demo-run fuzz clean
+.PHONY: build test lint fmt bench bench-e2e bench-encrypt demo demo-run fuzz clean
 
 build:
 	$(CARGO) build --release --bin keyrotate
@@ -26,6 +26,13 @@ BENCH_DIR ?= /tmp/keyrotate-encrypt-bench
 bench-encrypt:
 	$(CARGO) build --release -p bench --bin encrypt_bench
 	mkdir -p $(BENCH_DIR) && target/release/encrypt_bench $(BENCH_DIR) 2048
+
+# End-to-end: `run` vs a temp+fsync+rename floor, `plan` vs find|xargs cat,
+# peak RSS of `run` (E2E_OBJECTS=100000 for the memory bound).
+E2E_OBJECTS ?= 20000
+bench-e2e: build
+	$(CARGO) build --release -p bench --bin e2e
+	target/release/e2e --objects $(E2E_OBJECTS) --keyrotate target/release/keyrotate
 
 # Coverage-guided fuzzing of the on-disk decoders (cargo-fuzz on the stable
 # toolchain: RUSTC_BOOTSTRAP lets it use the sanitizer flags it needs).
