@@ -45,6 +45,30 @@ fn run_moves_internal_data_to_the_new_default_key() {
     assert!(before.len() >= 8, "fixture has internal items: {before:?}");
 
     let job = write_job(&root, "fixture", "");
+    // `plan` lists the internal items a run would re-encrypt.
+    let out = std::process::Command::new(bin())
+        .arg("plan")
+        .arg(&job)
+        .arg("--drives")
+        .args(&sets[0])
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["internalApplies"], true);
+    let rotations = plan["internal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "rotate")
+        .count();
+    assert!(rotations >= 8, "{plan}");
+
     let mut cmd = run_cmd(&job, &sets[0], &root.join("state"), KEY2);
     cmd.args(["--old-kms-secret-key", KEY1]);
     let out = cmd.output().unwrap();
@@ -66,6 +90,24 @@ fn run_moves_internal_data_to_the_new_default_key() {
     let problems = verify(&sets, &new_only, Some(&KeyId::new("new-minio-key"))).unwrap();
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(plaintexts(&sets, &new_only), before);
+    assert_eq!(
+        summary["internal"]["rotated"].as_u64(),
+        Some(rotations as u64)
+    );
+
+    // `verify` with the new key alone checks internal items too.
+    let out = std::process::Command::new(bin())
+        .arg("verify")
+        .arg("--drives")
+        .args(&sets[0])
+        .arg("--json")
+        .env("MINIO_KMS_SECRET_KEY", KEY2)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{report}");
+    assert!(report["internalChecked"].as_u64().unwrap() >= 8, "{report}");
+    assert_eq!(report["problems"], serde_json::json!([]));
 }
 
 #[test]

@@ -36,6 +36,10 @@ pub fn run(args: Args) -> CmdResult {
     let topo = args.target.topology(false)?;
     let sets = args.target.sets(&topo)?;
     let (target, job_context) = target_key(&job, None);
+    // Without KMS calls, an unnamed target is the default key; a named one
+    // is the default only if the KMS says so, which `run` checks.
+    let internal_applies = job.encryption.key.is_none();
+    let roots: Vec<Vec<PathBuf>> = sets.iter().map(|s| s.roots.clone()).collect();
     let ctx = ObjectCtx {
         job,
         t0: Timestamp::from_unix_nanos(
@@ -81,10 +85,27 @@ pub fn run(args: Args) -> CmdResult {
     let report = pipeline::plan(&sets, ctx, args.concurrency.max(1), &mut line)
         .map_err(|e| super::CliError::new(super::common::EXIT_PREFLIGHT, anyhow::anyhow!(e)))?;
     drop(out);
+    let internal = crate::internal::survey(&roots)
+        .map_err(|e| super::CliError::new(super::common::EXIT_PREFLIGHT, e))?;
     if json {
+        let mut value = serde_json::to_value(&report).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            let items: Vec<serde_json::Value> = internal
+                .iter()
+                .map(|(entry, err)| {
+                    let mut v = serde_json::to_value(entry).unwrap_or_default();
+                    if let (Some(err), Some(m)) = (err, v.as_object_mut()) {
+                        m.insert("error".into(), err.to_string().into());
+                    }
+                    v
+                })
+                .collect();
+            map.insert("internalApplies".into(), internal_applies.into());
+            map.insert("internal".into(), items.into());
+        }
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
+            serde_json::to_string_pretty(&value).unwrap_or_default()
         );
     } else {
         println!("objects: {}  versions: {}", report.objects, report.versions);
@@ -110,6 +131,42 @@ pub fn run(args: Args) -> CmdResult {
             report.projected_kms_calls.decrypt,
             report.projected_kms_calls.generate
         );
+        print_internal(&internal, internal_applies);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The internal-data part of the text output (JOB.md §14).
+fn print_internal(
+    items: &[(
+        crate::internal::SurveyEntry,
+        Option<crate::internal::InternalError>,
+    )],
+    applies: bool,
+) {
+    let mut by_action = std::collections::BTreeMap::new();
+    for (entry, _) in items {
+        *by_action
+            .entry(serde_json::to_string(&entry.action).unwrap_or_default())
+            .or_insert(0u64) += 1;
+    }
+    if applies {
+        println!(
+            "internal items (target is the default key): {}",
+            items.len()
+        );
+    } else {
+        println!(
+            "internal items: {} (re-encrypted only if the job's key is the KMS default key)",
+            items.len()
+        );
+    }
+    for (action, n) in &by_action {
+        println!("  {}: {n}", action.trim_matches('"'));
+    }
+    for (entry, err) in items {
+        if let Some(err) = err {
+            println!("  cannot read .minio.sys/{}: {err}", entry.name);
+        }
+    }
 }

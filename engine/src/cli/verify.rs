@@ -70,6 +70,19 @@ pub fn run(args: Args) -> CmdResult {
         )
         .map_err(|e| super::CliError::new(3, anyhow::anyhow!(e)))?;
     }
+    // MinIO's internal encrypted data is cluster-wide: checked unless the
+    // operator narrowed the scope to one bucket.
+    if let (Some(kms), None) = (kms.as_deref(), &args.bucket) {
+        let roots: Vec<Vec<std::path::PathBuf>> = sets.iter().map(|s| s.roots.clone()).collect();
+        let items = crate::internal::discover(&roots)
+            .map_err(|e| super::CliError::new(3, anyhow::anyhow!(e)))?;
+        report.internal_checked = items.len() as u64;
+        let problems = crate::internal::verify(&roots, kms, None)
+            .map_err(|e| super::CliError::new(3, anyhow::anyhow!(e)))?;
+        report
+            .problems
+            .extend(problems.into_iter().map(|e| format!("internal: {e}")));
+    }
     if args.json {
         println!(
             "{}",
@@ -94,6 +107,7 @@ pub fn run(args: Args) -> CmdResult {
         if args.data {
             println!("  data decrypted and checked: {}", report.data_checked);
         }
+        println!("  internal items checked: {}", report.internal_checked);
         for p in &report.problems {
             println!("PROBLEM {p}");
         }

@@ -31,6 +31,8 @@ pub struct VerifyReport {
     /// SSE-S3 versions per KMS key name.
     pub sse_s3_by_key: BTreeMap<String, u64>,
     pub data_checked: u64,
+    /// MinIO's internal encrypted items checked (JOB.md §14).
+    pub internal_checked: u64,
     /// `bucket/object version: problem`, for everything that is not right.
     pub problems: Vec<String>,
 }
