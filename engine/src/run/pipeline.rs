@@ -300,6 +300,7 @@ pub fn run(
     opts: &Options,
     progress: Progress<'_>,
 ) -> Result<RunEnd, RunError> {
+    let process_start = std::time::SystemTime::now();
     let (journal, replay) = Journal::<Record>::open(dir.journal_path())?;
     // Rebuild counters and the report from the journal.
     let report_file = std::fs::File::create(dir.report_path())
@@ -384,6 +385,9 @@ pub fn run(
     c.commit()?;
     c.execute(pending)?;
     c.commit()?;
+    if resumed {
+        remove_abandoned_staging(sets, process_start);
+    }
 
     internal(&mut c, &ctx)?;
 
@@ -809,5 +813,41 @@ fn count_plan(report: &mut PlanReport, v: &VersionChange) {
         Outcome::Skipped(r) => *report.by_skip_reason.entry(r.as_str().into()).or_default() += 1,
         Outcome::DeleteMarkerSkipped => report.delete_markers += 1,
         Outcome::Failed(r) => *report.by_failure.entry(r.clone()).or_default() += 1,
+    }
+}
+
+/// Deletes what killed runs staged under `.minio.sys/tmp/keyrotate-*` and
+/// never committed. Called on resume once every journaled plan is finished,
+/// so no remaining plan needs any of it; entries newer than this process
+/// (another job working on the same drives) are left alone. MinIO would
+/// discard them at its start anyway; this keeps the drives clean now.
+fn remove_abandoned_staging(sets: &[SetDrives], process_start: std::time::SystemTime) {
+    for root in sets.iter().flat_map(|s| &s.roots) {
+        let tmp = root.join(crate::drives::io::STAGING_DIR);
+        let Ok(entries) = std::fs::read_dir(&tmp) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let abandoned = entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("keyrotate-")
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t < process_start);
+            if !abandoned {
+                continue;
+            }
+            let path = entry.path();
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            if let Err(e) = removed {
+                tracing::warn!("{}: cannot remove abandoned staging: {e}", path.display());
+            }
+        }
     }
 }
