@@ -13,9 +13,10 @@ use crate::run::object::{Breaker, InternalPlanner, ObjectCtx};
 use crate::run::pipeline::{self, install_signal_handlers, Options};
 use crate::run::state::{default_root, job_sha256, JobDir};
 
-/// Run a job on the drives: rotate SSE-KMS versions, convert SSE-S3 ones.
-/// Resumes automatically when the state directory holds an unfinished run
-/// of the same job file.
+/// Run a job on the drives: rotate SSE-KMS versions, convert SSE-S3 ones
+/// to SSE-KMS, encrypt plaintext ones, and (when the target is the default
+/// key) re-encrypt MinIO's internal data. Resumes automatically when the
+/// state directory holds an unfinished run of the same job file.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The job file (YAML).
