@@ -171,3 +171,13 @@ pub fn is_tty() -> bool {
     use std::io::IsTerminal;
     std::io::stderr().is_terminal()
 }
+
+/// `T0` of a run (JOB.md §9): the instant lock states and ages are judged at.
+pub fn now_t0() -> crate::job::timestamp::Timestamp {
+    crate::job::timestamp::Timestamp::from_unix_nanos(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0),
+    )
+}

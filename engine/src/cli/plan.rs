@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use super::common::{read_job, target_key, Target};
 use super::CmdResult;
 use crate::job::decide::Capabilities;
-use crate::job::timestamp::Timestamp;
 use crate::run::object::{Breaker, ObjectCtx};
 use crate::run::pipeline;
 use crate::run::record::ReportLine;
@@ -42,12 +41,7 @@ pub fn run(args: Args) -> CmdResult {
     let roots: Vec<Vec<PathBuf>> = sets.iter().map(|s| s.roots.clone()).collect();
     let ctx = ObjectCtx {
         job,
-        t0: Timestamp::from_unix_nanos(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as i64)
-                .unwrap_or(0),
-        ),
+        t0: super::common::now_t0(),
         caps: Capabilities::default(),
         kms: None,
         target,

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use super::common::{is_tty, read_job, target_key, Target, EXIT_PREFLIGHT};
 use super::{CliError, CmdResult};
 use crate::job::decide::Capabilities;
-use crate::job::timestamp::Timestamp;
 use crate::run::notify::{self, RetryPolicy, Token};
 use crate::run::object::{Breaker, InternalPlanner, ObjectCtx};
 use crate::run::pipeline::{self, install_signal_handlers, Options};
@@ -56,12 +55,7 @@ pub fn run(args: Args) -> CmdResult {
     let retry = job.retry;
     let ctx = ObjectCtx {
         job,
-        t0: Timestamp::from_unix_nanos(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as i64)
-                .unwrap_or(0),
-        ),
+        t0: super::common::now_t0(),
         caps: Capabilities::default(),
         kms: Some(kms),
         target,
