@@ -260,6 +260,14 @@ fn move_staged(
             continue;
         }
         let dest = plan.object_dir.join(&staged.name);
+        // keyrotate usually runs as root while MinIO runs as its own user:
+        // the new data dir and its part files take the object directory's
+        // owner before they become visible.
+        match io.stat(&plan.object_dir).wait() {
+            Ok(owner) => give_tree_to(io, &staged.staged_at, owner.uid, owner.gid)?,
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
         match io.rename(&staged.staged_at, &dest).wait() {
             Ok(()) => io.fsync(&plan.object_dir).wait()?,
             // Moved by an earlier, interrupted attempt.
@@ -278,6 +286,44 @@ fn move_staged(
         }
     }
     Ok(())
+}
+
+/// Changes the owner of `rel` and everything below it (on the drive's
+/// worker thread) where it differs. A staged tree that is already gone was
+/// moved in by an earlier attempt, which changed its owner first.
+fn give_tree_to(
+    io: &DriveIo,
+    rel: &std::path::Path,
+    uid: u32,
+    gid: u32,
+) -> Result<(), DriveIoError> {
+    use std::os::unix::fs::MetadataExt;
+    let target = rel.to_owned();
+    let result = io.run_blocking(move |root| -> std::io::Result<()> {
+        let mut stack = vec![root.join(&target)];
+        while let Some(path) = stack.pop() {
+            let meta = match std::fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            if meta.uid() != uid || meta.gid() != gid {
+                std::os::unix::fs::lchown(&path, Some(uid), Some(gid))?;
+            }
+            if meta.is_dir() {
+                for entry in std::fs::read_dir(&path)? {
+                    stack.push(entry?.path());
+                }
+            }
+        }
+        Ok(())
+    })?;
+    result.map_err(|source| DriveIoError {
+        drive: io.root().to_owned(),
+        op: "chown",
+        path: rel.to_owned(),
+        source,
+    })
 }
 
 /// Removes the plan's old data dirs on every drive (absent ones are fine).
@@ -410,6 +456,32 @@ mod tests {
                 [i as u8]
             );
             assert_eq!(read(r), b"new");
+        }
+    }
+
+    /// MinIO runs as its own user: moved-in data dirs and part files take
+    /// the object directory's owner (the test runs as root, like keyrotate).
+    #[test]
+    fn moved_in_data_dirs_take_the_object_directorys_owner() {
+        use std::os::unix::fs::MetadataExt;
+        let (_d, roots) = setup(2);
+        let mut p = plan(&roots);
+        for (i, r) in roots.iter().enumerate() {
+            std::os::unix::fs::chown(r.join("b/o"), Some(1234), Some(5678)).unwrap();
+            std::fs::create_dir_all(r.join(".minio.sys/tmp/st")).unwrap();
+            std::fs::write(r.join(".minio.sys/tmp/st/part.1"), [i as u8]).unwrap();
+            p.per_drive[i].staged_data_dir = Some(StagedDataDir {
+                staged_at: PathBuf::from(".minio.sys/tmp/st"),
+                name: "new-dd".into(),
+            });
+        }
+        let mut ex = Executor::new(HashMap::new());
+        assert_eq!(ex.execute(&[&p]), [PlanResult::Committed]);
+        for r in &roots {
+            for path in [r.join("b/o/new-dd"), r.join("b/o/new-dd/part.1")] {
+                let m = std::fs::metadata(&path).unwrap();
+                assert_eq!((m.uid(), m.gid()), (1234, 5678), "{}", path.display());
+            }
         }
     }
 }
