@@ -268,6 +268,22 @@ mod tests {
         }
     }
 
+    /// A journal of records `0..count`, committed once at the end or after
+    /// every record; returns its directory (kept alive) and path.
+    fn journal_of(count: u64, commit_each: bool) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let (mut j, _) = Journal::<Rec>::open(&path).unwrap();
+        for n in 0..count {
+            j.append(&rec(n)).unwrap();
+            if commit_each {
+                j.commit().unwrap();
+            }
+        }
+        j.commit().unwrap();
+        (dir, path)
+    }
+
     #[test]
     fn replays_what_was_committed() {
         let dir = tempfile::tempdir().unwrap();
@@ -319,15 +335,7 @@ mod tests {
 
     #[test]
     fn a_flipped_byte_in_committed_history_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal");
-        {
-            let (mut j, _) = Journal::<Rec>::open(&path).unwrap();
-            for n in 0..3 {
-                j.append(&rec(n)).unwrap();
-                j.commit().unwrap();
-            }
-        }
+        let (_dir, path) = journal_of(3, true);
         let mut bytes = std::fs::read(&path).unwrap();
         let (_, _, second) = next_record(&bytes, 0).unwrap();
         bytes[second + HEADER_LEN + 1] ^= 0x40;
@@ -347,15 +355,7 @@ mod tests {
     /// by intact ones that no commit mark vouches for is still a torn tail.
     #[test]
     fn a_hole_in_the_unsynced_batch_is_a_torn_tail() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal");
-        {
-            let (mut j, _) = Journal::<Rec>::open(&path).unwrap();
-            for n in 0..3 {
-                j.append(&rec(n)).unwrap();
-            }
-            j.commit().unwrap();
-        }
+        let (_dir, path) = journal_of(3, false);
         let mut bytes = std::fs::read(&path).unwrap();
         let (_, _, second) = next_record(&bytes, 0).unwrap();
         bytes[second + HEADER_LEN + 1] ^= 0x40;
@@ -366,15 +366,7 @@ mod tests {
 
     #[test]
     fn a_flipped_byte_in_the_last_record_is_a_torn_tail() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal");
-        {
-            let (mut j, _) = Journal::<Rec>::open(&path).unwrap();
-            for n in 0..3 {
-                j.append(&rec(n)).unwrap();
-            }
-            j.commit().unwrap();
-        }
+        let (_dir, path) = journal_of(3, false);
         let mut bytes = std::fs::read(&path).unwrap();
         let (_, _, second) = next_record(&bytes, 0).unwrap();
         bytes.truncate(next_record(&bytes, second).unwrap().2);
