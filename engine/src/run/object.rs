@@ -742,3 +742,32 @@ pub fn process(
     });
     result
 }
+
+#[cfg(test)]
+mod breaker_tests {
+    use super::Breaker;
+
+    #[test]
+    fn trips_at_the_hundredth_failure_in_a_row() {
+        let b = Breaker::default();
+        for _ in 0..99 {
+            b.failure();
+        }
+        assert!(!b.tripped(), "99 failures in a row are tolerated");
+        b.failure();
+        assert!(b.tripped());
+    }
+
+    #[test]
+    fn a_success_resets_the_streak() {
+        let b = Breaker::default();
+        for _ in 0..99 {
+            b.failure();
+        }
+        b.success();
+        for _ in 0..99 {
+            b.failure();
+        }
+        assert!(!b.tripped(), "the streak restarted at the success");
+    }
+}
