@@ -1,7 +1,8 @@
 //! Listing the objects of a bucket/prefix in MinIO's order (ONDISK §1.2):
-//! per drive a recursive walk on that drive's worker, then a k-way merge over
-//! the drives of a set (an object is listed once even though every drive of
-//! its set holds it).
+//! per drive a lazy, ordered walk on a thread of its own, then a streaming
+//! k-way merge over the drives of a set (an object is listed once even though
+//! every drive of its set holds it). Memory is bounded by directory sizes,
+//! not by the number of objects.
 //!
 //! An object is a directory holding `xl.meta` (or a legacy `xl.json`); its key
 //! is the directory path below the bucket, with a trailing `__XLDIR__` turned
@@ -35,17 +36,87 @@ pub fn decode_dir_object(name: &str) -> String {
     }
 }
 
-/// Lists the object keys of `bucket` below `prefix` on one drive root (plain
-/// syscalls; call through [`walk_drive`] to run it on the drive's worker).
-pub fn walk_dir(root: &Path, bucket: &str, prefix: &str) -> std::io::Result<Vec<String>> {
-    let bucket_dir = root.join(bucket);
-    let mut keys = Vec::new();
-    let mut stack: Vec<(PathBuf, String)> = vec![(bucket_dir, String::new())];
-    while let Some((dir, rel)) = stack.pop() {
+/// A directory still to be read, or a key ready to be listed, ordered by the
+/// smallest key it can produce. A directory `rel` yields its own key
+/// `decode(rel)` (when it holds `xl.meta`) and keys below `rel/`, all of
+/// which sort at or after `decode(rel)`; so popping the minimum of a heap of
+/// these lists keys in byte order while only one directory level per open
+/// directory is in memory.
+#[derive(PartialEq, Eq)]
+enum Pending {
+    /// `(decode(rel), rel)`: a directory not yet read. Sorts after a `Key`
+    /// with the same text so that an equal key already found goes first.
+    Dir(String, String),
+    Key(String),
+}
+
+impl Pending {
+    fn bound(&self) -> &str {
+        match self {
+            Pending::Dir(bound, _) | Pending::Key(bound) => bound,
+        }
+    }
+}
+
+impl Ord for HeapItem {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Min-heap on the bound; keys before directories on a tie.
+        let rank = |p: &Pending| matches!(p, Pending::Dir(..)) as u8;
+        other
+            .0
+            .bound()
+            .cmp(self.0.bound())
+            .then_with(|| rank(&other.0).cmp(&rank(&self.0)))
+    }
+}
+
+impl PartialOrd for HeapItem {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[derive(PartialEq, Eq)]
+struct HeapItem(Pending);
+
+/// The object keys of `bucket` below `prefix` on one drive root, in byte
+/// order, read lazily: memory holds the entries of the directories on the
+/// current path, not the listing (a bucket of millions of objects lists in
+/// the memory of its largest directory, as MinIO's own walk does).
+pub struct DriveWalk {
+    bucket_dir: PathBuf,
+    prefix: String,
+    heap: BinaryHeap<HeapItem>,
+    /// The last key returned: a key is listed once even if two directories
+    /// decode to it.
+    last: Option<String>,
+    failed: bool,
+}
+
+impl DriveWalk {
+    pub fn new(root: &Path, bucket: &str, prefix: &str) -> Self {
+        let mut heap = BinaryHeap::new();
+        heap.push(HeapItem(Pending::Dir(String::new(), String::new())));
+        DriveWalk {
+            bucket_dir: root.join(bucket),
+            prefix: prefix.to_owned(),
+            heap,
+            last: None,
+            failed: false,
+        }
+    }
+
+    /// Reads one directory: queues its own key and its relevant children.
+    fn expand(&mut self, rel: &str) -> std::io::Result<()> {
+        let dir = if rel.is_empty() {
+            self.bucket_dir.clone()
+        } else {
+            self.bucket_dir.join(rel)
+        };
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             // no such bucket on this drive, or removed while walking
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => {
                 return Err(std::io::Error::new(
                     e.kind(),
@@ -53,13 +124,13 @@ pub fn walk_dir(root: &Path, bucket: &str, prefix: &str) -> std::io::Result<Vec<
                 ))
             }
         };
+        let context =
+            |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display()));
         let mut is_object = false;
         for entry in entries {
-            let entry = entry
-                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+            let entry = entry.map_err(context)?;
             let name = entry.file_name();
-            let file_type = entry.file_type()?;
-            if file_type.is_dir() {
+            if entry.file_type().map_err(context)?.is_dir() {
                 let Some(name) = name.to_str() else {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
@@ -72,79 +143,232 @@ pub fn walk_dir(root: &Path, bucket: &str, prefix: &str) -> std::io::Result<Vec<
                     format!("{rel}/{name}")
                 };
                 // Only descend where keys below can still match the prefix.
-                let relevant = prefix.starts_with(&child)
-                    || child.starts_with(prefix)
-                    || decode_dir_object(&child).starts_with(prefix);
+                let decoded = decode_dir_object(&child);
+                let relevant = self.prefix.starts_with(&child)
+                    || child.starts_with(&self.prefix)
+                    || decoded.starts_with(&self.prefix);
                 if relevant {
-                    stack.push((entry.path(), child));
+                    self.heap.push(HeapItem(Pending::Dir(decoded, child)));
                 }
             } else if name == "xl.meta" || name == "xl.json" {
                 is_object = true;
             }
         }
         if is_object && !rel.is_empty() {
-            let key = decode_dir_object(&rel);
-            if key.starts_with(prefix) {
-                keys.push(key);
+            let key = decode_dir_object(rel);
+            if key.starts_with(&self.prefix) {
+                self.heap.push(HeapItem(Pending::Key(key)));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for DriveWalk {
+    type Item = std::io::Result<String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        while let Some(HeapItem(item)) = self.heap.pop() {
+            match item {
+                Pending::Key(key) => {
+                    if self.last.as_deref() == Some(key.as_str()) {
+                        continue;
+                    }
+                    self.last = Some(key.clone());
+                    return Some(Ok(key));
+                }
+                Pending::Dir(_, rel) => {
+                    if let Err(e) = self.expand(&rel) {
+                        self.failed = true;
+                        return Some(Err(e));
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Lists the object keys of `bucket` below `prefix` on one drive root (plain
+/// syscalls), all at once: for small listings such as `.minio.sys`.
+pub fn walk_dir(root: &Path, bucket: &str, prefix: &str) -> std::io::Result<Vec<String>> {
+    DriveWalk::new(root, bucket, prefix).collect()
+}
+
+/// A k-way merge of sorted key streams into one sorted stream without
+/// repeats (every drive of a set lists the same objects). Stops at the
+/// first error.
+pub struct MergeSorted<I, E> {
+    sources: Vec<I>,
+    heap: BinaryHeap<Reverse<(String, usize)>>,
+    started: bool,
+    last: Option<String>,
+    error: Option<E>,
+}
+
+impl<I: Iterator<Item = Result<String, E>>, E> MergeSorted<I, E> {
+    pub fn new(sources: Vec<I>) -> Self {
+        MergeSorted {
+            sources,
+            heap: BinaryHeap::new(),
+            started: false,
+            last: None,
+            error: None,
+        }
+    }
+
+    fn pull(&mut self, i: usize) {
+        match self.sources.get_mut(i).and_then(Iterator::next) {
+            Some(Ok(key)) => self.heap.push(Reverse((key, i))),
+            Some(Err(e)) => self.error = Some(e),
+            None => {}
+        }
+    }
+}
+
+impl<I: Iterator<Item = Result<String, E>>, E> Iterator for MergeSorted<I, E> {
+    type Item = Result<String, E>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if !self.started {
+            self.started = true;
+            for i in 0..self.sources.len() {
+                self.pull(i);
+            }
+        }
+        loop {
+            if let Some(e) = self.error.take() {
+                self.heap.clear();
+                self.sources.clear();
+                return Some(Err(e));
+            }
+            let Reverse((key, i)) = self.heap.pop()?;
+            self.pull(i);
+            if self.last.as_deref() != Some(key.as_str()) {
+                self.last = Some(key.clone());
+                return Some(Ok(key));
             }
         }
     }
-    keys.sort_unstable();
-    keys.dedup();
-    Ok(keys)
-}
-
-/// [`walk_dir`] on the drive's worker thread.
-pub fn walk_drive(io: &DriveIo, bucket: &str, prefix: &str) -> Result<Vec<String>, DriveIoError> {
-    let (b, p) = (bucket.to_owned(), prefix.to_owned());
-    let rel = PathBuf::from(bucket).join(prefix);
-    io.run_blocking(move |root| walk_dir(root, &b, &p))?
-        .map_err(|source| DriveIoError {
-            drive: io.root().to_owned(),
-            op: "list",
-            path: rel,
-            source,
-        })
 }
 
 /// Merges sorted per-drive listings into one sorted list without repeats.
 pub fn merge_sorted(lists: Vec<Vec<String>>) -> Vec<String> {
-    let mut iters: Vec<_> = lists.into_iter().map(Vec::into_iter).collect();
-    let mut heap = BinaryHeap::new();
-    for (i, it) in iters.iter_mut().enumerate() {
-        if let Some(k) = it.next() {
-            heap.push(Reverse((k, i)));
-        }
-    }
-    let mut out: Vec<String> = Vec::new();
-    while let Some(Reverse((key, i))) = heap.pop() {
-        if let Some(next) = iters[i].next() {
-            heap.push(Reverse((next, i)));
-        }
-        if out.last() != Some(&key) {
-            out.push(key);
-        }
-    }
-    out
+    let sources = lists
+        .into_iter()
+        .map(|l| l.into_iter().map(Ok::<_, std::convert::Infallible>))
+        .collect();
+    MergeSorted::new(sources).filter_map(Result::ok).collect()
 }
 
-/// Lists a bucket/prefix over the drives of one set, all drives walking in parallel.
+/// Keys handed from a drive's walker thread to the merge, in batches.
+const WALK_BATCH: usize = 512;
+/// Batches a walker may run ahead of the merge (bounds memory per drive).
+const WALK_AHEAD: usize = 4;
+
+/// The keys one drive's walker thread sends, batch by batch.
+struct DriveStream {
+    rx: crossbeam_channel::Receiver<Result<Vec<String>, DriveIoError>>,
+    batch: std::vec::IntoIter<String>,
+}
+
+impl Iterator for DriveStream {
+    type Item = Result<String, DriveIoError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(key) = self.batch.next() {
+                return Some(Ok(key));
+            }
+            match self.rx.recv().ok()? {
+                Ok(batch) => self.batch = batch.into_iter(),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+/// The listing of a bucket/prefix over the drives of one set, streamed: one
+/// walker thread per drive (directory reads have no io_uring operation, and
+/// a walk on the drive's worker would hold up its ring), merged in order.
+/// Dropping it stops the walkers.
+pub struct SetListing {
+    merge: MergeSorted<DriveStream, DriveIoError>,
+    walkers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Iterator for SetListing {
+    type Item = Result<String, DriveIoError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.merge.next()
+    }
+}
+
+impl Drop for SetListing {
+    fn drop(&mut self) {
+        // Dropping the receivers makes every walker's next send fail.
+        self.merge = MergeSorted::new(Vec::new());
+        for w in self.walkers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// Streams the keys of `bucket` below `prefix` over the drives of one set.
+pub fn stream_set(drives: &[DriveIo], bucket: &str, prefix: &str) -> SetListing {
+    let mut sources = Vec::new();
+    let mut walkers = Vec::new();
+    for io in drives {
+        let (tx, rx) = crossbeam_channel::bounded(WALK_AHEAD);
+        let root = io.root().to_owned();
+        let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
+        walkers.push(std::thread::spawn(move || {
+            let rel = PathBuf::from(&bucket).join(&prefix);
+            let mut batch = Vec::with_capacity(WALK_BATCH);
+            for key in DriveWalk::new(&root, &bucket, &prefix) {
+                match key {
+                    Ok(key) => batch.push(key),
+                    Err(source) => {
+                        let _ = tx.send(Err(DriveIoError {
+                            drive: root.clone(),
+                            op: "list",
+                            path: rel,
+                            source,
+                        }));
+                        return;
+                    }
+                }
+                if batch.len() == WALK_BATCH && tx.send(Ok(std::mem::take(&mut batch))).is_err() {
+                    return;
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(Ok(batch));
+            }
+        }));
+        sources.push(DriveStream {
+            rx,
+            batch: Vec::new().into_iter(),
+        });
+    }
+    SetListing {
+        merge: MergeSorted::new(sources),
+        walkers,
+    }
+}
+
+/// Lists a bucket/prefix over the drives of one set, all drives walking in
+/// parallel, collected (tests and small listings; the pipeline streams).
 pub fn list_set(
     drives: &[DriveIo],
     bucket: &str,
     prefix: &str,
 ) -> Result<Vec<String>, DriveIoError> {
-    let lists = std::thread::scope(|s| {
-        let handles: Vec<_> = drives
-            .iter()
-            .map(|io| s.spawn(move || walk_drive(io, bucket, prefix)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Ok(Vec::new())))
-            .collect::<Result<Vec<_>, _>>()
-    })?;
-    Ok(merge_sorted(lists))
+    stream_set(drives, bucket, prefix).collect()
 }
 
 #[cfg(test)]
@@ -185,7 +409,7 @@ mod tests {
         std::fs::create_dir_all(d2.join("bkt/empty/dir")).unwrap();
         let ios = [DriveIo::spawn(&d1).unwrap(), DriveIo::spawn(&d2).unwrap()];
         assert_eq!(
-            walk_drive(&ios[0], "bkt", "").unwrap(),
+            walk_dir(&d1, "bkt", "").unwrap(),
             [
                 "a-b",
                 "a/b",
@@ -220,5 +444,81 @@ mod tests {
         assert!(list_set(&ios, "nobucket", "").unwrap().is_empty());
         assert_eq!(encode_dir_object("photos/2024/"), "photos/2024__XLDIR__");
         assert_eq!(decode_dir_object("photos/2024__XLDIR__"), "photos/2024/");
+    }
+
+    /// The lazy walk lists exactly the sorted, de-duplicated keys below the
+    /// prefix, whatever the mix of names that sort around `/`.
+    #[test]
+    fn streaming_walk_matches_a_sorted_listing() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let parts = ["a", "a-b", "a.b", "a0", "b", "ab", "a~", "x"];
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let drives: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("d{i}"))).collect();
+            let mut all = std::collections::BTreeSet::new();
+            for _ in 0..40 {
+                let depth = rng.gen_range(1..4);
+                let mut key: Vec<&str> = Vec::new();
+                for _ in 0..depth {
+                    key.push(parts[rng.gen_range(0..parts.len())]);
+                }
+                let mut key = key.join("/");
+                if rng.gen_bool(0.2) {
+                    key.push('/');
+                }
+                // Every drive of a set holds every object; some copies missing.
+                for d in &drives {
+                    if rng.gen_bool(0.8) {
+                        touch_object(d, "bkt", &encode_dir_object(&key));
+                    }
+                }
+                all.insert(key);
+            }
+            let held: std::collections::BTreeSet<String> = all
+                .iter()
+                .filter(|k| {
+                    drives.iter().any(|d| {
+                        d.join("bkt")
+                            .join(encode_dir_object(k))
+                            .join("xl.meta")
+                            .exists()
+                    })
+                })
+                .cloned()
+                .collect();
+            let ios: Vec<DriveIo> = drives.iter().map(|d| DriveIo::spawn(d).unwrap()).collect();
+            for prefix in ["", "a", "a/", "a-", "a/b", "x/a/"] {
+                let want: Vec<String> = held
+                    .iter()
+                    .filter(|k| k.starts_with(prefix))
+                    .cloned()
+                    .collect();
+                assert_eq!(
+                    list_set(&ios, "bkt", prefix).unwrap(),
+                    want,
+                    "round {round} prefix {prefix:?}"
+                );
+            }
+            // Each drive alone lists its own copies in order.
+            let one: Vec<String> = walk_dir(&drives[0], "bkt", "").unwrap();
+            let mut sorted = one.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(one, sorted);
+        }
+    }
+
+    #[test]
+    fn a_dropped_listing_stops_its_walkers() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("d");
+        for i in 0..5000 {
+            touch_object(&d, "bkt", &format!("k{i:05}"));
+        }
+        let ios = [DriveIo::spawn(&d).unwrap()];
+        let mut listing = stream_set(&ios, "bkt", "");
+        assert_eq!(listing.next().unwrap().unwrap(), "k00000");
+        drop(listing); // joins the walker: must not hang on a full channel
     }
 }

@@ -25,7 +25,7 @@ use super::state::{write_atomic, JobDir};
 use super::summary::{JobState, Outcome, SkipReason, Summary};
 use crate::drives::io::DriveIo;
 use crate::drives::topology::Topology;
-use crate::drives::walk::list_set;
+use crate::drives::walk::stream_set;
 
 /// Set by SIGINT/SIGTERM: stop listing, finish what is in flight, record
 /// the cancel durably.
@@ -131,8 +131,8 @@ fn walk(
     for set in sets {
         let mut seq = 0;
         for prefix in prefixes {
-            let keys = list_set(&set.ios, bucket, prefix).map_err(|e| e.to_string())?;
-            for key in keys {
+            for key in stream_set(&set.ios, bucket, prefix) {
+                let key = key.map_err(|e| e.to_string())?;
                 if stop() {
                     return Ok(());
                 }

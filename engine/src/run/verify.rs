@@ -11,7 +11,7 @@ use xlmeta::VersionType;
 
 use super::object::{agreement, gather, object_dir, version_text};
 use super::pipeline::SetDrives;
-use crate::drives::walk::list_set;
+use crate::drives::walk::stream_set;
 use crate::erasure::set::locate_version;
 use crate::erasure::stream::read_object;
 use crate::sse::{dare, Classification, CryptoEntries, ObjectKey, ParsedSse};
@@ -123,8 +123,8 @@ pub fn verify(
     report: &mut VerifyReport,
 ) -> Result<(), String> {
     for set in sets {
-        let keys = list_set(&set.ios, bucket, prefix).map_err(|e| e.to_string())?;
-        for key in keys {
+        for key in stream_set(&set.ios, bucket, prefix) {
+            let key = key.map_err(|e| e.to_string())?;
             report.objects += 1;
             let raws = gather(&set.ios, &object_dir(bucket, &key).join("xl.meta"));
             let ag = agreement(&raws);
