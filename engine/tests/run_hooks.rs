@@ -108,6 +108,7 @@ fn encrypt_and_internal_plans_commit_through_the_journal() {
     };
     let state = tmp.path().join("state");
     let sha = job_sha256(job_text);
+    let mut reported = Vec::new();
     let end = {
         let dir = JobDir::open(&state, job_text).unwrap();
         pipeline::run(
@@ -116,11 +117,14 @@ fn encrypt_and_internal_plans_commit_through_the_journal() {
             &sets,
             ctx(),
             &Options::default(),
-            &mut |_, _| {},
+            &mut |_, objects| reported.push(objects),
         )
         .unwrap()
     };
     assert_eq!(end.state, JobState::Completed);
+    // Progress counts finished objects, never backwards, up to all of them.
+    assert!(reported.windows(2).all(|w| w[0] <= w[1]), "{reported:?}");
+    assert_eq!(reported.last(), Some(&3), "{reported:?}");
     let s = &end.summary;
     assert_eq!(s.objects_encrypted, 3);
     assert_eq!(s.objects, 3);

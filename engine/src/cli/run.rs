@@ -67,25 +67,16 @@ pub fn run(args: Args) -> CmdResult {
         breaker: Breaker::default(),
     };
     install_signal_handlers();
-    let bar = is_tty().then(|| {
-        let b = indicatif::ProgressBar::new_spinner();
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {elapsed_precise} {pos} versions ({per_sec}) {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        b
-    });
+    let bar = is_tty().then(|| progress_bar(&sets, &ctx.job.bucket, &ctx.job.prefixes));
     let opts = Options {
         concurrency: args.kms_concurrency.max(1),
         batch: args.batch.max(1),
         retry_failed: args.retry_failed,
     };
     let sha = job_sha256(&bytes);
-    let mut progress = |s: &crate::run::summary::Summary, _: u64| {
+    let mut progress = |s: &crate::run::summary::Summary, objects: u64| {
         if let Some(b) = &bar {
-            b.set_position(s.objects_scanned);
+            b.set_position(objects);
             b.set_message(format!(
                 "done {} skipped {} failed {}",
                 s.objects, s.objects_skipped, s.objects_failed
@@ -142,4 +133,49 @@ fn internal_planner(sets: &[crate::run::pipeline::SetDrives]) -> Arc<InternalPla
     Arc::new(move |kms: &dyn kms_client::Kms| {
         crate::internal::hook_work(&roots, kms, &mut crate::sse::OsRandom)
     })
+}
+
+/// The TTY progress bar: a spinner with the rate until a background count of
+/// the objects in scope (a directory walk, no xl.meta reads) finishes, then a
+/// bar with the ETA. Position is objects finished, including those an
+/// earlier run of the job finished.
+fn progress_bar(
+    sets: &[crate::run::pipeline::SetDrives],
+    bucket: &str,
+    prefixes: &[String],
+) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} {pos} objects ({per_sec}) {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let counted = bar.clone();
+    let roots: Vec<Vec<std::path::PathBuf>> = sets.iter().map(|s| s.roots.clone()).collect();
+    let (bucket, prefixes) = (bucket.to_owned(), prefixes.to_vec());
+    // Detached: it only reads directories, and the process exits when the
+    // job ends, counted or not.
+    std::thread::spawn(move || {
+        let mut total = 0u64;
+        for set in &roots {
+            let set: Vec<&std::path::Path> = set.iter().map(|r| r.as_path()).collect();
+            for prefix in &prefixes {
+                for key in crate::drives::walk::stream_roots(&set, &bucket, prefix) {
+                    if key.is_err() {
+                        return;
+                    }
+                    total += 1;
+                }
+            }
+        }
+        counted.set_length(total);
+        counted.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} objects ({per_sec}, ETA {eta}) {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+    });
+    bar
 }

@@ -320,11 +320,18 @@ impl Drop for SetListing {
 
 /// Streams the keys of `bucket` below `prefix` over the drives of one set.
 pub fn stream_set(drives: &[DriveIo], bucket: &str, prefix: &str) -> SetListing {
+    let roots: Vec<&Path> = drives.iter().map(DriveIo::root).collect();
+    stream_roots(&roots, bucket, prefix)
+}
+
+/// [`stream_set`] over drive roots (no workers needed: walks use plain
+/// syscalls on threads of their own).
+pub fn stream_roots(roots: &[&Path], bucket: &str, prefix: &str) -> SetListing {
     let mut sources = Vec::new();
     let mut walkers = Vec::new();
-    for io in drives {
+    for root in roots {
         let (tx, rx) = crossbeam_channel::bounded(WALK_AHEAD);
-        let root = io.root().to_owned();
+        let root = root.to_path_buf();
         let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
         walkers.push(std::thread::spawn(move || {
             let rel = PathBuf::from(&bucket).join(&prefix);

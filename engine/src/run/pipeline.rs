@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -117,6 +117,9 @@ struct Work {
 }
 
 /// Progress callback: (objects processed, objects listed so far, done listing).
+/// Called after each group commit with the summary so far and the number of
+/// objects finished, counting those an earlier run of the job finished (so a
+/// resumed job's progress starts where it stopped).
 pub type Progress<'a> = &'a mut dyn FnMut(&Summary, u64);
 
 /// Lists every set and sends its objects in order; stops on cancel.
@@ -400,12 +403,15 @@ pub fn run(
     } else {
         HashSet::new()
     };
+    let earlier_done = Arc::new(AtomicU64::new(0));
+    let earlier = earlier_done.clone();
     let skip = move |set: usize, key: &str| -> Option<bool> {
         let k = (set, key.to_owned());
         if failed.contains(&k) {
             return Some(true);
         }
         if watermark.get(&set).is_some_and(|w| key <= w.as_str()) || finished.contains(&k) {
+            earlier.fetch_add(1, Ordering::Relaxed);
             return None;
         }
         Some(false)
@@ -444,7 +450,20 @@ pub fn run(
         }
         drop(work_rx);
         drop(res_tx);
-        let outcome = commit_loop(&mut c, &ctx, sets, &res_rx, opts, &stop_flag, progress);
+        let mut done_here = 0u64;
+        let mut count_progress = |summary: &Summary, finished: u64| {
+            done_here += finished;
+            progress(summary, earlier_done.load(Ordering::Relaxed) + done_here);
+        };
+        let outcome = commit_loop(
+            &mut c,
+            &ctx,
+            sets,
+            &res_rx,
+            opts,
+            &stop_flag,
+            &mut count_progress,
+        );
         stop_flag.store(true, Ordering::Relaxed);
         // Drain so workers and the walker can finish.
         for _ in res_rx.iter() {}
@@ -648,10 +667,14 @@ fn commit_loop(
         let changed = c.execute(plans)?;
         // A conflicting object is finished only after its second decision.
         let mut deferred = HashMap::new();
+        let mut finished_now = 0;
         for (set, seq, key, second) in done_keys {
             if !second && changed.iter().any(|(s, k)| *s == set && *k == key) {
                 deferred.insert((set, key), seq);
-            } else if seq != u64::MAX {
+                continue;
+            }
+            finished_now += 1;
+            if seq != u64::MAX {
                 marks.finished(set, seq, key);
             }
         }
@@ -678,7 +701,7 @@ fn commit_loop(
             c.save_summary();
             last_save = Instant::now();
         }
-        progress(&c.ledger.summary, 0);
+        progress(&c.ledger.summary, finished_now);
         if stop.load(Ordering::Relaxed) {
             break;
         }
