@@ -23,7 +23,7 @@
 //! commit): one `fdatasync` makes a whole window of intents durable.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -77,10 +77,38 @@ pub struct Replay<R> {
     pub truncated_bytes: u64,
 }
 
+/// What [`Journal::open_with`] found on disk (the records went to its callback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayStats {
+    /// Intact records replayed.
+    pub records: u64,
+    /// Bytes dropped from the tail (a torn record from a crash), 0 if none.
+    pub truncated_bytes: u64,
+}
+
 impl<R: Serialize + DeserializeOwned> Journal<R> {
     /// Opens (creating if needed) the journal at `path`, replays its intact
     /// records and truncates a torn tail.
     pub fn open(path: impl Into<PathBuf>) -> Result<(Self, Replay<R>), JournalError> {
+        let mut records = Vec::new();
+        let (journal, stats) = Self::open_with(path, |r| records.push(r))?;
+        Ok((
+            journal,
+            Replay {
+                records,
+                truncated_bytes: stats.truncated_bytes,
+            },
+        ))
+    }
+
+    /// [`open`](Self::open), handing each intact record to `on_record` as it
+    /// is decoded instead of collecting them: a resume of a job of millions
+    /// of objects reads its journal through a memory map, one record at a
+    /// time, and never holds it in memory.
+    pub fn open_with(
+        path: impl Into<PathBuf>,
+        mut on_record: impl FnMut(R),
+    ) -> Result<(Self, ReplayStats), JournalError> {
         let path = path.into();
         let io_err = |source| JournalError::Io {
             path: path.clone(),
@@ -93,12 +121,25 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
             .truncate(false)
             .open(&path)
             .map_err(io_err)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(io_err)?;
+        let file_len = file.metadata().map_err(io_err)?.len();
+        let map = if file_len == 0 {
+            None
+        } else {
+            // SAFETY: the job directory's lock file (held by our caller,
+            // `JobDir`) keeps every other keyrotate process from writing this
+            // journal, and nothing here writes it while the map is alive; a
+            // foreign writer truncating it under us is the only way to fault.
+            Some(unsafe { memmap2::Mmap::map(&file) }.map_err(io_err)?)
+        };
+        let bytes: &[u8] = map.as_deref().unwrap_or(&[]);
+        if let Some(m) = &map {
+            // One pass from start to end: let the kernel read ahead.
+            let _ = m.advise(memmap2::Advice::Sequential);
+        }
 
-        let mut records = Vec::new();
+        let mut records = 0u64;
         let mut offset = 0usize;
-        while let Some((magic, payload, next)) = next_record(&bytes, offset) {
+        while let Some((magic, payload, next)) = next_record(bytes, offset) {
             if magic == MAGIC_COMMIT {
                 offset = next;
                 continue;
@@ -108,16 +149,18 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
                 offset: offset as u64,
                 reason: e.to_string(),
             })?;
-            records.push(record);
+            on_record(record);
+            records += 1;
             offset = next;
         }
-        if committed_length_after(&bytes, offset) > offset as u64 {
+        if committed_length_after(bytes, offset) > offset as u64 {
             return Err(JournalError::Corrupt {
                 path,
                 offset: offset as u64,
             });
         }
         let truncated_bytes = (bytes.len() - offset) as u64;
+        drop(map);
         if truncated_bytes > 0 {
             file.set_len(offset as u64).map_err(io_err)?;
             file.sync_data().map_err(io_err)?;
@@ -137,7 +180,7 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
         };
         Ok((
             journal,
-            Replay {
+            ReplayStats {
                 records,
                 truncated_bytes,
             },

@@ -304,17 +304,15 @@ pub fn run(
     progress: Progress<'_>,
 ) -> Result<RunEnd, RunError> {
     let process_start = std::time::SystemTime::now();
-    let (journal, replay) = Journal::<Record>::open(dir.journal_path())?;
-    // Rebuild counters and the report from the journal.
+    // Rebuild counters and the report from the journal, record by record.
     let report_file = std::fs::File::create(dir.report_path())
         .map_err(|e| RunError::Io(format!("{}: {e}", dir.report_path().display())))?;
     let mut report = std::io::BufWriter::new(report_file);
     let mut ledger = Ledger::for_replay();
-    for rec in &replay.records {
-        ledger.apply(rec, &mut |v| write_line(&mut report, v));
-    }
-    let resumed = !replay.records.is_empty();
-    drop(replay);
+    let (journal, replay) = Journal::<Record>::open_with(dir.journal_path(), |rec| {
+        ledger.apply(&rec, &mut |v| write_line(&mut report, v));
+    })?;
+    let resumed = replay.records > 0;
     ledger.prune();
     let mut c = Committer {
         journal,
