@@ -211,12 +211,46 @@ fn plaintext_only_run_encrypts_every_boundary_size() {
     assert_eq!(summary["objectsEncrypted"], 0, "{summary}");
 }
 
+/// Every plaintext version of a versioned object is encrypted in one run
+/// (one data rewrite per commit: the object takes one pass per version).
+#[test]
+fn every_plaintext_version_of_an_object_is_encrypted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("fx");
+    let sizes = [0, 1, 64 * KIB, MIB + 1, 3 * MIB + 7, 200 * KIB];
+    let m = build(&root, &sizes, 3);
+    let versions = m["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["bucket"] == "fixture" && e["delete_marker"].as_bool() != Some(true))
+        .count() as u64;
+    assert!(versions > sizes.len() as u64, "the fixture is versioned");
+    let etags = etags_of(&root, &m);
+    let (code, summary, out) = run(
+        &job(tmp.path()),
+        &drives(&root, 4),
+        &tmp.path().join("state"),
+        KEY1,
+    );
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(summary["objectsEncrypted"], versions, "{summary}");
+    assert_eq!(summary["objectsFailed"], 0, "{summary}");
+    assert_eq!(
+        summary["objectsScanned"].as_u64().unwrap(),
+        summary["objects"].as_u64().unwrap() + summary["deleteMarkersSkipped"].as_u64().unwrap(),
+        "{summary}"
+    );
+    check_deployment(&root, &m, &etags);
+    assert_eq!(staging_left(&root), 0);
+}
+
 #[test]
 fn kill_nine_during_data_rewrites_then_resume() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("fx");
-    // Part-file and inline objects, multipart every 9th. (One version per
-    // object: the pipeline encrypts one plaintext version per object per run.)
+    // Part-file and inline objects, multipart every 9th, two versions each
+    // (kills land between the passes over an object's versions too).
     let sizes: Vec<u64> = (0..24u64)
         .map(|i| match i % 4 {
             0 => 3 * MIB + i,
@@ -225,7 +259,7 @@ fn kill_nine_during_data_rewrites_then_resume() {
             _ => MIB + 1,
         })
         .collect();
-    let m = build(&root, &sizes, 1);
+    let m = build(&root, &sizes, 2);
     let etags = etags_of(&root, &m);
     let (last, kills) = run_with_kills(
         &job(tmp.path()),

@@ -147,6 +147,10 @@ pub struct ObjectResult {
     /// The metadata edits behind `plan` (journaled instead of the bytes
     /// when the plan has no data part).
     pub edits: Vec<MetaEdit>,
+    /// Plaintext versions left for another pass: one data rewrite per
+    /// object per commit (each pass stages one new data dir per drive), so
+    /// an object with several plaintext versions is encrypted pass by pass.
+    pub more_plaintext: Vec<[u8; 16]>,
 }
 
 /// What a dry run learns about a version that would be changed.
@@ -441,6 +445,20 @@ pub fn process(
     ios: &[DriveIo],
     key: &str,
 ) -> ObjectResult {
+    process_versions(ctx, set, drives, ios, key, None)
+}
+
+/// [`process`] limited to the versions in `only` (a later pass over an
+/// object's remaining plaintext versions); other versions are neither
+/// decided nor reported again.
+pub fn process_versions(
+    ctx: &ObjectCtx,
+    set: usize,
+    drives: &[PathBuf],
+    ios: &[DriveIo],
+    key: &str,
+    only: Option<&[[u8; 16]]>,
+) -> ObjectResult {
     let bucket = ctx.job.bucket.as_str();
     let dir = object_dir(bucket, key);
     let raws = gather(ios, &dir.join("xl.meta"));
@@ -452,6 +470,7 @@ pub fn process(
         dry: Vec::new(),
         rewrite_bytes: 0,
         edits: Vec::new(),
+        more_plaintext: Vec::new(),
     };
     let base = |version_id: String, outcome: Outcome| VersionChange {
         bucket: bucket.to_owned(),
@@ -500,7 +519,11 @@ pub fn process(
     let mut encrypt: Option<(usize, VersionChange)> = None;
     let mut rng = OsRandom;
     for i in 0..count {
-        let vid = version_text(&reference_meta.versions()[i].header().version_id);
+        let id = reference_meta.versions()[i].header().version_id;
+        if only.is_some_and(|only| !only.contains(&id)) {
+            continue;
+        }
+        let vid = version_text(&id);
         let problem = ag.problems.get(i).cloned().flatten();
         let Some(f) = facts(&reference_meta, i, problem.is_none()) else {
             let mut v = base(vid, Outcome::Skipped(SkipReason::Inconsistent));
@@ -578,11 +601,8 @@ pub fn process(
                     v.error = Some("plaintext encryption is not available in this build".into());
                     result.finished.push(v);
                 } else if encrypt.is_some() {
-                    // One data rewrite per object and commit.
-                    v.outcome = Outcome::Failed("encryptUnavailable".into());
-                    v.error =
-                        Some("only one plaintext version per object is encrypted per run".into());
-                    result.finished.push(v);
+                    // One data rewrite per object and commit: the next pass.
+                    result.more_plaintext.push(id);
                 } else {
                     v.outcome = Outcome::Done(kind);
                     encrypt = Some((i, v));

@@ -112,12 +112,20 @@ struct Work {
     key: String,
     /// A `--retry-failed` retry of an object with failed versions.
     retry: bool,
-    /// Decided again after a commit-time conflict.
+    /// Decided again after a commit-time conflict, or a later pass over
+    /// the object's plaintext versions (a conflict then fails).
     second: bool,
+    /// Only these versions (by id): the plaintext versions left for
+    /// another pass.
+    only: Option<Vec<[u8; 16]>>,
 }
 
-/// Progress callback: (objects processed, objects listed so far, done listing).
-/// Called after each group commit with the summary so far and the number of
+/// What the walk does with a listed object: `None` when the journal has it
+/// finished, else whether it is a `--retry-failed` retry and which versions
+/// are left (an interrupted multi-pass encryption).
+type SkipFn<'a> = dyn Fn(usize, &str) -> Option<(bool, Option<Vec<[u8; 16]>>)> + 'a;
+
+/// Progress callback: called after each group commit with the summary so far and the number of
 /// objects finished, counting those an earlier run of the job finished (so a
 /// resumed job's progress starts where it stopped).
 pub type Progress<'a> = &'a mut dyn FnMut(&Summary, u64);
@@ -127,7 +135,7 @@ fn walk(
     sets: &[SetDrives],
     bucket: &str,
     prefixes: &[String],
-    skip: &dyn Fn(usize, &str) -> Option<bool>,
+    skip: &SkipFn<'_>,
     tx: &Sender<Work>,
     stop: &dyn Fn() -> bool,
 ) -> Result<(), String> {
@@ -139,7 +147,7 @@ fn walk(
                 if stop() {
                     return Ok(());
                 }
-                let Some(retry) = skip(set.index, &key) else {
+                let Some((retry, only)) = skip(set.index, &key) else {
                     continue;
                 };
                 let work = Work {
@@ -148,6 +156,7 @@ fn walk(
                     key,
                     retry,
                     second: false,
+                    only,
                 };
                 seq += 1;
                 if tx.send(work).is_err() {
@@ -403,16 +412,20 @@ pub fn run(
     };
     let earlier_done = Arc::new(AtomicU64::new(0));
     let earlier = earlier_done.clone();
-    let skip = move |set: usize, key: &str| -> Option<bool> {
+    let again = std::mem::take(&mut c.ledger.again);
+    let skip = move |set: usize, key: &str| -> Option<(bool, Option<Vec<[u8; 16]>>)> {
         let k = (set, key.to_owned());
         if failed.contains(&k) {
-            return Some(true);
+            return Some((true, None));
+        }
+        if let Some(versions) = again.get(&k) {
+            return Some((false, Some(versions.clone())));
         }
         if watermark.get(&set).is_some_and(|w| key <= w.as_str()) || finished.contains(&k) {
             earlier.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        Some(false)
+        Some((false, None))
     };
 
     let ctx = Arc::new(ctx);
@@ -439,7 +452,14 @@ pub fn run(
             s.spawn(move || {
                 for w in rx {
                     let Some(set) = sets.get(w.set) else { continue };
-                    let r = object::process(&ctx, w.set, &set.roots, &set.ios, &w.key);
+                    let r = object::process_versions(
+                        &ctx,
+                        w.set,
+                        &set.roots,
+                        &set.ios,
+                        &w.key,
+                        w.only.as_deref(),
+                    );
                     if tx.send((w, r)).is_err() {
                         break;
                     }
@@ -611,7 +631,9 @@ fn commit_loop(
         }
         let mut plans = Vec::new();
         let mut done_keys = Vec::new();
-        for (w, r) in batch {
+        let mut passes: HashMap<(usize, String), Vec<[u8; 16]>> = HashMap::new();
+        for (w, mut r) in batch {
+            let more = std::mem::take(&mut r.more_plaintext);
             if w.retry {
                 c.append(Record::Retry {
                     set: w.set,
@@ -658,6 +680,16 @@ fn commit_loop(
                 }
                 plans.push((id, r.set, r.key.clone(), plan, w.second));
             }
+            if !more.is_empty() {
+                // After the object's records of this pass: until a later
+                // pass records it, the object is not finished.
+                c.append(Record::Again {
+                    set: r.set,
+                    key: r.key.clone(),
+                    versions: more.clone(),
+                })?;
+                passes.insert((r.set, r.key.clone()), more);
+            }
             done_keys.push((w.set, w.seq, w.key, w.second));
         }
         // One fdatasync makes the whole window of intents durable.
@@ -667,7 +699,8 @@ fn commit_loop(
         let mut deferred = HashMap::new();
         let mut finished_now = 0;
         for (set, seq, key, second) in done_keys {
-            if !second && changed.iter().any(|(s, k)| *s == set && *k == key) {
+            let conflict = !second && changed.iter().any(|(s, k)| *s == set && *k == key);
+            if conflict || passes.contains_key(&(set, key.clone())) {
                 deferred.insert((set, key), seq);
                 continue;
             }
@@ -688,6 +721,26 @@ fn commit_loop(
                     key,
                     retry: false,
                     second: true,
+                    only: None,
+                };
+                passes.remove(&(set, w.key.clone()));
+                again.push_back((w, r));
+            }
+        }
+        for ((set, key), versions) in passes {
+            // The next pass over the object's remaining plaintext versions
+            // (decided on the bytes the last pass committed).
+            if let Some(sd) = sets.get(set) {
+                let r =
+                    object::process_versions(ctx, set, &sd.roots, &sd.ios, &key, Some(&versions));
+                let seq = deferred.remove(&(set, key.clone())).unwrap_or(u64::MAX);
+                let w = Work {
+                    set,
+                    seq,
+                    key,
+                    retry: false,
+                    second: true,
+                    only: Some(versions),
                 };
                 again.push_back((w, r));
             }
@@ -753,7 +806,7 @@ pub fn plan(
                 sets,
                 &bucket,
                 &prefixes,
-                &|_, _| Some(false),
+                &|_, _| Some((false, None)),
                 &work_tx,
                 &|| CANCEL.load(Ordering::Relaxed),
             )

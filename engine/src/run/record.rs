@@ -3,7 +3,10 @@
 //! Order of records for one object: its plan's [`Record::Intent`] (durable
 //! before any drive is written) and the [`Record::Finished`] lines of its
 //! versions that need no write, in one group commit; after every drive holds
-//! the change, [`Record::Done`]. [`Record::Watermark`] says that everything
+//! the change, [`Record::Done`]. An object with several plaintext versions is
+//! encrypted one version per pass; each pass but the last ends its records
+//! with [`Record::Again`] naming the versions left, so a resume between
+//! passes encrypts exactly those. [`Record::Watermark`] says that everything
 //! of a set up to an object name is recorded. A replay rebuilds the counters
 //! and the report from `Finished`/`Done` alone, so nothing is counted twice.
 
@@ -132,6 +135,14 @@ pub enum Record {
     },
     /// Every object of `set` up to and including `key` is recorded.
     Watermark { set: usize, key: String },
+    /// The object's other plaintext versions (`versions`, by id) wait for
+    /// another pass: until a later record of the object, it is not finished
+    /// even when its plan is done (a resume encrypts exactly these).
+    Again {
+        set: usize,
+        key: String,
+        versions: Vec<[u8; 16]>,
+    },
     /// `--retry-failed`: the failed versions of this object are retried, and
     /// their earlier outcomes no longer count.
     Retry { set: usize, key: String },
@@ -207,6 +218,9 @@ pub struct Ledger {
     /// their set's watermark by [`Ledger::prune`]).
     pub finished: HashSet<(usize, String)>,
     track_finished: bool,
+    /// Objects with plaintext versions left for another pass (see
+    /// [`Record::Again`]).
+    pub again: HashMap<(usize, String), Vec<[u8; 16]>>,
     /// Failed versions per object, so a Retry record can take them back.
     pub failed: HashMap<(usize, String), Vec<VersionChange>>,
     /// The last End/Stopped record.
@@ -245,6 +259,7 @@ impl Ledger {
             }
             Record::Resumed { .. } => self.stopped = None,
             Record::Intent { id, set, key, plan } => {
+                self.again.remove(&(*set, key.clone()));
                 self.next_id = self.next_id.max(id + 1);
                 self.pending
                     .insert(*id, (*set, key.clone(), Pending::Full(plan.clone())));
@@ -255,6 +270,7 @@ impl Ledger {
                 key,
                 intent,
             } => {
+                self.again.remove(&(*set, key.clone()));
                 self.next_id = self.next_id.max(id + 1);
                 self.pending
                     .insert(*id, (*set, key.clone(), Pending::Edit(intent.clone())));
@@ -265,7 +281,7 @@ impl Ledger {
                         let v = outcome_of(v, error.as_ref());
                         self.count(set, &key, v, line);
                     }
-                    if self.track_finished {
+                    if self.track_finished && !self.again.contains_key(&(set, key.clone())) {
                         self.finished.insert((set, key));
                     }
                 }
@@ -274,6 +290,7 @@ impl Ledger {
                 self.pending.remove(id);
             }
             Record::Finished { set, key, version } => {
+                self.again.remove(&(*set, key.clone()));
                 self.count(*set, key, version.clone(), line);
                 if self.track_finished {
                     self.finished.insert((*set, key.clone()));
@@ -281,6 +298,10 @@ impl Ledger {
             }
             Record::Watermark { set, key } => {
                 self.watermark.insert(*set, key.clone());
+            }
+            Record::Again { set, key, versions } => {
+                self.finished.remove(&(*set, key.clone()));
+                self.again.insert((*set, key.clone()), versions.clone());
             }
             Record::Retry { set, key } => {
                 if let Some(old) = self.failed.remove(&(*set, key.clone())) {
@@ -375,5 +396,84 @@ fn uncount(s: &mut Summary, v: &VersionChange) {
                 s.failed_by_reason.remove(reason);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::plan::{CommitPlan, VersionChange};
+    use crate::run::summary::{ActionKind, Outcome, VersionSizes};
+
+    fn version(id: &str) -> VersionChange {
+        VersionChange {
+            bucket: "b".into(),
+            object: "k".into(),
+            version_id: id.into(),
+            outcome: Outcome::Done(ActionKind::Encrypt),
+            sizes: VersionSizes::default(),
+            old_key: None,
+            new_key: Some("key".into()),
+            tries: 1,
+            error: None,
+        }
+    }
+
+    fn intent(id: u64, v: &str) -> Record {
+        Record::Intent {
+            id,
+            set: 0,
+            key: "k".into(),
+            plan: CommitPlan {
+                drives: Vec::new(),
+                object_dir: "b/k".into(),
+                per_drive: Vec::new(),
+                remove_data_dirs: Vec::new(),
+                versions: vec![version(v)],
+            },
+        }
+    }
+
+    /// An object encrypted pass by pass is finished only by its last pass;
+    /// a replay cut between passes leaves exactly the remaining versions.
+    #[test]
+    fn an_object_with_passes_left_is_not_finished() {
+        let k = (0usize, "k".to_owned());
+        let mut ledger = Ledger::for_replay();
+        let mut lines = 0;
+        let mut apply = |l: &mut Ledger, r: Record| l.apply(&r, &mut |_| lines += 1);
+        apply(&mut ledger, intent(0, "v1"));
+        apply(
+            &mut ledger,
+            Record::Again {
+                set: 0,
+                key: "k".into(),
+                versions: vec![[2; 16], [3; 16]],
+            },
+        );
+        apply(&mut ledger, Record::Done { id: 0, error: None });
+        assert!(!ledger.finished.contains(&k), "two passes are left");
+        assert_eq!(ledger.again[&k], vec![[2; 16], [3; 16]]);
+        assert_eq!(ledger.summary.objects_encrypted, 1);
+
+        apply(&mut ledger, intent(1, "v2"));
+        apply(
+            &mut ledger,
+            Record::Again {
+                set: 0,
+                key: "k".into(),
+                versions: vec![[3; 16]],
+            },
+        );
+        apply(&mut ledger, Record::Done { id: 1, error: None });
+        assert!(!ledger.finished.contains(&k));
+        assert_eq!(ledger.again[&k], vec![[3; 16]]);
+
+        apply(&mut ledger, intent(2, "v3"));
+        apply(&mut ledger, Record::Done { id: 2, error: None });
+        assert!(ledger.finished.contains(&k), "the last pass finishes it");
+        assert!(ledger.again.is_empty());
+        assert_eq!(ledger.summary.objects_encrypted, 3);
+        assert_eq!(lines, 3);
     }
 }
