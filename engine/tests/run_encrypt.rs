@@ -178,28 +178,31 @@ fn etags_of(root: &Path, m: &serde_json::Value) -> Vec<(String, String, String)>
     out
 }
 
+/// Runs the plaintext-only job once: it succeeds, encrypts `versions`
+/// versions, and leaves a deployment [`check_deployment`] accepts and no
+/// staging behind.
+fn encrypt_all(tmp: &Path, root: &Path, m: &serde_json::Value, versions: u64) {
+    let etags = etags_of(root, m);
+    let (code, summary, out) = run(&job(tmp), &drives(root, 4), &tmp.join("state"), KEY1);
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(summary["objectsEncrypted"], versions, "{summary}");
+    assert_eq!(summary["objectsFailed"], 0, "{summary}");
+    assert_eq!(
+        summary["objectsScanned"].as_u64().unwrap(),
+        summary["objects"].as_u64().unwrap() + summary["deleteMarkersSkipped"].as_u64().unwrap(),
+        "{summary}"
+    );
+    check_deployment(root, m, &etags);
+    assert_eq!(staging_left(root), 0, "staging dirs left by a finished run");
+}
+
 #[test]
 fn plaintext_only_run_encrypts_every_boundary_size() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("fx");
     let sizes = BOUNDARY_SIZES;
     let m = build(&root, &sizes, 1);
-    let etags = etags_of(&root, &m);
-    let (code, summary, out) = run(
-        &job(tmp.path()),
-        &drives(&root, 4),
-        &tmp.path().join("state"),
-        KEY1,
-    );
-    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(summary["objectsEncrypted"], sizes.len() as u64, "{summary}");
-    assert_eq!(summary["objectsFailed"], 0, "{summary}");
-    check_deployment(&root, &m, &etags);
-    assert_eq!(
-        staging_left(&root),
-        0,
-        "staging dirs left by a finished run"
-    );
+    encrypt_all(tmp.path(), &root, &m, sizes.len() as u64);
     // A second run finds nothing plaintext left.
     let (code, summary, _) = run(
         &job(tmp.path()),
@@ -226,23 +229,7 @@ fn every_plaintext_version_of_an_object_is_encrypted() {
         .filter(|e| e["bucket"] == "fixture" && e["delete_marker"].as_bool() != Some(true))
         .count() as u64;
     assert!(versions > sizes.len() as u64, "the fixture is versioned");
-    let etags = etags_of(&root, &m);
-    let (code, summary, out) = run(
-        &job(tmp.path()),
-        &drives(&root, 4),
-        &tmp.path().join("state"),
-        KEY1,
-    );
-    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(summary["objectsEncrypted"], versions, "{summary}");
-    assert_eq!(summary["objectsFailed"], 0, "{summary}");
-    assert_eq!(
-        summary["objectsScanned"].as_u64().unwrap(),
-        summary["objects"].as_u64().unwrap() + summary["deleteMarkersSkipped"].as_u64().unwrap(),
-        "{summary}"
-    );
-    check_deployment(&root, &m, &etags);
-    assert_eq!(staging_left(&root), 0);
+    encrypt_all(tmp.path(), &root, &m, versions);
 }
 
 #[test]

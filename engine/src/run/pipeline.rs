@@ -117,13 +117,16 @@ struct Work {
     second: bool,
     /// Only these versions (by id): the plaintext versions left for
     /// another pass.
-    only: Option<Vec<[u8; 16]>>,
+    only: Option<VersionIds>,
 }
+
+/// Version ids (the plaintext versions an object has left for later passes).
+type VersionIds = Vec<[u8; 16]>;
 
 /// What the walk does with a listed object: `None` when the journal has it
 /// finished, else whether it is a `--retry-failed` retry and which versions
 /// are left (an interrupted multi-pass encryption).
-type SkipFn<'a> = dyn Fn(usize, &str) -> Option<(bool, Option<Vec<[u8; 16]>>)> + 'a;
+type SkipFn<'a> = dyn Fn(usize, &str) -> Option<(bool, Option<VersionIds>)> + 'a;
 
 /// Progress callback: called after each group commit with the summary so far and the number of
 /// objects finished, counting those an earlier run of the job finished (so a
@@ -413,7 +416,7 @@ pub fn run(
     let earlier_done = Arc::new(AtomicU64::new(0));
     let earlier = earlier_done.clone();
     let again = std::mem::take(&mut c.ledger.again);
-    let skip = move |set: usize, key: &str| -> Option<(bool, Option<Vec<[u8; 16]>>)> {
+    let skip = move |set: usize, key: &str| -> Option<(bool, Option<VersionIds>)> {
         let k = (set, key.to_owned());
         if failed.contains(&k) {
             return Some((true, None));
@@ -631,7 +634,7 @@ fn commit_loop(
         }
         let mut plans = Vec::new();
         let mut done_keys = Vec::new();
-        let mut passes: HashMap<(usize, String), Vec<[u8; 16]>> = HashMap::new();
+        let mut passes: HashMap<(usize, String), VersionIds> = HashMap::new();
         for (w, mut r) in batch {
             let more = std::mem::take(&mut r.more_plaintext);
             if w.retry {
@@ -709,30 +712,24 @@ fn commit_loop(
                 marks.finished(set, seq, key);
             }
         }
+        // §9 step 12: an object that changed since it was read is decided
+        // again on fresh bytes (once: a second conflict fails); an object
+        // with plaintext versions left gets its next pass, decided on the
+        // bytes the last pass committed.
+        let mut redo: Vec<(usize, String, Option<VersionIds>)> = Vec::new();
         for (set, key) in changed {
-            // §9 step 12: the object changed since it was read; decide
-            // again on fresh bytes (once: a second conflict fails).
-            if let Some(sd) = sets.get(set) {
-                let r = object::process(ctx, set, &sd.roots, &sd.ios, &key);
-                let seq = deferred.remove(&(set, key.clone())).unwrap_or(u64::MAX);
-                let w = Work {
-                    set,
-                    seq,
-                    key,
-                    retry: false,
-                    second: true,
-                    only: None,
-                };
-                passes.remove(&(set, w.key.clone()));
-                again.push_back((w, r));
-            }
+            passes.remove(&(set, key.clone()));
+            redo.push((set, key, None));
         }
-        for ((set, key), versions) in passes {
-            // The next pass over the object's remaining plaintext versions
-            // (decided on the bytes the last pass committed).
+        redo.extend(
+            passes
+                .into_iter()
+                .map(|((set, key), v)| (set, key, Some(v))),
+        );
+        for (set, key, only) in redo {
             if let Some(sd) = sets.get(set) {
                 let r =
-                    object::process_versions(ctx, set, &sd.roots, &sd.ios, &key, Some(&versions));
+                    object::process_versions(ctx, set, &sd.roots, &sd.ios, &key, only.as_deref());
                 let seq = deferred.remove(&(set, key.clone())).unwrap_or(u64::MAX);
                 let w = Work {
                     set,
@@ -740,7 +737,7 @@ fn commit_loop(
                     key,
                     retry: false,
                     second: true,
-                    only: Some(versions),
+                    only,
                 };
                 again.push_back((w, r));
             }
