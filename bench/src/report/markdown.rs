@@ -192,10 +192,11 @@ fn reproduce_section(o: &mut String, d: &Doc<'_>) {
     o.push_str("## How to reproduce\n\n");
     o.push_str(
         "```sh\nmake bench\n```\n\n\
-         `make bench` runs the criterion benches (`cargo bench -p bench --benches`), builds \
-         `keyrotate`, `e2e` and `bench_report` in release mode, runs `target/release/e2e --out \
-         target/bench-results/e2e.json`, then `target/release/bench_report`, which rewrites this \
-         file and the plots and prints the ratios. Knobs (make variables): `BENCH_ARGS` (criterion \
+         `make bench` runs the criterion benches (`cargo bench -p bench --bench '*'`), builds \
+         `keyrotate`, `e2e`, `encrypt_bench` and `bench_report` with the same optimized \
+         profile, runs the end-to-end suite `target/release/e2e` (results in \
+         `target/bench-results/e2e.json`), then `target/release/bench_report`, which rewrites \
+         this file and the plots and prints the ratios. Knobs (make variables): `BENCH_ARGS` (criterion \
          options, default `--warm-up-time 1 --measurement-time 3`), `E2E_ARGS` (extra `e2e` \
          options). Each scenario's parameters are listed with it below.",
     );
@@ -708,7 +709,8 @@ fn criterion_section(o: &mut String, d: &Doc<'_>) {
     o.push_str(
         "Typical time per iteration (criterion's slope estimate, or the mean when it fitted no \
          slope) with its 95% confidence interval; throughput at the typical time. Groups under \
-         `cpu/` are measured in thread CPU time, all others in wall time.\n\n",
+         `cpu/` and benchmarks named `…_cpu` are timed in CPU time (see each bench's doc), \
+         the others in wall time.\n\n",
     );
     o.push_str("| benchmark | time | 95% CI | throughput |\n|---|---:|---:|---:|\n");
     for b in d.benches {
