@@ -18,8 +18,28 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+# The whole benchmark report (issue 10): criterion micro-benchmarks with
+# short settings, then the end-to-end suite, then BENCHMARKS.md and its plots
+# in bench/plots/ regenerated from this run's results only (old results are
+# removed first). Prints each scenario's ratio to its floor at the end. The
+# binaries are built with the `bench` profile (`release` plus line tables,
+# also in target/release) so they reuse what criterion's build compiled.
+# `--bench '*'` selects the criterion targets only: the library's and the
+# binaries' test harnesses would reject criterion's options.
+BENCH_ARGS ?= --warm-up-time 1 --measurement-time 3
+E2E_ARGS ?=
+BENCH_RESULTS ?= target/bench-results
 bench:
-	$(CARGO) bench -p bench
+	rm -rf target/criterion $(BENCH_RESULTS)
+	mkdir -p $(BENCH_RESULTS)
+	t0=$$(date +%s) && $(CARGO) bench -p bench --bench '*' -- $(BENCH_ARGS) \
+		&& echo $$(( $$(date +%s) - t0 )) > $(BENCH_RESULTS)/criterion-seconds
+	$(CARGO) build --profile bench -p engine -p bench \
+		--bin keyrotate --bin e2e --bin encrypt_bench --bin bench_report
+	target/release/e2e --keyrotate target/release/keyrotate --out $(BENCH_RESULTS)/e2e.json $(E2E_ARGS)
+	target/release/bench_report --e2e $(BENCH_RESULTS)/e2e.json --criterion target/criterion \
+		--out BENCHMARKS.md --plots bench/plots --criterion-args='$(BENCH_ARGS)' \
+		--criterion-seconds=$$(cat $(BENCH_RESULTS)/criterion-seconds)
 
 # Plaintext → SSE-KMS throughput vs the I/O floor on a 2 GiB fixture (issue 8).
 BENCH_DIR ?= /tmp/keyrotate-encrypt-bench

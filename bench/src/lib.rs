@@ -3,3 +3,9 @@
 //! Criterion micro-benchmarks live in `benches/`, one file per crate or
 //! module measured; every figure is quoted against a baseline measured in the
 //! same run.
+//!
+//! `report` turns one `make bench` run (criterion's saved estimates and the
+//! end-to-end results file) into `BENCHMARKS.md` and its plots; the
+//! `bench_report` binary is its command line.
+
+pub mod report;
