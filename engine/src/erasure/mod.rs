@@ -165,6 +165,75 @@ impl Erasure {
         Ok(shards)
     }
 
+    /// Erasure-codes `data` block by block (whole blocks; only the last may
+    /// be short) and appends each block's bitrot frame `hash ‖ chunk` to
+    /// `out[k]` for shard number `k + 1`: the same bytes as
+    /// [`encode_block`](Self::encode_block) + [`bitrot::frame_into`], without
+    /// per-block shard buffers. Data chunks are copied once, straight into
+    /// their frames; parity is computed in place next to them; blocks are
+    /// coded and hashed in parallel on the rayon pool.
+    pub fn encode_framed(&self, data: &[u8], out: &mut [Vec<u8>]) -> Result<(), ErasureError> {
+        use rayon::prelude::*;
+        let (d, n) = (self.data, self.total_shards());
+        if out.len() != n {
+            return Err(ErasureError::Codec(
+                reed_solomon_erasure::Error::TooFewShards,
+            ));
+        }
+        let block = usize::try_from(self.block_size).unwrap_or(usize::MAX);
+        let chunk_of = |len: usize| len.div_ceil(d);
+        let frames_len: usize = data
+            .chunks(block)
+            .map(|b| bitrot::HASH_LEN + chunk_of(b.len()))
+            .sum();
+        let starts: Vec<usize> = out.iter().map(Vec::len).collect();
+        for (k, o) in out.iter_mut().enumerate() {
+            o.reserve(frames_len);
+            for b in data.chunks(block) {
+                let chunk = chunk_of(b.len());
+                o.extend_from_slice(&[0u8; bitrot::HASH_LEN]);
+                let mine = b
+                    .get((k * chunk).min(b.len())..((k + 1) * chunk).min(b.len()))
+                    .filter(|_| k < d)
+                    .unwrap_or_default();
+                o.extend_from_slice(mine);
+                // Zero padding of the last data shard (klauspost's `Split`),
+                // and room for parity.
+                o.resize(o.len() + chunk - mine.len(), 0);
+            }
+        }
+        // frames[block][shard]: disjoint views into the output vectors.
+        let mut frames: Vec<Vec<&mut [u8]>> =
+            data.chunks(block).map(|_| Vec::with_capacity(n)).collect();
+        for (o, &start) in out.iter_mut().zip(&starts) {
+            let mut rest = o.get_mut(start..).unwrap_or_default();
+            for (b, f) in data.chunks(block).zip(frames.iter_mut()) {
+                let (frame, tail) =
+                    std::mem::take(&mut rest).split_at_mut(bitrot::HASH_LEN + chunk_of(b.len()));
+                f.push(frame);
+                rest = tail;
+            }
+        }
+        frames.par_iter_mut().try_for_each(|shards| {
+            if let Some(codec) = &self.codec {
+                let (data, parity) = shards.split_at_mut(d);
+                let data: Vec<&[u8]> = data.iter().map(|f| &f[bitrot::HASH_LEN..]).collect();
+                let mut parity: Vec<&mut [u8]> = parity
+                    .iter_mut()
+                    .map(|f| &mut f[bitrot::HASH_LEN..])
+                    .collect();
+                codec
+                    .encode_sep(&data, &mut parity)
+                    .map_err(ErasureError::Codec)?;
+            }
+            for f in shards.iter_mut() {
+                let (hash, chunk) = f.split_at_mut(bitrot::HASH_LEN);
+                hash.copy_from_slice(&bitrot::highway256(chunk));
+            }
+            Ok(())
+        })
+    }
+
     /// Fills in missing data shards (`None`) from any `D` present shards.
     /// Parity shards are left as they are.
     pub fn reconstruct_data(&self, shards: &mut [Option<Vec<u8>>]) -> Result<(), ErasureError> {
@@ -212,6 +281,37 @@ mod tests {
         e.reconstruct_data(&mut opt).unwrap();
         assert_eq!(opt[0].as_deref(), Some(&b"hel"[..]));
         assert_eq!(opt[1].as_deref(), Some(&b"lo\0"[..]));
+    }
+
+    #[test]
+    fn framed_encoding_equals_block_encoding_plus_frames() {
+        for (d, p, bs) in [(2, 2, 1 << 20), (4, 2, 4096), (3, 0, 1000), (5, 3, 777)] {
+            let e = Erasure::new(d, p, bs).unwrap();
+            for len in [
+                0usize,
+                1,
+                5,
+                776,
+                777,
+                4095,
+                4096,
+                4097,
+                3 * 4096 + 5,
+                1_500_001,
+            ] {
+                let data: Vec<u8> = (0..len).map(|i| (i * 131 + 17) as u8).collect();
+                let mut want = vec![b"prefix".to_vec(); d + p];
+                for block in data.chunks(bs as usize) {
+                    for (w, s) in want.iter_mut().zip(e.encode_block(block).unwrap()) {
+                        bitrot::frame_into(w, &s);
+                    }
+                }
+                let mut got = vec![b"prefix".to_vec(); d + p];
+                e.encode_framed(&data, &mut got).unwrap();
+                assert_eq!(got, want, "{d}+{p} block {bs} len {len}");
+            }
+            assert!(e.encode_framed(b"x", &mut [Vec::new()]).is_err());
+        }
     }
 
     #[test]

@@ -957,6 +957,7 @@ impl StreamJob<'_> {
         self.pump(|_, shards, _| {
             for (o, s) in out.iter_mut().zip(shards) {
                 o.extend_from_slice(&s);
+                pool::give(s);
             }
             Ok(())
         })?;
@@ -986,7 +987,7 @@ impl StreamJob<'_> {
                 txs.push(tx);
                 let dir = d.root().join(staged);
                 let name = self.name;
-                handles.push(s.spawn(move || write_drive(d, &dir, rx, name)));
+                handles.push(s.spawn(move || write_drive(&dir, rx, name)));
             }
             let pumped = self.pump(|pi, shards, last| {
                 let number = self.layout.parts[pi].0;
@@ -1042,14 +1043,11 @@ struct WriteMsg {
     last: bool,
 }
 
-/// A drive's writer: appends to `part.N` on the drive's worker thread and
-/// fsyncs each file when its last batch is written.
-fn write_drive(
-    drive: &DriveIo,
-    dir: &Path,
-    rx: mpsc::Receiver<WriteMsg>,
-    name: &str,
-) -> Result<(), EncryptError> {
+/// A drive's writer: appends to `part.N` and fsyncs each file when its last
+/// batch is written. It runs on its own thread (one per drive and object),
+/// not on the drive's I/O worker: a blocking write + fsync there would stall
+/// every read queued on that drive by the other objects in flight.
+fn write_drive(dir: &Path, rx: mpsc::Receiver<WriteMsg>, name: &str) -> Result<(), EncryptError> {
     let mut open: Option<(u32, std::fs::File)> = None;
     for msg in rx {
         let path = dir.join(format!("part.{}", msg.part));
@@ -1057,27 +1055,22 @@ fn write_drive(
             Some((p, f)) if p == msg.part => Some(f),
             _ => None,
         };
-        let p = path.clone();
-        let res = drive
-            .run_blocking(move |_| -> std::io::Result<Option<std::fs::File>> {
-                let mut f = match file {
-                    Some(f) => f,
-                    None => std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .open(&p)?,
-                };
-                f.write_all(&msg.bytes)?;
-                if msg.last {
-                    f.sync_all()?;
-                    return Ok(None);
-                }
-                Ok(Some(f))
-            })
-            .map_err(|source| EncryptError::Drive {
-                object: name.into(),
-                source,
-            })?;
+        let res = (|| -> std::io::Result<Option<std::fs::File>> {
+            let mut f = match file {
+                Some(f) => f,
+                None => std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)?,
+            };
+            f.write_all(&msg.bytes)?;
+            if msg.last {
+                f.sync_all()?;
+                return Ok(None);
+            }
+            Ok(Some(f))
+        })();
+        pool::give(msg.bytes);
         match res {
             Ok(Some(f)) => open = Some((msg.part, f)),
             Ok(None) => {}
@@ -1091,6 +1084,43 @@ fn write_drive(
         }
     }
     Ok(())
+}
+
+/// Recycled batch buffers. Fresh multi-MiB vectors per batch were zeroed
+/// and page-faulted in by the kernel every time: as much CPU as the whole
+/// AES-GCM once was. A few idle buffers are kept (bounded count), so the
+/// steady state allocates nothing.
+mod pool {
+    use std::sync::Mutex;
+
+    /// Idle buffers kept at most (each a batch's size, a few MiB).
+    const KEEP: usize = 24;
+    static FREE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+    /// An empty vector with room for `cap` bytes.
+    pub(super) fn take(cap: usize) -> Vec<u8> {
+        let recycled = FREE.lock().ok().and_then(|mut f| f.pop());
+        match recycled {
+            Some(mut v) => {
+                v.reserve(cap);
+                v
+            }
+            None => Vec::with_capacity(cap),
+        }
+    }
+
+    /// Returns a buffer for reuse (dropped when enough are idle).
+    pub(super) fn give(mut v: Vec<u8>) {
+        if v.capacity() == 0 {
+            return;
+        }
+        v.clear();
+        if let Ok(mut f) = FREE.lock() {
+            if f.len() < KEEP {
+                f.push(v);
+            }
+        }
+    }
 }
 
 enum StageError {
@@ -1123,8 +1153,11 @@ impl PartState {
         let plain = if self.plain_carry.is_empty() {
             plain
         } else {
-            let mut p = std::mem::take(&mut self.plain_carry);
+            let mut p = pool::take(self.plain_carry.len() + plain.len());
+            p.extend_from_slice(&self.plain_carry);
             p.extend_from_slice(&plain);
+            pool::give(plain);
+            self.plain_carry.clear();
             p
         };
         let take = if last {
@@ -1133,7 +1166,7 @@ impl PartState {
             plain.len() / MAX_PAYLOAD * MAX_PAYLOAD
         };
         let (now, rest) = plain.split_at(take);
-        self.plain_carry = rest.to_vec();
+        self.plain_carry.extend_from_slice(rest);
         seal_packages(
             &self.key,
             self.random,
@@ -1147,35 +1180,20 @@ impl PartState {
             .seq
             .checked_add(u32::try_from(now.len().div_ceil(MAX_PAYLOAD)).unwrap_or(u32::MAX))
             .ok_or(StageError::Dare(dare::DareError::TooLong))?;
+        pool::give(plain);
         let block = usize::try_from(erasure.block_size()).unwrap_or(usize::MAX);
         let full = self.cipher_carry.len() / block * block;
         let end = if last { self.cipher_carry.len() } else { full };
-        // Per block: the shards and their bitrot hashes, then `hash ‖ chunk`
-        // appended per shard number in block order.
-        type Coded = (Vec<Vec<u8>>, Vec<[u8; HASH_LEN]>);
-        let coded: Vec<Coded> = self.cipher_carry[..end]
-            .par_chunks(block)
-            .map(|b| {
-                let shards = erasure.encode_block(b)?;
-                let hashes = shards.iter().map(|s| bitrot::highway256(s)).collect();
-                Ok((shards, hashes))
-            })
-            .collect::<Result<_, ErasureError>>()
-            .map_err(StageError::Erasure)?;
-        self.cipher_carry.drain(..end);
-        let per_shard: usize = coded
-            .iter()
-            .map(|(s, _)| HASH_LEN + s.first().map_or(0, Vec::len))
-            .sum();
+        let frames =
+            HASH_LEN as u64 * erasure.block_count(end as u64) + erasure.shard_file_size(end as u64);
         let mut out: Vec<Vec<u8>> = (0..erasure.total_shards())
-            .map(|_| Vec::with_capacity(per_shard))
+            .map(|_| pool::take(usize::try_from(frames).unwrap_or(0)))
             .collect();
-        for (shards, hashes) in coded {
-            for ((o, s), h) in out.iter_mut().zip(shards).zip(hashes) {
-                o.extend_from_slice(&h);
-                o.extend_from_slice(&s);
-            }
-        }
+        erasure
+            .encode_framed(&self.cipher_carry[..end], &mut out)
+            .map_err(StageError::Erasure)?;
+        // Only the tail of a block stays (less than one block).
+        self.cipher_carry.drain(..end);
         Ok(out)
     }
 }
@@ -1195,37 +1213,39 @@ fn seal_packages(
         .and_then(|s| usize::try_from(s).ok())
         .ok_or(dare::DareError::TooLong)?;
     let start_len = dst.len();
-    dst.resize(start_len + size, 0);
-    let out = &mut dst[start_len..];
+    // Lay the payloads out with room for header and tag (one copy, no
+    // zero-fill of the payload area), then seal every package in place.
+    dst.reserve(size);
+    for p in plain.chunks(MAX_PAYLOAD) {
+        dst.extend_from_slice(&[0u8; dare::HEADER_SIZE]);
+        dst.extend_from_slice(p);
+        dst.extend_from_slice(&[0u8; dare::TAG_SIZE]);
+    }
+    let out = dst.get_mut(start_len..).unwrap_or_default();
     let packages = plain.len().div_ceil(MAX_PAYLOAD);
     out.par_chunks_mut(GROUP * MAX_PACKAGE)
-        .zip(plain.par_chunks(GROUP * MAX_PAYLOAD))
         .enumerate()
-        .try_for_each(|(g, (out, plain))| {
+        .try_for_each(|(g, out)| {
             let first = g * GROUP;
             let start = u32::try_from(first)
                 .ok()
                 .and_then(|f| seq.checked_add(f))
                 .ok_or(dare::DareError::TooLong)?;
             let mut enc = Encryptor::new(key, CipherSuite::Aes256Gcm, random).with_sequence(start);
-            let mut off = 0;
-            for (i, p) in plain.chunks(MAX_PAYLOAD).enumerate() {
-                let pkg = &mut out[off..off + dare::HEADER_SIZE + p.len() + dare::TAG_SIZE];
-                let (head, rest) = pkg.split_at_mut(dare::HEADER_SIZE);
-                let (payload, tag_out) = rest.split_at_mut(p.len());
-                payload.copy_from_slice(p);
+            for (i, pkg) in out.chunks_mut(MAX_PACKAGE).enumerate() {
+                let (head, rest) = pkg
+                    .split_first_chunk_mut::<{ dare::HEADER_SIZE }>()
+                    .ok_or(dare::DareError::SealFailed)?;
+                let (payload, tag_out) = rest
+                    .split_at_mut_checked(rest.len().saturating_sub(dare::TAG_SIZE))
+                    .ok_or(dare::DareError::SealFailed)?;
                 let is_last = last && first + i + 1 == packages;
                 let (header, tag) = enc.seal(payload, is_last)?;
-                head.copy_from_slice(&header);
+                *head = header;
                 tag_out.copy_from_slice(&tag);
-                off += pkg_len(p.len());
             }
             Ok(())
         })
-}
-
-fn pkg_len(payload: usize) -> usize {
-    dare::HEADER_SIZE + payload + dare::TAG_SIZE
 }
 
 /// Reads one part's plaintext a batch of blocks at a time, verifying every
@@ -1347,52 +1367,50 @@ impl<'a> PartReader<'a> {
 
         let total =
             usize::try_from((b0..b1).map(block_len).sum::<u64>()).map_err(|_| too_big(b0))?;
-        let mut out = vec![0u8; total];
-        let bsize_usize = usize::try_from(bsize).map_err(|_| too_big(b0))?;
-        out.par_chunks_mut(bsize_usize).enumerate().try_for_each(
-            |(bi, dst)| -> Result<(), ErasureError> {
-                let b = b0 + bi as u64;
-                let clen = chunk_len(b) as usize;
-                let start = bi * stride as usize + HASH_LEN;
-                let chunk = |k: usize| -> Option<&[u8]> {
-                    if !ok[k][bi] {
-                        return None;
-                    }
-                    data[k].as_ref()?.get(start..start + clen)
-                };
-                let direct: Option<Vec<&[u8]>> = (0..d).map(chunk).collect();
-                let owned;
-                let shards: Vec<&[u8]> = match direct {
-                    Some(s) => s,
-                    None => {
-                        let mut all: Vec<Option<Vec<u8>>> =
-                            (0..n).map(|k| chunk(k).map(<[u8]>::to_vec)).collect();
-                        e.reconstruct_data(&mut all)?;
-                        owned = all;
-                        owned
-                            .iter()
-                            .take(d)
-                            .map(|s| s.as_deref().unwrap_or(&[]))
-                            .collect()
-                    }
-                };
-                let mut off = 0;
-                for s in shards {
-                    let take = (dst.len() - off).min(s.len());
-                    dst[off..off + take].copy_from_slice(&s[..take]);
-                    off += take;
+        // Appended block by block from the verified chunks: a recycled
+        // buffer, no zero-fill; only blocks missing a data chunk are decoded.
+        let mut out = pool::take(total);
+        for (bi, b) in (b0..b1).enumerate() {
+            let clen = usize::try_from(chunk_len(b)).map_err(|_| too_big(b))?;
+            let blen = usize::try_from(block_len(b)).map_err(|_| too_big(b))?;
+            let start = bi * stride as usize + HASH_LEN;
+            let chunk = |k: usize| -> Option<&[u8]> {
+                if !ok[k][bi] {
+                    return None;
                 }
-                if off != dst.len() {
-                    return Err(ErasureError::TooFewShards {
-                        block: b,
-                        available: 0,
-                        needed: d,
-                        detail: "reconstruction returned short shards".into(),
-                    });
+                data[k].as_ref()?.get(start..start + clen)
+            };
+            let direct: Option<Vec<&[u8]>> = (0..d).map(chunk).collect();
+            let owned;
+            let shards: Vec<&[u8]> = match direct {
+                Some(s) => s,
+                None => {
+                    let mut all: Vec<Option<Vec<u8>>> =
+                        (0..n).map(|k| chunk(k).map(<[u8]>::to_vec)).collect();
+                    e.reconstruct_data(&mut all)?;
+                    owned = all;
+                    owned
+                        .iter()
+                        .take(d)
+                        .map(|s| s.as_deref().unwrap_or(&[]))
+                        .collect()
                 }
-                Ok(())
-            },
-        )?;
+            };
+            let mut left = blen;
+            for s in shards {
+                let take = left.min(s.len());
+                out.extend_from_slice(s.get(..take).unwrap_or_default());
+                left -= take;
+            }
+            if left != 0 {
+                return Err(ErasureError::TooFewShards {
+                    block: b,
+                    available: 0,
+                    needed: d,
+                    detail: "reconstruction returned short shards".into(),
+                });
+            }
+        }
         self.next_block = b1;
         Ok(Some((out, b1 == blocks)))
     }
