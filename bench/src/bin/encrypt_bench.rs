@@ -7,10 +7,12 @@
 //!   data shards) and write the same number of bytes the encryption writes
 //!   (one file per drive, fsynced), all drives in parallel;
 //! * encrypt: `run::encrypt::encrypt_version` per object, then the commit
-//!   (staged dir renamed in, xl.meta replaced and fsynced, old dir removed).
+//!   through `run`'s commit executor (staged dir moved in, xl.meta swapped
+//!   and fsynced on every drive, old dir removed).
 //!
-//! Reports MB/s of plaintext for both, their ratio and the peak RSS
-//! (`VmHWM`) and CPU seconds of both phases. Usage: `encrypt_bench DIR
+//! Reports MB/s of plaintext for both, their ratio, the peak RSS (`VmHWM`),
+//! CPU seconds (and per GiB of plaintext: independent of other load on the
+//! machine) of both phases and the load average around them. Usage: `encrypt_bench DIR
 //! [TOTAL_MIB]` or `make bench-encrypt` (release build; not part of `make
 //! test`); `ENCRYPT_BENCH_JOBS` objects in flight (default: the encrypt hook's
 //! `rewrite_slots()`).
@@ -23,6 +25,7 @@ use engine::drives::io::DriveIo;
 use engine::erasure::Erasure;
 use engine::fixture::{build_with_sizes, FixtureSpec, Manifest, Mix, SizeClass};
 use engine::run::encrypt::{encrypt_version, inline_threshold, EncryptRequest, INLINE_BLOCK};
+use engine::run::exec::{Executor, PlanResult};
 use engine::run::plan::CommitPlan;
 use engine::sse::OsRandom;
 use kms_client::{DataKey, KeyId, PlaintextKey};
@@ -89,32 +92,26 @@ fn spec(objects: u64) -> FixtureSpec {
     }
 }
 
-fn apply(plan: &CommitPlan) -> std::io::Result<()> {
-    for (root, ch) in plan.drives.iter().zip(&plan.per_drive) {
-        let dir = root.join(&plan.object_dir);
-        if let Some(s) = &ch.staged_data_dir {
-            std::fs::rename(root.join(&s.staged_at), dir.join(&s.name))?;
-        }
-        let tmp = dir.join("xl.meta.keyrotate");
-        std::fs::write(&tmp, &ch.new_xlmeta)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, dir.join("xl.meta"))?;
-        std::fs::File::open(&dir)?.sync_all()?;
+/// Commits one plan the way `run` does: the commit executor, through the
+/// drives' I/O workers (staged dirs moved in, every drive's `xl.meta`
+/// swapped in parallel and fsynced, old data dirs removed). Only the journal
+/// write that precedes it in `run` is left out.
+fn apply(exec: &mut Executor, plan: &CommitPlan) -> Result<(), String> {
+    match exec.execute(&[plan]).pop() {
+        Some(PlanResult::Committed) => Ok(()),
+        Some(PlanResult::Conflict(e) | PlanResult::Failed(e)) => Err(e),
+        Some(PlanResult::Vanished) => Err("object vanished".into()),
+        None => Err("no commit result".into()),
     }
-    for (root, ch) in plan.drives.iter().zip(&plan.per_drive) {
-        let dir = root.join(&plan.object_dir);
-        for d in &plan.remove_data_dirs {
-            std::fs::remove_dir_all(dir.join(d))?;
-        }
-        if let Some(p) = ch
-            .staged_data_dir
-            .as_ref()
-            .and_then(|s| s.staged_at.parent())
-        {
-            std::fs::remove_dir(root.join(p))?;
-        }
-    }
-    Ok(())
+}
+
+/// The 1-minute load average (other work on the machine skews wall times;
+/// CPU seconds per GiB do not depend on it).
+fn load_avg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// Reads the data-shard part files of every object and writes the bytes
@@ -221,6 +218,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Start both measurements with no dirty fixture data in the page cache.
     std::process::Command::new("sync").status()?;
+    let load_before = load_avg();
     let (t, c0) = (Instant::now(), cpu_s());
     floor(&roots, &manifest, &erasure)?;
     let floor_s = t.elapsed().as_secs_f64();
@@ -245,6 +243,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let workers: Vec<_> = (0..jobs)
             .map(|_| {
                 s.spawn(|| -> Result<(), String> {
+                    let mut exec =
+                        Executor::new(roots.iter().cloned().zip(drives.iter().cloned()).collect());
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(o) = objects.get(i) else {
@@ -270,7 +270,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let plan =
                             encrypt_version(&req, &mut OsRandom).map_err(|e| e.to_string())?;
                         let c = Instant::now();
-                        apply(&plan).map_err(|e| e.to_string())?;
+                        apply(&mut exec, &plan)?;
                         commit_ns.fetch_add(
                             c.elapsed().as_nanos() as u64,
                             std::sync::atomic::Ordering::Relaxed,
@@ -287,7 +287,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let commit_s = commit_ns.into_inner() as f64 / 1e9;
     let enc_s = t.elapsed().as_secs_f64();
     let enc_cpu = cpu_s() - c0;
-    println!("cpu: floor {floor_cpu:.1}s, encrypt {enc_cpu:.1}s");
+    let gib = plain as f64 / (1u64 << 30) as f64;
+    println!(
+        "cpu: floor {floor_cpu:.1}s ({:.2} CPU-s/GiB), encrypt {enc_cpu:.1}s ({:.2} CPU-s/GiB); load average {load_before} before, {} after",
+        floor_cpu / gib,
+        enc_cpu / gib,
+        load_avg()
+    );
     let mbps = |s: f64| plain as f64 / 1e6 / s;
     println!(
         "floor {:.1} MB/s ({floor_s:.1}s), encrypt {:.1} MB/s ({enc_s:.1}s, commit {commit_s:.1}s summed over {jobs} workers), ratio {:.2}, peak RSS {} MiB",

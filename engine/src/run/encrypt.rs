@@ -931,7 +931,7 @@ impl StreamJob<'_> {
                             random: self.randoms[pi],
                             seq: 0,
                             plain_carry: Vec::new(),
-                            cipher_carry: Vec::new(),
+                            cipher_carry: pool::take(0),
                         })
                     }
                 };
@@ -1102,6 +1102,7 @@ mod pool {
         let recycled = FREE.lock().ok().and_then(|mut f| f.pop());
         match recycled {
             Some(mut v) => {
+                v.clear();
                 v.reserve(cap);
                 v
             }
@@ -1109,12 +1110,28 @@ mod pool {
         }
     }
 
+    /// A vector of exactly `len` bytes with unspecified (stale) contents,
+    /// for callers that overwrite every byte: no zero-fill when a recycled
+    /// buffer is long enough.
+    pub(super) fn take_len(len: usize) -> Vec<u8> {
+        let mut v = FREE
+            .lock()
+            .ok()
+            .and_then(|mut f| f.pop())
+            .unwrap_or_default();
+        if v.len() >= len {
+            v.truncate(len);
+        } else {
+            v.resize(len, 0);
+        }
+        v
+    }
+
     /// Returns a buffer for reuse (dropped when enough are idle).
-    pub(super) fn give(mut v: Vec<u8>) {
+    pub(super) fn give(v: Vec<u8>) {
         if v.capacity() == 0 {
             return;
         }
-        v.clear();
         if let Ok(mut f) = FREE.lock() {
             if f.len() < KEEP {
                 f.push(v);
@@ -1184,17 +1201,23 @@ impl PartState {
         let block = usize::try_from(erasure.block_size()).unwrap_or(usize::MAX);
         let full = self.cipher_carry.len() / block * block;
         let end = if last { self.cipher_carry.len() } else { full };
-        let frames =
-            HASH_LEN as u64 * erasure.block_count(end as u64) + erasure.shard_file_size(end as u64);
+        let frames = usize::try_from(erasure.framed_len(end as u64)).unwrap_or(usize::MAX);
         let mut out: Vec<Vec<u8>> = (0..erasure.total_shards())
-            .map(|_| pool::take(usize::try_from(frames).unwrap_or(0)))
+            .map(|_| pool::take_len(frames))
             .collect();
+        let mut views: Vec<&mut [u8]> = out.iter_mut().map(Vec::as_mut_slice).collect();
         erasure
-            .encode_framed(&self.cipher_carry[..end], &mut out)
+            .encode_framed_into(&self.cipher_carry[..end], &mut views)
             .map_err(StageError::Erasure)?;
         // Only the tail of a block stays (less than one block).
         self.cipher_carry.drain(..end);
         Ok(out)
+    }
+}
+
+impl Drop for PartState {
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.cipher_carry));
     }
 }
 
