@@ -3,17 +3,24 @@
 //! have written it, and the result is a [`CommitPlan`] for the run pipeline.
 //!
 //! ```text
-//!  drives ──read_at──▶ reader thread ──plaintext──▶ DARE (rayon) ──▶ RS + bitrot (rayon) ──▶ writer per drive
-//!          (verify HighwayHash, reconstruct)        per-part keys      new dataDir in .minio.sys/tmp/keyrotate-<uuid>/
+//!  drives ──read_at──▶ reader thread ──pieces──▶ DARE layout + seal (rayon) ──▶ RS + bitrot frames (rayon) ──▶ writer per drive
+//!          (verify HighwayHash, reconstruct)    per-part keys                                                 new dataDir in .minio.sys/tmp/keyrotate-<uuid>/
 //! ```
 //!
 //! * Reading verifies every chunk before use and reconstructs from parity
 //!   per block; more than `P` bad shards in a block is [`EncryptError::Corrupt`]
 //!   and nothing stays behind (the staging directory is removed).
 //! * Memory is bounded: a few erasure blocks per stage are in flight
-//!   ([`BATCH_BYTES`]), whatever the object size.
-//! * Reads and writes go through each drive's [`DriveIo`] worker; AES-GCM,
-//!   Reed-Solomon and HighwayHash run on the rayon pool.
+//!   ([`BATCH_BYTES`]), whatever the object size, in recycled buffers.
+//! * Each byte is copied as little as the formats allow: verified plaintext
+//!   goes from the read buffers straight into its DARE package slot and is
+//!   sealed in place (`DareLayout`); ciphertext is copied once into its
+//!   shard's bitrot frame, next to which parity and hashes are computed
+//!   ([`Erasure::encode_framed_into`]).
+//! * Reads go through each drive's [`DriveIo`] worker (io_uring); part files
+//!   are written and fsynced by one writer thread per drive and object, so
+//!   a slow fsync never holds up the reads queued on the worker. AES-GCM
+//!   (`ring`), Reed-Solomon and HighwayHash run on the rayon pool.
 //! * Data lands in a fresh dataDir staged under `.minio.sys/tmp` (files and
 //!   directories fsynced), or in each drive's inline section when MinIO's
 //!   inline rule says so (ONDISK §9.1, decided on the plaintext size).
