@@ -1028,12 +1028,16 @@ impl StreamJob<'_> {
         })?;
         // The new dataDir and its parents in the staging area must survive a crash
         // before the plan is journaled.
+        // All in flight at once: they are independent (each makes one
+        // directory's entries durable), and concurrent fsyncs on a
+        // filesystem share journal commits instead of paying one each.
         let parent = staged.parent().unwrap_or(staged);
-        for rel in [staged, parent, Path::new(STAGING_DIR)] {
-            let tickets: Vec<_> = drives.iter().map(|d| d.fsync(rel)).collect();
-            for t in tickets {
-                t.wait().map_err(drive_err)?;
-            }
+        let tickets: Vec<_> = [staged, parent, Path::new(STAGING_DIR)]
+            .into_iter()
+            .flat_map(|rel| drives.iter().map(move |d| d.fsync(rel)))
+            .collect();
+        for t in tickets {
+            t.wait().map_err(drive_err)?;
         }
         Ok(())
     }
