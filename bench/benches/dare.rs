@@ -1,11 +1,15 @@
-//! DARE throughput against the raw AES-256-GCM of the same crate, and object
-//! key seal+unseal rate (`engine::sse`).
+//! DARE throughput against raw AES-256-GCM, and object key seal+unseal rate
+//! (`engine::sse`).
 //!
-//! Baseline `raw_aes256gcm_*`: `aes-gcm` sealing/opening the same bytes in
-//! place in 64 KiB chunks (the work DARE cannot avoid). The DARE figures add
-//! headers, nonces and the stream rules: `*_in_place` is the like-for-like
-//! comparison, `*_stream` adds the copy through `Read`/`Write` with one package
-//! of memory, `*_buffer` a fresh output allocation (page faults at 64 MiB).
+//! DARE packages are sealed with `ring` (AES-NI/VAES + CLMUL assembly).
+//! Baselines, sealing/opening the same bytes in place in 64 KiB chunks (the
+//! work DARE cannot avoid): `raw_ring_aes256gcm_*` is the same backend (its
+//! gap to the DARE figures is DARE's own overhead); `raw_rustcrypto_*` is
+//! RustCrypto's `aes-gcm`, the backend DARE used before (before/after in the
+//! same run). The DARE figures add headers, nonces and the stream rules:
+//! `*_in_place` is the like-for-like comparison, `*_stream` adds the copy
+//! through `Read`/`Write` with one package of memory, `*_buffer` a fresh
+//! output allocation (page faults at 64 MiB).
 //!
 //! Run: `cargo bench -p bench --bench dare -- --warm-up-time 1 --measurement-time 3`
 
@@ -35,9 +39,29 @@ fn raw_seal(aead: &Aes256Gcm, buf: &mut [u8]) -> u8 {
     acc
 }
 
+/// `ring` AES-256-GCM over the same chunks: DARE's backend, without DARE.
+fn ring_seal(key: &ring::aead::LessSafeKey, buf: &mut [u8]) -> u8 {
+    let mut acc = 0u8;
+    for chunk in buf.chunks_mut(MAX_PAYLOAD) {
+        let nonce = ring::aead::Nonce::assume_unique_for_key([7u8; 12]);
+        let tag = key
+            .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(b"aad!"), chunk)
+            .expect("seal");
+        acc ^= tag.as_ref()[0];
+    }
+    acc
+}
+
+fn ring_key(key: &SecretKey) -> ring::aead::LessSafeKey {
+    ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, key.expose()).expect("key"),
+    )
+}
+
 fn bench_dare(c: &mut Criterion) {
     let key = SecretKey::new([0x42; 32]);
     let aead = Aes256Gcm::new_from_slice(key.expose()).expect("key");
+    let ring_key = ring_key(&key);
     let suite = CipherSuite::Aes256Gcm;
     for (size, name) in SIZES {
         if !benchmarking() && size > (1 << 20) {
@@ -59,8 +83,15 @@ fn bench_dare(c: &mut Criterion) {
             v
         };
 
-        group.bench_function("raw_aes256gcm_seal", |b| {
+        group.bench_function("raw_rustcrypto_aes256gcm_seal", |b| {
             b.iter_batched_ref(fresh_plain, |buf| black_box(raw_seal(&aead, buf)), LARGE)
+        });
+        group.bench_function("raw_ring_aes256gcm_seal", |b| {
+            b.iter_batched_ref(
+                fresh_plain,
+                |buf| black_box(ring_seal(&ring_key, buf)),
+                LARGE,
+            )
         });
         // Open needs valid tags: seal once per chunk, then time the opens.
         let nonce = aes_gcm::Nonce::from_slice(&[7u8; 12]);
@@ -72,7 +103,7 @@ fn bench_dare(c: &mut Criterion) {
                     .expect("seal")
             })
             .collect();
-        group.bench_function("raw_aes256gcm_open", |b| {
+        group.bench_function("raw_rustcrypto_aes256gcm_open", |b| {
             b.iter_batched_ref(
                 || sealed.clone(),
                 |work| {
@@ -153,8 +184,8 @@ fn bench_seal(c: &mut Criterion) {
 }
 
 /// Paired measurement: raw and DARE alternate within each round, so load
-/// drift on a shared machine hits both alike; prints the median DARE/raw
-/// throughput ratio per operation.
+/// drift on a shared machine hits both alike; prints the median throughput
+/// ratio per pair (DARE over raw RustCrypto and raw ring, ring over RustCrypto).
 fn paired_ratios() {
     let key = SecretKey::new([0x42; 32]);
     let aead = Aes256Gcm::new_from_slice(key.expose()).expect("key");
@@ -171,7 +202,8 @@ fn paired_ratios() {
                     .expect("seal")
             })
             .collect();
-        let mut ratios: [Vec<f64>; 4] = Default::default();
+        let rk = ring_key(&key);
+        let mut ratios: [Vec<f64>; 6] = Default::default();
         let time = |f: &mut dyn FnMut()| {
             let t = Instant::now();
             f();
@@ -183,6 +215,10 @@ fn paired_ratios() {
             work.copy_from_slice(&plaintext);
             let raw_seal_t = time(&mut || {
                 black_box(raw_seal(&aead, &mut work));
+            });
+            work.copy_from_slice(&plaintext);
+            let ring_seal_t = time(&mut || {
+                black_box(ring_seal(&rk, &mut work));
             });
             let enc_stream_t = time(&mut || {
                 let mut src = &plaintext[..];
@@ -216,20 +252,24 @@ fn paired_ratios() {
             ratios[1].push(raw_seal_t / enc_inplace_t);
             ratios[2].push(raw_open_t / dec_stream_t);
             ratios[3].push(raw_open_t / dec_inplace_t);
+            ratios[4].push(ring_seal_t / enc_inplace_t);
+            ratios[5].push(raw_seal_t / ring_seal_t);
         }
         sealed.clear();
         for (label, mut r) in [
-            "encrypt_stream",
-            "encrypt_in_place",
-            "decrypt_stream",
-            "decrypt_in_place",
+            "encrypt_stream vs rustcrypto",
+            "encrypt_in_place vs rustcrypto",
+            "decrypt_stream vs rustcrypto",
+            "decrypt_in_place vs rustcrypto",
+            "encrypt_in_place vs raw ring",
+            "raw ring vs raw rustcrypto",
         ]
         .into_iter()
         .zip(ratios)
         {
             r.sort_by(f64::total_cmp);
             eprintln!(
-                "paired {name} {label}: DARE/raw throughput = {:.1}% (median of {rounds})",
+                "paired {name} {label}: throughput ratio = {:.1}% (median of {rounds})",
                 100.0 * r[r.len() / 2]
             );
         }

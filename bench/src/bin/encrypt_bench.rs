@@ -7,10 +7,13 @@
 //!   data shards) and write the same number of bytes the encryption writes
 //!   (one file per drive, fsynced), all drives in parallel;
 //! * encrypt: `run::encrypt::encrypt_version` per object, then the commit
-//!   (staged dir renamed in, xl.meta replaced and fsynced, old dir removed).
+//!   through `run`'s commit executor (staged dir moved in, xl.meta swapped
+//!   and fsynced on every drive, old dir removed), batched by one committer
+//!   thread while the encryption slots go on, as in `run`.
 //!
-//! Reports MB/s of plaintext for both, their ratio and the peak RSS
-//! (`VmHWM`) and CPU seconds of both phases. Usage: `encrypt_bench DIR
+//! Reports MB/s of plaintext for both, their ratio, the peak RSS (`VmHWM`),
+//! CPU seconds (and per GiB of plaintext: independent of other load on the
+//! machine) of both phases and the load average around them. Usage: `encrypt_bench DIR
 //! [TOTAL_MIB]` or `make bench-encrypt` (release build; not part of `make
 //! test`); `ENCRYPT_BENCH_JOBS` objects in flight (default: the encrypt hook's
 //! `rewrite_slots()`).
@@ -23,6 +26,7 @@ use engine::drives::io::DriveIo;
 use engine::erasure::Erasure;
 use engine::fixture::{build_with_sizes, FixtureSpec, Manifest, Mix, SizeClass};
 use engine::run::encrypt::{encrypt_version, inline_threshold, EncryptRequest, INLINE_BLOCK};
+use engine::run::exec::{Executor, PlanResult};
 use engine::run::plan::CommitPlan;
 use engine::sse::OsRandom;
 use kms_client::{DataKey, KeyId, PlaintextKey};
@@ -89,32 +93,36 @@ fn spec(objects: u64) -> FixtureSpec {
     }
 }
 
-fn apply(plan: &CommitPlan) -> std::io::Result<()> {
-    for (root, ch) in plan.drives.iter().zip(&plan.per_drive) {
-        let dir = root.join(&plan.object_dir);
-        if let Some(s) = &ch.staged_data_dir {
-            std::fs::rename(root.join(&s.staged_at), dir.join(&s.name))?;
-        }
-        let tmp = dir.join("xl.meta.keyrotate");
-        std::fs::write(&tmp, &ch.new_xlmeta)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, dir.join("xl.meta"))?;
-        std::fs::File::open(&dir)?.sync_all()?;
+/// Commits a batch of plans the way `run` does: the commit executor, through
+/// the drives' I/O workers (staged dirs moved in, every drive's `xl.meta`
+/// swapped in parallel and fsynced, old data dirs removed). Only the journal
+/// write that precedes it in `run` is left out.
+fn apply(exec: &mut Executor, plans: &[CommitPlan]) -> Result<(), String> {
+    let refs: Vec<&CommitPlan> = plans.iter().collect();
+    let results = exec.execute(&refs);
+    if results.len() != plans.len() {
+        return Err("commit results do not cover the batch".into());
     }
-    for (root, ch) in plan.drives.iter().zip(&plan.per_drive) {
-        let dir = root.join(&plan.object_dir);
-        for d in &plan.remove_data_dirs {
-            std::fs::remove_dir_all(dir.join(d))?;
-        }
-        if let Some(p) = ch
-            .staged_data_dir
-            .as_ref()
-            .and_then(|s| s.staged_at.parent())
-        {
-            std::fs::remove_dir(root.join(p))?;
+    for r in results {
+        match r {
+            PlanResult::Committed => {}
+            PlanResult::Conflict(e) | PlanResult::Failed(e) => return Err(e),
+            PlanResult::Vanished => return Err("object vanished".into()),
         }
     }
     Ok(())
+}
+
+/// Plans committed together at most (`run` batches its commits too).
+const COMMIT_BATCH: usize = 16;
+
+/// The 1-minute load average (other work on the machine skews wall times;
+/// CPU seconds per GiB do not depend on it).
+fn load_avg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// Reads the data-shard part files of every object and writes the bytes
@@ -221,6 +229,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Start both measurements with no dirty fixture data in the page cache.
     std::process::Command::new("sync").status()?;
+    let load_before = load_avg();
     let (t, c0) = (Instant::now(), cpu_s());
     floor(&roots, &manifest, &erasure)?;
     let floor_s = t.elapsed().as_secs_f64();
@@ -241,10 +250,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (t, c0) = (Instant::now(), cpu_s());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let commit_ns = std::sync::atomic::AtomicU64::new(0);
+    // Like `run`: encryption slots hand their plans to one committer, which
+    // applies whatever has queued up as one batch (one xl.meta swap round
+    // per drive for the whole batch).
+    let (plan_tx, plan_rx) = std::sync::mpsc::sync_channel::<CommitPlan>(2 * jobs);
+    let (next, commit_ns, roots, drives, objects, key) =
+        (&next, &commit_ns, &roots, &drives, &objects, &key);
     std::thread::scope(|s| -> Result<(), String> {
+        let committer = s.spawn(move || -> Result<(), String> {
+            let mut exec =
+                Executor::new(roots.iter().cloned().zip(drives.iter().cloned()).collect());
+            while let Ok(first) = plan_rx.recv() {
+                let mut batch = vec![first];
+                while batch.len() < COMMIT_BATCH {
+                    match plan_rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let c = Instant::now();
+                apply(&mut exec, &batch)?;
+                commit_ns.fetch_add(
+                    c.elapsed().as_nanos() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
+            Ok(())
+        });
         let workers: Vec<_> = (0..jobs)
             .map(|_| {
-                s.spawn(|| -> Result<(), String> {
+                let plan_tx = plan_tx.clone();
+                s.spawn(move || -> Result<(), String> {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(o) = objects.get(i) else {
@@ -258,39 +294,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             .collect::<Result<_, _>>()
                             .map_err(|e| e.to_string())?;
                         let req = EncryptRequest {
-                            drives: &drives,
+                            drives,
                             xl_meta: &metas,
                             version_index: 0,
                             bucket: &o.bucket,
                             object: &o.object,
-                            data_key: &key,
+                            data_key: key,
                             user_context: None,
                             inline_threshold: inline_threshold(false, INLINE_BLOCK),
                         };
                         let plan =
                             encrypt_version(&req, &mut OsRandom).map_err(|e| e.to_string())?;
-                        let c = Instant::now();
-                        apply(&plan).map_err(|e| e.to_string())?;
-                        commit_ns.fetch_add(
-                            c.elapsed().as_nanos() as u64,
-                            std::sync::atomic::Ordering::Relaxed,
-                        );
+                        plan_tx
+                            .send(plan)
+                            .map_err(|_| "committer stopped".to_owned())?;
                     }
                 })
             })
             .collect();
+        drop(plan_tx);
+        let mut first_err = None;
         for w in workers {
-            w.join().map_err(|_| "worker panicked".to_owned())??;
+            if let Err(e) = w.join().map_err(|_| "worker panicked".to_owned())? {
+                first_err.get_or_insert(e);
+            }
         }
-        Ok(())
+        committer
+            .join()
+            .map_err(|_| "committer panicked".to_owned())??;
+        first_err.map_or(Ok(()), Err)
     })?;
-    let commit_s = commit_ns.into_inner() as f64 / 1e9;
+    let commit_s = commit_ns.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9;
     let enc_s = t.elapsed().as_secs_f64();
     let enc_cpu = cpu_s() - c0;
-    println!("cpu: floor {floor_cpu:.1}s, encrypt {enc_cpu:.1}s");
+    let gib = plain as f64 / (1u64 << 30) as f64;
+    println!(
+        "cpu: floor {floor_cpu:.1}s ({:.2} CPU-s/GiB), encrypt {enc_cpu:.1}s ({:.2} CPU-s/GiB); load average {load_before} before, {} after",
+        floor_cpu / gib,
+        enc_cpu / gib,
+        load_avg()
+    );
     let mbps = |s: f64| plain as f64 / 1e6 / s;
     println!(
-        "floor {:.1} MB/s ({floor_s:.1}s), encrypt {:.1} MB/s ({enc_s:.1}s, commit {commit_s:.1}s summed over {jobs} workers), ratio {:.2}, peak RSS {} MiB",
+        "floor {:.1} MB/s ({floor_s:.1}s), encrypt {:.1} MB/s ({enc_s:.1}s, commit {commit_s:.1}s in the committer; {jobs} objects in flight), ratio {:.2}, peak RSS {} MiB",
         mbps(floor_s),
         mbps(enc_s),
         floor_s / enc_s,

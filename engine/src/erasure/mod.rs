@@ -165,6 +165,98 @@ impl Erasure {
         Ok(shards)
     }
 
+    /// Bytes of one shard's bitrot frames for `len` bytes of part data
+    /// (whole blocks, only the last one short): what
+    /// [`encode_framed_into`](Self::encode_framed_into) writes per shard.
+    pub fn framed_len(&self, len: u64) -> u64 {
+        self.block_count(len) * bitrot::HASH_LEN as u64 + self.shard_file_size(len)
+    }
+
+    /// Erasure-codes `data` block by block (whole blocks; only the last may
+    /// be short) and appends each block's bitrot frame `hash ‖ chunk` to
+    /// `out[k]` for shard number `k + 1`: the same bytes as
+    /// [`encode_block`](Self::encode_block) + [`bitrot::frame_into`].
+    pub fn encode_framed(&self, data: &[u8], out: &mut [Vec<u8>]) -> Result<(), ErasureError> {
+        let len = usize::try_from(self.framed_len(data.len() as u64)).unwrap_or(usize::MAX);
+        let starts: Vec<usize> = out.iter().map(Vec::len).collect();
+        for o in out.iter_mut() {
+            o.resize(o.len() + len, 0);
+        }
+        let mut tails: Vec<&mut [u8]> = out
+            .iter_mut()
+            .zip(starts)
+            .map(|(o, s)| o.get_mut(s..).unwrap_or_default())
+            .collect();
+        self.encode_framed_into(data, &mut tails)
+    }
+
+    /// Like [`encode_framed`](Self::encode_framed), into `out[k]` of exactly
+    /// [`framed_len`](Self::framed_len) bytes each, whose previous contents
+    /// do not matter: every byte is written (so recycled buffers need no
+    /// zero-fill). Data chunks are copied once, straight into their frames;
+    /// parity is computed in place next to them; blocks are coded and hashed
+    /// in parallel on the rayon pool.
+    pub fn encode_framed_into(
+        &self,
+        data: &[u8],
+        out: &mut [&mut [u8]],
+    ) -> Result<(), ErasureError> {
+        use rayon::prelude::*;
+        let (d, n) = (self.data, self.total_shards());
+        let len = usize::try_from(self.framed_len(data.len() as u64)).unwrap_or(usize::MAX);
+        if out.len() != n || out.iter().any(|o| o.len() != len) {
+            return Err(ErasureError::Codec(
+                reed_solomon_erasure::Error::IncorrectShardSize,
+            ));
+        }
+        let block = usize::try_from(self.block_size).unwrap_or(usize::MAX);
+        let chunk_of = |len: usize| len.div_ceil(d);
+        // frames[block][shard]: disjoint views into the outputs.
+        let mut frames: Vec<Vec<&mut [u8]>> =
+            data.chunks(block).map(|_| Vec::with_capacity(n)).collect();
+        for o in out.iter_mut() {
+            let mut rest: &mut [u8] = o;
+            for (b, f) in data.chunks(block).zip(frames.iter_mut()) {
+                let (frame, tail) =
+                    std::mem::take(&mut rest).split_at_mut(bitrot::HASH_LEN + chunk_of(b.len()));
+                f.push(frame);
+                rest = tail;
+            }
+        }
+        frames
+            .par_iter_mut()
+            .zip(data.par_chunks(block))
+            .try_for_each(|(shards, b)| {
+                let chunk = chunk_of(b.len());
+                for (k, f) in shards.iter_mut().take(d).enumerate() {
+                    let body = &mut f[bitrot::HASH_LEN..];
+                    let mine = b
+                        .get((k * chunk).min(b.len())..((k + 1) * chunk).min(b.len()))
+                        .unwrap_or_default();
+                    let (copy, pad) = body.split_at_mut(mine.len());
+                    copy.copy_from_slice(mine);
+                    // Zero padding of the last data shard (klauspost's `Split`).
+                    pad.fill(0);
+                }
+                let (data, parity) = shards.split_at_mut(d);
+                if let Some(codec) = &self.codec {
+                    let data: Vec<&[u8]> = data.iter().map(|f| &f[bitrot::HASH_LEN..]).collect();
+                    let mut parity: Vec<&mut [u8]> = parity
+                        .iter_mut()
+                        .map(|f| &mut f[bitrot::HASH_LEN..])
+                        .collect();
+                    codec
+                        .encode_sep(&data, &mut parity)
+                        .map_err(ErasureError::Codec)?;
+                }
+                for f in shards.iter_mut() {
+                    let (hash, chunk) = f.split_at_mut(bitrot::HASH_LEN);
+                    hash.copy_from_slice(&bitrot::highway256(chunk));
+                }
+                Ok(())
+            })
+    }
+
     /// Fills in missing data shards (`None`) from any `D` present shards.
     /// Parity shards are left as they are.
     pub fn reconstruct_data(&self, shards: &mut [Option<Vec<u8>>]) -> Result<(), ErasureError> {
@@ -212,6 +304,45 @@ mod tests {
         e.reconstruct_data(&mut opt).unwrap();
         assert_eq!(opt[0].as_deref(), Some(&b"hel"[..]));
         assert_eq!(opt[1].as_deref(), Some(&b"lo\0"[..]));
+    }
+
+    #[test]
+    fn framed_encoding_equals_block_encoding_plus_frames() {
+        for (d, p, bs) in [(2, 2, 1 << 20), (4, 2, 4096), (3, 0, 1000), (5, 3, 777)] {
+            let e = Erasure::new(d, p, bs).unwrap();
+            for len in [
+                0usize,
+                1,
+                5,
+                776,
+                777,
+                4095,
+                4096,
+                4097,
+                3 * 4096 + 5,
+                1_500_001,
+            ] {
+                let data: Vec<u8> = (0..len).map(|i| (i * 131 + 17) as u8).collect();
+                let mut want = vec![b"prefix".to_vec(); d + p];
+                for block in data.chunks(bs as usize) {
+                    for (w, s) in want.iter_mut().zip(e.encode_block(block).unwrap()) {
+                        bitrot::frame_into(w, &s);
+                    }
+                }
+                let mut got = vec![b"prefix".to_vec(); d + p];
+                e.encode_framed(&data, &mut got).unwrap();
+                assert_eq!(got, want, "{d}+{p} block {bs} len {len}");
+                // Into dirty buffers: every byte is overwritten.
+                let framed = e.framed_len(len as u64) as usize;
+                let mut dirty = vec![vec![0xa5u8; framed]; d + p];
+                let mut views: Vec<&mut [u8]> = dirty.iter_mut().map(|v| &mut v[..]).collect();
+                e.encode_framed_into(&data, &mut views).unwrap();
+                for (g, w) in dirty.iter().zip(&want) {
+                    assert_eq!(g[..], w[6..], "{d}+{p} block {bs} len {len} dirty");
+                }
+            }
+            assert!(e.encode_framed(b"x", &mut [Vec::new()]).is_err());
+        }
     }
 
     #[test]

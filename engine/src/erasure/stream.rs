@@ -205,8 +205,7 @@ pub fn encode_part(erasure: &Erasure, data: &[u8]) -> Result<Vec<Vec<u8>>, Erasu
     let mut sinks: Vec<Vec<u8>> = (0..erasure.total_shards())
         .map(|_| Vec::with_capacity(usize::try_from(size).unwrap_or(0)))
         .collect();
-    let mut reader = data;
-    write_part(erasure, &mut reader, &mut sinks)?;
+    erasure.encode_framed(data, &mut sinks)?;
     Ok(sinks)
 }
 

@@ -3,17 +3,24 @@
 //! have written it, and the result is a [`CommitPlan`] for the run pipeline.
 //!
 //! ```text
-//!  drives ──read_at──▶ reader thread ──plaintext──▶ DARE (rayon) ──▶ RS + bitrot (rayon) ──▶ writer per drive
-//!          (verify HighwayHash, reconstruct)        per-part keys      new dataDir in .minio.sys/tmp/keyrotate-<uuid>/
+//!  drives ──read_at──▶ reader thread ──pieces──▶ DARE layout + seal (rayon) ──▶ RS + bitrot frames (rayon) ──▶ writer per drive
+//!          (verify HighwayHash, reconstruct)    per-part keys                                                 new dataDir in .minio.sys/tmp/keyrotate-<uuid>/
 //! ```
 //!
 //! * Reading verifies every chunk before use and reconstructs from parity
 //!   per block; more than `P` bad shards in a block is [`EncryptError::Corrupt`]
 //!   and nothing stays behind (the staging directory is removed).
 //! * Memory is bounded: a few erasure blocks per stage are in flight
-//!   ([`BATCH_BYTES`]), whatever the object size.
-//! * Reads and writes go through each drive's [`DriveIo`] worker; AES-GCM,
-//!   Reed-Solomon and HighwayHash run on the rayon pool.
+//!   ([`BATCH_BYTES`]), whatever the object size, in recycled buffers.
+//! * Each byte is copied as little as the formats allow: verified plaintext
+//!   goes from the read buffers straight into its DARE package slot and is
+//!   sealed in place (`DareLayout`); ciphertext is copied once into its
+//!   shard's bitrot frame, next to which parity and hashes are computed
+//!   ([`Erasure::encode_framed_into`]).
+//! * Reads go through each drive's [`DriveIo`] worker (io_uring); part files
+//!   are written and fsynced by one writer thread per drive and object, so
+//!   a slow fsync never holds up the reads queued on the worker. AES-GCM
+//!   (`ring`), Reed-Solomon and HighwayHash run on the rayon pool.
 //! * Data lands in a fresh dataDir staged under `.minio.sys/tmp` (files and
 //!   directories fsynced), or in each drive's inline section when MinIO's
 //!   inline rule says so (ONDISK §9.1, decided on the plaintext size).
@@ -862,7 +869,7 @@ struct StreamJob<'a> {
 }
 
 /// A plaintext batch from the reader: part index, bytes, last of its part.
-type Batch = Result<(usize, Vec<u8>, bool), EncryptError>;
+type Batch = Result<(usize, Plain, bool), EncryptError>;
 
 impl StreamJob<'_> {
     fn blocks_per_batch(&self) -> u64 {
@@ -874,7 +881,7 @@ impl StreamJob<'_> {
         for (pi, &(number, size)) in self.layout.parts.iter().enumerate() {
             let mut reader = PartReader::new(&self.layout.erasure, size, number, self.sources);
             if size == 0 {
-                if tx.send(Ok((pi, Vec::new(), true))).is_err() {
+                if tx.send(Ok((pi, Plain::default(), true))).is_err() {
                     return;
                 }
                 continue;
@@ -927,11 +934,7 @@ impl StreamJob<'_> {
                         };
                         state.insert(PartState {
                             part: pi,
-                            key,
-                            random: self.randoms[pi],
-                            seq: 0,
-                            plain_carry: Vec::new(),
-                            cipher_carry: Vec::new(),
+                            dare: DareLayout::new(key, self.randoms[pi]),
                         })
                     }
                 };
@@ -957,6 +960,7 @@ impl StreamJob<'_> {
         self.pump(|_, shards, _| {
             for (o, s) in out.iter_mut().zip(shards) {
                 o.extend_from_slice(&s);
+                pool::give(s);
             }
             Ok(())
         })?;
@@ -986,7 +990,7 @@ impl StreamJob<'_> {
                 txs.push(tx);
                 let dir = d.root().join(staged);
                 let name = self.name;
-                handles.push(s.spawn(move || write_drive(d, &dir, rx, name)));
+                handles.push(s.spawn(move || write_drive(&dir, rx, name)));
             }
             let pumped = self.pump(|pi, shards, last| {
                 let number = self.layout.parts[pi].0;
@@ -1024,12 +1028,16 @@ impl StreamJob<'_> {
         })?;
         // The new dataDir and its parents in the staging area must survive a crash
         // before the plan is journaled.
+        // All in flight at once: they are independent (each makes one
+        // directory's entries durable), and concurrent fsyncs on a
+        // filesystem share journal commits instead of paying one each.
         let parent = staged.parent().unwrap_or(staged);
-        for rel in [staged, parent, Path::new(STAGING_DIR)] {
-            let tickets: Vec<_> = drives.iter().map(|d| d.fsync(rel)).collect();
-            for t in tickets {
-                t.wait().map_err(drive_err)?;
-            }
+        let tickets: Vec<_> = [staged, parent, Path::new(STAGING_DIR)]
+            .into_iter()
+            .flat_map(|rel| drives.iter().map(move |d| d.fsync(rel)))
+            .collect();
+        for t in tickets {
+            t.wait().map_err(drive_err)?;
         }
         Ok(())
     }
@@ -1042,14 +1050,11 @@ struct WriteMsg {
     last: bool,
 }
 
-/// A drive's writer: appends to `part.N` on the drive's worker thread and
-/// fsyncs each file when its last batch is written.
-fn write_drive(
-    drive: &DriveIo,
-    dir: &Path,
-    rx: mpsc::Receiver<WriteMsg>,
-    name: &str,
-) -> Result<(), EncryptError> {
+/// A drive's writer: appends to `part.N` and fsyncs each file when its last
+/// batch is written. It runs on its own thread (one per drive and object),
+/// not on the drive's I/O worker: a blocking write + fsync there would stall
+/// every read queued on that drive by the other objects in flight.
+fn write_drive(dir: &Path, rx: mpsc::Receiver<WriteMsg>, name: &str) -> Result<(), EncryptError> {
     let mut open: Option<(u32, std::fs::File)> = None;
     for msg in rx {
         let path = dir.join(format!("part.{}", msg.part));
@@ -1057,27 +1062,22 @@ fn write_drive(
             Some((p, f)) if p == msg.part => Some(f),
             _ => None,
         };
-        let p = path.clone();
-        let res = drive
-            .run_blocking(move |_| -> std::io::Result<Option<std::fs::File>> {
-                let mut f = match file {
-                    Some(f) => f,
-                    None => std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .open(&p)?,
-                };
-                f.write_all(&msg.bytes)?;
-                if msg.last {
-                    f.sync_all()?;
-                    return Ok(None);
-                }
-                Ok(Some(f))
-            })
-            .map_err(|source| EncryptError::Drive {
-                object: name.into(),
-                source,
-            })?;
+        let res = (|| -> std::io::Result<Option<std::fs::File>> {
+            let mut f = match file {
+                Some(f) => f,
+                None => std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)?,
+            };
+            f.write_all(&msg.bytes)?;
+            if msg.last {
+                f.sync_all()?;
+                return Ok(None);
+            }
+            Ok(Some(f))
+        })();
+        pool::give(msg.bytes);
         match res {
             Ok(Some(f)) => open = Some((msg.part, f)),
             Ok(None) => {}
@@ -1093,6 +1093,60 @@ fn write_drive(
     Ok(())
 }
 
+/// Recycled batch buffers. Fresh multi-MiB vectors per batch were zeroed
+/// and page-faulted in by the kernel every time: as much CPU as the whole
+/// AES-GCM once was. A few idle buffers are kept (bounded count), so the
+/// steady state allocates nothing.
+mod pool {
+    use std::sync::Mutex;
+
+    /// Idle buffers kept at most (each a batch's size, a few MiB).
+    const KEEP: usize = 24;
+    static FREE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+    /// An empty vector with room for `cap` bytes.
+    pub(super) fn take(cap: usize) -> Vec<u8> {
+        let recycled = FREE.lock().ok().and_then(|mut f| f.pop());
+        match recycled {
+            Some(mut v) => {
+                v.clear();
+                v.reserve(cap);
+                v
+            }
+            None => Vec::with_capacity(cap),
+        }
+    }
+
+    /// A vector of exactly `len` bytes with unspecified (stale) contents,
+    /// for callers that overwrite every byte: no zero-fill when a recycled
+    /// buffer is long enough.
+    pub(super) fn take_len(len: usize) -> Vec<u8> {
+        let mut v = FREE
+            .lock()
+            .ok()
+            .and_then(|mut f| f.pop())
+            .unwrap_or_default();
+        if v.len() >= len {
+            v.truncate(len);
+        } else {
+            v.resize(len, 0);
+        }
+        v
+    }
+
+    /// Returns a buffer for reuse (dropped when enough are idle).
+    pub(super) fn give(v: Vec<u8>) {
+        if v.capacity() == 0 {
+            return;
+        }
+        if let Ok(mut f) = FREE.lock() {
+            if f.len() < KEEP {
+                f.push(v);
+            }
+        }
+    }
+}
+
 enum StageError {
     Dare(dare::DareError),
     Erasure(ErasureError),
@@ -1101,14 +1155,7 @@ enum StageError {
 /// DARE and erasure state of the part being encrypted.
 struct PartState {
     part: usize,
-    key: SecretKey,
-    random: [u8; 12],
-    /// Next DARE sequence number.
-    seq: u32,
-    /// Plaintext not yet a whole package (only between batches of odd size).
-    plain_carry: Vec<u8>,
-    /// Ciphertext not yet a whole erasure block.
-    cipher_carry: Vec<u8>,
+    dare: DareLayout,
 }
 
 impl PartState {
@@ -1117,115 +1164,178 @@ impl PartState {
     fn push(
         &mut self,
         erasure: &Erasure,
-        plain: Vec<u8>,
+        plain: Plain,
         last: bool,
     ) -> Result<Vec<Vec<u8>>, StageError> {
-        let plain = if self.plain_carry.is_empty() {
-            plain
-        } else {
-            let mut p = std::mem::take(&mut self.plain_carry);
-            p.extend_from_slice(&plain);
-            p
-        };
-        let take = if last {
-            plain.len()
-        } else {
-            plain.len() / MAX_PAYLOAD * MAX_PAYLOAD
-        };
-        let (now, rest) = plain.split_at(take);
-        self.plain_carry = rest.to_vec();
-        seal_packages(
-            &self.key,
-            self.random,
-            self.seq,
-            now,
-            last,
-            &mut self.cipher_carry,
-        )
-        .map_err(StageError::Dare)?;
-        self.seq = self
-            .seq
-            .checked_add(u32::try_from(now.len().div_ceil(MAX_PAYLOAD)).unwrap_or(u32::MAX))
-            .ok_or(StageError::Dare(dare::DareError::TooLong))?;
-        let block = usize::try_from(erasure.block_size()).unwrap_or(usize::MAX);
-        let full = self.cipher_carry.len() / block * block;
-        let end = if last { self.cipher_carry.len() } else { full };
-        // Per block: the shards and their bitrot hashes, then `hash ‖ chunk`
-        // appended per shard number in block order.
-        type Coded = (Vec<Vec<u8>>, Vec<[u8; HASH_LEN]>);
-        let coded: Vec<Coded> = self.cipher_carry[..end]
-            .par_chunks(block)
-            .map(|b| {
-                let shards = erasure.encode_block(b)?;
-                let hashes = shards.iter().map(|s| bitrot::highway256(s)).collect();
-                Ok((shards, hashes))
-            })
-            .collect::<Result<_, ErasureError>>()
-            .map_err(StageError::Erasure)?;
-        self.cipher_carry.drain(..end);
-        let per_shard: usize = coded
-            .iter()
-            .map(|(s, _)| HASH_LEN + s.first().map_or(0, Vec::len))
-            .sum();
-        let mut out: Vec<Vec<u8>> = (0..erasure.total_shards())
-            .map(|_| Vec::with_capacity(per_shard))
-            .collect();
-        for (shards, hashes) in coded {
-            for ((o, s), h) in out.iter_mut().zip(shards).zip(hashes) {
-                o.extend_from_slice(&h);
-                o.extend_from_slice(&s);
-            }
+        for piece in plain.slices() {
+            self.dare.append(piece);
         }
+        plain.recycle();
+        self.dare.seal(last).map_err(StageError::Dare)?;
+        let sealed = self.dare.sealed();
+        let block = usize::try_from(erasure.block_size()).unwrap_or(usize::MAX);
+        let end = if last {
+            sealed.len()
+        } else {
+            sealed.len() / block * block
+        };
+        let frames = usize::try_from(erasure.framed_len(end as u64)).unwrap_or(usize::MAX);
+        let mut out: Vec<Vec<u8>> = (0..erasure.total_shards())
+            .map(|_| pool::take_len(frames))
+            .collect();
+        let mut views: Vec<&mut [u8]> = out.iter_mut().map(Vec::as_mut_slice).collect();
+        erasure
+            .encode_framed_into(sealed.get(..end).unwrap_or_default(), &mut views)
+            .map_err(StageError::Erasure)?;
+        // What stays is less than a block (plus an unfinished package).
+        self.dare.consume(end);
         Ok(out)
     }
 }
 
-/// DARE packages for `plain` (whole packages unless `last`), numbered from
-/// `seq`, sealed in parallel groups.
-fn seal_packages(
-    key: &SecretKey,
+/// A part's DARE 2.0 stream under construction, laid out in one buffer:
+/// plaintext is copied once, straight into its package's payload slot
+/// (header and tag slots left for the seal), and packages are sealed in
+/// place, in parallel groups, when a batch ends.
+struct DareLayout {
+    key: SecretKey,
     random: [u8; 12],
+    /// Sequence number of the first unsealed package.
     seq: u32,
-    plain: &[u8],
-    last: bool,
-    dst: &mut Vec<u8>,
-) -> Result<(), dare::DareError> {
-    const GROUP: usize = 16;
-    let size = dare::encrypted_size(plain.len() as u64)
-        .and_then(|s| usize::try_from(s).ok())
-        .ok_or(dare::DareError::TooLong)?;
-    let start_len = dst.len();
-    dst.resize(start_len + size, 0);
-    let out = &mut dst[start_len..];
-    let packages = plain.len().div_ceil(MAX_PAYLOAD);
-    out.par_chunks_mut(GROUP * MAX_PACKAGE)
-        .zip(plain.par_chunks(GROUP * MAX_PAYLOAD))
-        .enumerate()
-        .try_for_each(|(g, (out, plain))| {
-            let first = g * GROUP;
-            let start = u32::try_from(first)
-                .ok()
-                .and_then(|f| seq.checked_add(f))
-                .ok_or(dare::DareError::TooLong)?;
-            let mut enc = Encryptor::new(key, CipherSuite::Aes256Gcm, random).with_sequence(start);
-            let mut off = 0;
-            for (i, p) in plain.chunks(MAX_PAYLOAD).enumerate() {
-                let pkg = &mut out[off..off + dare::HEADER_SIZE + p.len() + dare::TAG_SIZE];
-                let (head, rest) = pkg.split_at_mut(dare::HEADER_SIZE);
-                let (payload, tag_out) = rest.split_at_mut(p.len());
-                payload.copy_from_slice(p);
-                let is_last = last && first + i + 1 == packages;
-                let (header, tag) = enc.seal(payload, is_last)?;
-                head.copy_from_slice(&header);
-                tag_out.copy_from_slice(&tag);
-                off += pkg_len(p.len());
-            }
-            Ok(())
-        })
+    /// `buf[..sealed]` is whole sealed packages (minus what was consumed).
+    buf: Vec<u8>,
+    sealed: usize,
+    /// Payload bytes of the unfinished package at the end of `buf`.
+    open: Option<usize>,
 }
 
-fn pkg_len(payload: usize) -> usize {
-    dare::HEADER_SIZE + payload + dare::TAG_SIZE
+impl DareLayout {
+    fn new(key: SecretKey, random: [u8; 12]) -> Self {
+        Self {
+            key,
+            random,
+            seq: 0,
+            buf: pool::take(0),
+            sealed: 0,
+            open: None,
+        }
+    }
+
+    /// Appends plaintext.
+    fn append(&mut self, mut piece: &[u8]) {
+        while !piece.is_empty() {
+            let fill = match self.open {
+                Some(f) => f,
+                None => {
+                    self.buf.extend_from_slice(&[0u8; dare::HEADER_SIZE]);
+                    0
+                }
+            };
+            let take = (MAX_PAYLOAD - fill).min(piece.len());
+            let (now, rest) = piece.split_at(take);
+            self.buf.extend_from_slice(now);
+            piece = rest;
+            if fill + take == MAX_PAYLOAD {
+                self.buf.extend_from_slice(&[0u8; dare::TAG_SIZE]);
+                self.open = None;
+            } else {
+                self.open = Some(fill + take);
+            }
+        }
+    }
+
+    /// Seals every whole package appended so far (non-final), or with
+    /// `last` everything, the final package included.
+    fn seal(&mut self, last: bool) -> Result<(), dare::DareError> {
+        const GROUP: usize = 16;
+        let end = match (self.open, last) {
+            (Some(_), true) => {
+                self.buf.extend_from_slice(&[0u8; dare::TAG_SIZE]);
+                self.open = None;
+                self.buf.len()
+            }
+            (Some(fill), false) => self.buf.len() - dare::HEADER_SIZE - fill,
+            (None, _) => self.buf.len(),
+        };
+        let (key, random, seq) = (&self.key, self.random, self.seq);
+        let region = self.buf.get_mut(self.sealed..end).unwrap_or_default();
+        let packages = region.len().div_ceil(MAX_PACKAGE);
+        region
+            .par_chunks_mut(GROUP * MAX_PACKAGE)
+            .enumerate()
+            .try_for_each(|(g, out)| {
+                let first = g * GROUP;
+                let start = u32::try_from(first)
+                    .ok()
+                    .and_then(|f| seq.checked_add(f))
+                    .ok_or(dare::DareError::TooLong)?;
+                let mut enc =
+                    Encryptor::new(key, CipherSuite::Aes256Gcm, random).with_sequence(start);
+                for (i, pkg) in out.chunks_mut(MAX_PACKAGE).enumerate() {
+                    let (head, rest) = pkg
+                        .split_first_chunk_mut::<{ dare::HEADER_SIZE }>()
+                        .ok_or(dare::DareError::SealFailed)?;
+                    let (payload, tag_out) = rest
+                        .split_at_mut_checked(rest.len().saturating_sub(dare::TAG_SIZE))
+                        .ok_or(dare::DareError::SealFailed)?;
+                    let is_last = last && first + i + 1 == packages;
+                    let (header, tag) = enc.seal(payload, is_last)?;
+                    *head = header;
+                    tag_out.copy_from_slice(&tag);
+                }
+                Ok(())
+            })?;
+        self.seq = u32::try_from(packages)
+            .ok()
+            .and_then(|p| self.seq.checked_add(p))
+            .ok_or(dare::DareError::TooLong)?;
+        self.sealed = end;
+        Ok(())
+    }
+
+    /// The sealed ciphertext not consumed yet.
+    fn sealed(&self) -> &[u8] {
+        self.buf.get(..self.sealed).unwrap_or_default()
+    }
+
+    /// Drops the first `n` sealed bytes (handed on to erasure coding).
+    fn consume(&mut self, n: usize) {
+        let n = n.min(self.sealed);
+        self.buf.drain(..n);
+        self.sealed -= n;
+    }
+}
+
+impl Drop for DareLayout {
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.buf));
+    }
+}
+
+/// One batch of a part's plaintext as pieces of the verified shard reads
+/// (`pieces` index into `bufs`): handed on without assembling a copy.
+#[derive(Default)]
+struct Plain {
+    bufs: Vec<Vec<u8>>,
+    pieces: Vec<(usize, std::ops::Range<usize>)>,
+}
+
+impl Plain {
+    fn slices(&self) -> impl Iterator<Item = &[u8]> {
+        self.pieces.iter().map(|(b, r)| {
+            self.bufs
+                .get(*b)
+                .and_then(|v| v.get(r.clone()))
+                .unwrap_or_default()
+        })
+    }
+
+    /// Hands the read buffers to the pool (they become frame buffers).
+    fn recycle(self) {
+        for b in self.bufs {
+            pool::give(b);
+        }
+    }
 }
 
 /// Reads one part's plaintext a batch of blocks at a time, verifying every
@@ -1257,7 +1367,7 @@ impl<'a> PartReader<'a> {
     }
 
     /// The next up to `max_blocks` blocks of plaintext and whether they end the part.
-    fn next_batch(&mut self, max_blocks: u64) -> Result<Option<(Vec<u8>, bool)>, ErasureError> {
+    fn next_batch(&mut self, max_blocks: u64) -> Result<Option<(Plain, bool)>, ErasureError> {
         let e = self.erasure;
         let (n, d) = (e.total_shards(), e.data_shards());
         let blocks = e.block_count(self.size);
@@ -1345,54 +1455,51 @@ impl<'a> PartReader<'a> {
             }
         }
 
-        let total =
-            usize::try_from((b0..b1).map(block_len).sum::<u64>()).map_err(|_| too_big(b0))?;
-        let mut out = vec![0u8; total];
-        let bsize_usize = usize::try_from(bsize).map_err(|_| too_big(b0))?;
-        out.par_chunks_mut(bsize_usize).enumerate().try_for_each(
-            |(bi, dst)| -> Result<(), ErasureError> {
-                let b = b0 + bi as u64;
-                let clen = chunk_len(b) as usize;
-                let start = bi * stride as usize + HASH_LEN;
-                let chunk = |k: usize| -> Option<&[u8]> {
-                    if !ok[k][bi] {
-                        return None;
-                    }
-                    data[k].as_ref()?.get(start..start + clen)
-                };
-                let direct: Option<Vec<&[u8]>> = (0..d).map(chunk).collect();
-                let owned;
-                let shards: Vec<&[u8]> = match direct {
-                    Some(s) => s,
-                    None => {
-                        let mut all: Vec<Option<Vec<u8>>> =
-                            (0..n).map(|k| chunk(k).map(<[u8]>::to_vec)).collect();
-                        e.reconstruct_data(&mut all)?;
-                        owned = all;
-                        owned
-                            .iter()
-                            .take(d)
-                            .map(|s| s.as_deref().unwrap_or(&[]))
-                            .collect()
-                    }
-                };
-                let mut off = 0;
-                for s in shards {
-                    let take = (dst.len() - off).min(s.len());
-                    dst[off..off + take].copy_from_slice(&s[..take]);
-                    off += take;
+        // The plaintext as pieces of the verified reads, block by block;
+        // only blocks missing a data chunk are decoded (into owned shards).
+        let mut pieces = Vec::new();
+        let mut decoded: Vec<Vec<u8>> = Vec::new();
+        for (bi, b) in (b0..b1).enumerate() {
+            let clen = usize::try_from(chunk_len(b)).map_err(|_| too_big(b))?;
+            let blen = usize::try_from(block_len(b)).map_err(|_| too_big(b))?;
+            let start = bi * stride as usize + HASH_LEN;
+            let chunk = |k: usize| -> Option<&[u8]> {
+                if !ok[k][bi] {
+                    return None;
                 }
-                if off != dst.len() {
-                    return Err(ErasureError::TooFewShards {
-                        block: b,
-                        available: 0,
-                        needed: d,
-                        detail: "reconstruction returned short shards".into(),
-                    });
+                data[k].as_ref()?.get(start..start + clen)
+            };
+            let mut left = blen;
+            if (0..d).all(|k| chunk(k).is_some()) {
+                for k in 0..d {
+                    let take = left.min(clen);
+                    pieces.push((k, start..start + take));
+                    left -= take;
                 }
-                Ok(())
-            },
-        )?;
+            } else {
+                let mut all: Vec<Option<Vec<u8>>> =
+                    (0..n).map(|k| chunk(k).map(<[u8]>::to_vec)).collect();
+                e.reconstruct_data(&mut all)?;
+                for shard in all.into_iter().take(d) {
+                    let shard = shard.unwrap_or_default();
+                    let take = left.min(shard.len());
+                    pieces.push((n + decoded.len(), 0..take));
+                    decoded.push(shard);
+                    left -= take;
+                }
+            }
+            if left != 0 {
+                return Err(ErasureError::TooFewShards {
+                    block: b,
+                    available: 0,
+                    needed: d,
+                    detail: "reconstruction returned short shards".into(),
+                });
+            }
+        }
+        let mut bufs: Vec<Vec<u8>> = data.into_iter().map(Option::unwrap_or_default).collect();
+        bufs.extend(decoded);
+        let out = Plain { bufs, pieces };
         self.next_block = b1;
         Ok(Some((out, b1 == blocks)))
     }
@@ -1444,24 +1551,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sealed_packages_equal_the_reference_stream() {
-        let key = SecretKey::new([7; 32]);
+    fn dare_layout_equals_the_reference_stream() {
+        use rand::{Rng, SeedableRng};
         let random = [3u8; 12];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
         for len in [1usize, 65535, 65536, 65537, 16 * 65536 + 5, 40 * 65536] {
             let plain: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
-            let reference = dare::encrypt(&key, CipherSuite::Aes256Gcm, random, &plain).unwrap();
-            let mut whole = b"prefix".to_vec();
-            seal_packages(&key, random, 0, &plain, true, &mut whole).unwrap();
-            assert_eq!(&whole[..6], b"prefix");
-            assert_eq!(whole[6..], reference[..], "{len}");
-            // split in two batches: sequence numbers continue
-            let cut = (len / 2) / MAX_PAYLOAD * MAX_PAYLOAD;
-            if cut > 0 && cut < len {
-                let mut a = Vec::new();
-                seal_packages(&key, random, 0, &plain[..cut], false, &mut a).unwrap();
-                let seq = u32::try_from(cut / MAX_PAYLOAD).unwrap();
-                seal_packages(&key, random, seq, &plain[cut..], true, &mut a).unwrap();
-                assert_eq!(a, reference, "{len} split");
+            let reference = dare::encrypt(
+                &SecretKey::new([7; 32]),
+                CipherSuite::Aes256Gcm,
+                random,
+                &plain,
+            )
+            .unwrap();
+            // Random pieces, random batch ends (sealing in between), and
+            // consuming sealed bytes as the erasure stage does.
+            for _ in 0..4 {
+                let mut l = DareLayout::new(SecretKey::new([7; 32]), random);
+                let mut got = Vec::new();
+                let mut rest = &plain[..];
+                while !rest.is_empty() {
+                    let (piece, tail) = rest.split_at(rng.gen_range(1..=rest.len().min(200_000)));
+                    l.append(piece);
+                    rest = tail;
+                    if !rest.is_empty() && rng.gen_bool(0.5) {
+                        l.seal(false).unwrap();
+                        let take = rng.gen_range(0..=l.sealed().len());
+                        got.extend_from_slice(&l.sealed()[..take]);
+                        l.consume(take);
+                    }
+                }
+                l.seal(true).unwrap();
+                got.extend_from_slice(l.sealed());
+                assert_eq!(got, reference, "{len}");
             }
         }
     }
