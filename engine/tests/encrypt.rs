@@ -15,7 +15,7 @@ use engine::run::encrypt::{
     encrypt_version, inline_threshold, EncryptError, EncryptRequest, INLINE_BLOCK,
 };
 use engine::run::plan::CommitPlan;
-use engine::run::summary::{ActionKind, Outcome};
+use engine::run::summary::{ActionKind, Outcome, SkipReason};
 use engine::sse::dare;
 use engine::sse::metadata::CryptoEntries;
 use engine::sse::{Classification, OsRandom};
@@ -385,7 +385,7 @@ fn bitrot_within_parity_is_repaired_beyond_is_refused_cleanly() {
     let before = xl_metas(&fx, o);
     let err = plan_for(&fx, o, &data_key(), None, INLINE_BLOCK).unwrap_err();
     assert!(matches!(err, EncryptError::Corrupt { .. }), "{err}");
-    assert_eq!(err.outcome(), Outcome::Failed("corrupt".into()));
+    assert_eq!(err.outcome(), Outcome::Skipped(SkipReason::Corrupt));
     assert_eq!(xl_metas(&fx, o), before);
     assert!(staging_entries(&fx).is_empty(), "staging cleaned up");
 }

@@ -192,6 +192,20 @@ fn encrypt_all(tmp: &Path, root: &Path, m: &serde_json::Value, versions: u64) {
         summary["objects"].as_u64().unwrap() + summary["deleteMarkersSkipped"].as_u64().unwrap(),
         "{summary}"
     );
+    // Byte counters: what clients read, and what is now stored (plaintext
+    // plus the DARE overhead of every package).
+    let plaintext: u64 = m["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["bucket"] == "fixture" && e["delete_marker"].as_bool() != Some(true))
+        .map(|e| e["plaintext_size"].as_u64().unwrap())
+        .sum();
+    assert_eq!(summary["bytesActual"].as_u64(), Some(plaintext), "{summary}");
+    assert!(
+        summary["bytesTransferred"].as_u64().unwrap() > plaintext,
+        "stored bytes are the encrypted sizes: {summary}"
+    );
     check_deployment(root, m, &etags);
     assert_eq!(staging_left(root), 0, "staging dirs left by a finished run");
 }

@@ -73,6 +73,7 @@ fn encrypt_and_internal_plans_commit_through_the_journal() {
                 new.push(x);
             }
             Ok(EncryptPlan {
+                sizes: None,
                 new_xlmeta: new,
                 staged,
                 remove_data_dirs: Vec::new(),

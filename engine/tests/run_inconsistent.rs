@@ -55,27 +55,25 @@ fn corrupt_or_missing_copies_are_skipped_and_reported() {
     assert_eq!(changed, 10 * 4);
 }
 
-/// `--retry-failed` retries the failed versions of a finished job without
-/// counting anything twice (plaintext objects whose inline shards are
-/// corrupt on 3 of 4 drives fail `corrupt` on every try: a stable source of
-/// failures).
+/// Plaintext objects whose inline shards are corrupt on 3 of 4 drives (beyond
+/// what parity repairs) are skipped as `corrupt`, reported, and left exactly
+/// as they were for MinIO's healing.
 #[test]
-fn retry_failed_does_not_double_count() {
+fn plaintext_beyond_repair_is_skipped_as_corrupt() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("d");
     fixture(&root, 16, "plain=1,sse-kms=1", &[]);
     let drives = drives(&root, 4);
     let m = manifest(&root);
-    let mut corrupted = 0;
+    let mut corrupted = Vec::new();
     for e in m["objects"].as_array().unwrap() {
         let plain_inline = e["bucket"] == "fixture"
             && e["sse"] == ""
             && e["inline"] == true
             && e["plaintext_size"].as_u64() > Some(0);
-        if !plain_inline || corrupted == 2 {
+        if !plain_inline || corrupted.len() == 2 {
             continue;
         }
-        corrupted += 1;
         // The inline shard is the last thing in xl.meta, outside the CRC.
         for d in &drives[..3] {
             let p = d
@@ -87,20 +85,53 @@ fn retry_failed_does_not_double_count() {
             bytes[last] ^= 0x55;
             std::fs::write(&p, &bytes).unwrap();
         }
+        corrupted.push(e["object"].as_str().unwrap().to_owned());
     }
-    assert_eq!(corrupted, 2);
+    assert_eq!(corrupted.len(), 2);
+    let before = snapshot(&drives);
+    let job = write_job(&root, "fixture", "");
+    let (code, s, _) = run(&job, &drives, &root.join("state"), KEY1);
+    assert_eq!(code, 0, "{s}");
+    assert_eq!(s["skippedByReason"]["corrupt"].as_u64(), Some(2), "{s}");
+    assert_eq!(s["objectsFailed"], 0, "{s}");
+    let after = snapshot(&drives);
+    for object in &corrupted {
+        for (path, bytes) in &before {
+            if path.to_string_lossy().contains(object.as_str()) {
+                assert_eq!(&after[path], bytes, "{object}: untouched");
+            }
+        }
+    }
+}
+
+/// A static key under another name: objects sealed under `KEY1` fail (the
+/// KMS does not know their key) on every try, a stable source of failures.
+const KEY2: &str = "other-key:Nh2dGzXuY7BxLw8U5OcYk3h0Jj1pQ3cZ5t6m3vJ0qTE=";
+
+/// `--retry-failed` retries the failed versions of a finished job without
+/// counting anything twice.
+#[test]
+fn retry_failed_does_not_double_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("d");
+    fixture(&root, 16, "plain=1,sse-kms=1", &[]);
+    let drives = drives(&root, 4);
     let job = write_job(&root, "fixture", "");
     let state = root.join("state");
-    let (code, first, _) = run(&job, &drives, &state, KEY1);
+    // Plaintext objects encrypt under KEY2; SSE-KMS ones cannot be unsealed.
+    let (code, first, _) = run(&job, &drives, &state, KEY2);
     assert_eq!(code, 1, "{first}");
     let failed = first["objectsFailed"].as_u64().unwrap();
-    assert_eq!(failed, 2);
-    assert_eq!(first["failedByReason"]["corrupt"].as_u64(), Some(failed));
+    assert!(
+        failed > 0 && first["objectsEncrypted"].as_u64() > Some(0),
+        "{first}"
+    );
+    assert_eq!(first["failedByReason"]["kms"].as_u64(), Some(failed));
     // Without --retry-failed a finished job is reported, not rerun.
-    let (code, again, _) = run(&job, &drives, &state, KEY1);
+    let (code, again, _) = run(&job, &drives, &state, KEY2);
     assert_eq!(code, 1);
     assert_eq!(again["objectsScanned"], first["objectsScanned"]);
-    let mut cmd = run_cmd(&job, &drives, &state, KEY1);
+    let mut cmd = run_cmd(&job, &drives, &state, KEY2);
     let out = cmd.arg("--retry-failed").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let retried: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -108,7 +139,7 @@ fn retry_failed_does_not_double_count() {
         "objectsScanned",
         "objects",
         "objectsFailed",
-        "objectsRotated",
+        "objectsEncrypted",
         "bytesFailed",
     ] {
         assert_eq!(retried[k], first[k], "{k}");

@@ -58,6 +58,9 @@ pub enum SkipReason {
     Vanished,
     /// Already on the current target key version (`--skip-current`, by `run`).
     AlreadyCurrent,
+    /// Plaintext whose shards fail bitrot beyond what parity repairs: left
+    /// untouched for MinIO's healing (decided by `run` while encrypting).
+    Corrupt,
 }
 
 impl SkipReason {
@@ -75,6 +78,7 @@ impl SkipReason {
             SkipReason::Unsupported => "unsupported",
             SkipReason::Vanished => "vanished",
             SkipReason::AlreadyCurrent => "alreadyCurrent",
+            SkipReason::Corrupt => "corrupt",
         }
     }
 }

@@ -291,6 +291,7 @@ impl EncryptError {
             EncryptError::NotAnObject { .. } => Outcome::Skipped(SkipReason::NotAnObject),
             EncryptError::Transitioned { .. } => Outcome::Skipped(SkipReason::Transitioned),
             EncryptError::Unsupported { .. } => Outcome::Skipped(SkipReason::Unsupported),
+            EncryptError::Corrupt { .. } => Outcome::Skipped(SkipReason::Corrupt),
             _ => Outcome::Failed(self.reason().into()),
         }
     }
@@ -646,7 +647,7 @@ pub fn encrypt_version(
 pub fn planner(inline_block: u64) -> std::sync::Arc<super::object::EncryptPlanner> {
     use std::collections::HashMap;
     use std::sync::Mutex;
-    type HookError = (String, String);
+    type HookError = (Outcome, String);
     let workers: Mutex<HashMap<PathBuf, DriveIo>> = Mutex::default();
     let versioning: Mutex<HashMap<(PathBuf, String), bool>> = Mutex::default();
     let slots = Slots {
@@ -655,7 +656,7 @@ pub fn planner(inline_block: u64) -> std::sync::Arc<super::object::EncryptPlanne
     };
     std::sync::Arc::new(
         move |req: &super::object::EncryptRequest<'_>| -> Result<super::object::EncryptPlan, HookError> {
-            let poisoned = || ("io".to_owned(), "encrypt hook state poisoned".to_owned());
+            let poisoned = || (Outcome::Failed("io".into()), "encrypt hook state poisoned".to_owned());
             let drives = {
                 let mut w = workers.lock().map_err(|_| poisoned())?;
                 req.drives
@@ -664,7 +665,7 @@ pub fn planner(inline_block: u64) -> std::sync::Arc<super::object::EncryptPlanne
                         Some(d) => Ok(d.clone()),
                         None => {
                             let d = DriveIo::spawn(r)
-                                .map_err(|e| ("io".to_owned(), format!("{}: {e}", r.display())))?;
+                                .map_err(|e| (Outcome::Failed("io".into()), format!("{}: {e}", r.display())))?;
                             w.insert(r.clone(), d.clone());
                             Ok(d)
                         }
@@ -682,7 +683,7 @@ pub fn planner(inline_block: u64) -> std::sync::Arc<super::object::EncryptPlanne
                 None => {
                     let roots: Vec<&Path> = req.drives.iter().map(PathBuf::as_path).collect();
                     let v = bucket_versioned(&roots, req.bucket)
-                        .map_err(|e| ("invalid".to_owned(), e))?;
+                        .map_err(|e| (Outcome::Failed("invalid".into()), e))?;
                     versioning
                         .lock()
                         .map_err(|_| poisoned())?
@@ -699,7 +700,7 @@ pub fn planner(inline_block: u64) -> std::sync::Arc<super::object::EncryptPlanne
             let dek = req
                 .kms
                 .generate_key(&gen.key_id, &gen.context)
-                .map_err(|e| ("kms".to_owned(), e.to_string()))?;
+                .map_err(|e| (Outcome::Failed("kms".into()), e.to_string()))?;
             // Bounded memory: at most `rewrite_slots()` objects stream at once.
             let _slot = slots.acquire().map_err(|()| poisoned())?;
             let er = EncryptRequest {
@@ -713,8 +714,9 @@ pub fn planner(inline_block: u64) -> std::sync::Arc<super::object::EncryptPlanne
                 inline_threshold: inline_threshold(versioned, inline_block),
             };
             let plan = encrypt_version(&er, &mut crate::sse::OsRandom)
-                .map_err(|e| (e.reason().to_owned(), e.to_string()))?;
+                .map_err(|e| (e.outcome(), e.to_string()))?;
             Ok(super::object::EncryptPlan {
+                sizes: plan.versions.first().map(|v| v.sizes),
                 new_xlmeta: plan.per_drive.iter().map(|c| c.new_xlmeta.clone()).collect(),
                 staged: plan
                     .per_drive

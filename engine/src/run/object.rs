@@ -62,12 +62,16 @@ pub struct EncryptPlan {
     pub new_xlmeta: Vec<Vec<u8>>,
     pub staged: Vec<Option<StagedDataDir>>,
     pub remove_data_dirs: Vec<String>,
+    /// The version's sizes once encrypted (the stored size grows by the DARE
+    /// overhead); `None` keeps the sizes read.
+    pub sizes: Option<VersionSizes>,
 }
 
 /// Plaintext encryption (another module): stages the new data dirs and
-/// returns the plan. `Err((reason, message))` fails the version.
+/// returns the plan. `Err((outcome, message))` records the version as that
+/// skip or failure.
 pub type EncryptPlanner =
-    dyn Fn(&EncryptRequest<'_>) -> Result<EncryptPlan, (String, String)> + Send + Sync;
+    dyn Fn(&EncryptRequest<'_>) -> Result<EncryptPlan, (Outcome, String)> + Send + Sync;
 
 /// Internal subsystem re-encryption (JOB.md §14; another module): given the
 /// KMS, returns commit plans for MinIO's encrypted internal files. Run once
@@ -704,6 +708,9 @@ pub fn process_versions(
         };
         match planner(&req) {
             Ok(p) if p.new_xlmeta.len() == metas.len() && p.staged.len() == metas.len() => {
+                if let Some(sizes) = p.sizes {
+                    v.sizes = sizes;
+                }
                 planned.push(v);
                 data_plan = Some(p);
             }
@@ -712,8 +719,10 @@ pub fn process_versions(
                 v.error = Some("encrypt plan does not cover every drive".into());
                 result.finished.push(v);
             }
-            Err((reason, message)) => {
-                v.outcome = Outcome::Failed(reason);
+            Err((outcome, message)) => {
+                // Skips (a layout that cannot be converted faithfully, shards
+                // beyond repair) leave the version as it is; failures retry.
+                v.outcome = outcome;
                 v.error = Some(message);
                 result.finished.push(v);
             }
