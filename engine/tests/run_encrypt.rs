@@ -201,7 +201,11 @@ fn encrypt_all(tmp: &Path, root: &Path, m: &serde_json::Value, versions: u64) {
         .filter(|e| e["bucket"] == "fixture" && e["delete_marker"].as_bool() != Some(true))
         .map(|e| e["plaintext_size"].as_u64().unwrap())
         .sum();
-    assert_eq!(summary["bytesActual"].as_u64(), Some(plaintext), "{summary}");
+    assert_eq!(
+        summary["bytesActual"].as_u64(),
+        Some(plaintext),
+        "{summary}"
+    );
     assert!(
         summary["bytesTransferred"].as_u64().unwrap() > plaintext,
         "stored bytes are the encrypted sizes: {summary}"

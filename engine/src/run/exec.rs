@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh64::xxh64;
 
-use super::plan::CommitPlan;
+use super::plan::{CommitPlan, StagedDataDir};
 use crate::drives::io::{DriveIo, DriveIoError};
 
 /// What became of one plan.
@@ -110,15 +110,14 @@ impl Executor {
         // 1. classify every drive (all reads in flight)
         let states = self.classify(plans, &ios, &mut results);
         test_delay();
-        // 2. staged data dirs into place
-        for (i, plan) in plans.iter().enumerate() {
-            if results[i].is_some() {
-                continue;
+        // 2. staged data dirs into place (drives in parallel)
+        on_every_drive(plans, &ios, &mut results, |i, d, io| {
+            let state = states.get(i).and_then(|s| s.get(d));
+            match (&plans[i].per_drive[d].staged_data_dir, state) {
+                (Some(staged), Some(DriveState::Old)) => move_staged(plans[i], staged, io),
+                _ => Ok(()),
             }
-            if let Err(e) = move_staged(plan, &ios[i], &states[i]) {
-                results[i] = Some(PlanResult::Failed(e.to_string()));
-            }
-        }
+        });
         // 3. xl.meta swaps: per drive one batch, drives in parallel
         let mut per_drive: HashMap<PathBuf, DriveBatch> = HashMap::new();
         for (i, plan) in plans.iter().enumerate() {
@@ -152,15 +151,12 @@ impl Executor {
             }
         }
         // 4. old data dirs, only once every drive holds the new xl.meta
-        for (i, plan) in plans.iter().enumerate() {
-            if results[i].is_some() {
-                continue;
-            }
-            if let Err(e) = remove_old_dirs(plan, &ios[i]) {
-                results[i] = Some(PlanResult::Failed(e.to_string()));
-                continue;
-            }
-            results[i] = Some(PlanResult::Committed);
+        // (drives in parallel)
+        on_every_drive(plans, &ios, &mut results, |i, _, io| {
+            remove_old_dirs(plans[i], io)
+        });
+        for r in results.iter_mut() {
+            r.get_or_insert(PlanResult::Committed);
         }
         results
             .into_iter()
@@ -249,43 +245,85 @@ impl Executor {
 /// already holding the new `xl.meta` has it in place).
 fn move_staged(
     plan: &CommitPlan,
-    ios: &[DriveIo],
-    states: &[DriveState],
+    staged: &StagedDataDir,
+    io: &DriveIo,
 ) -> Result<(), DriveIoError> {
-    for ((change, io), state) in plan.per_drive.iter().zip(ios).zip(states) {
-        let Some(staged) = &change.staged_data_dir else {
-            continue;
-        };
-        if *state != DriveState::Old {
-            continue;
-        }
-        let dest = plan.object_dir.join(&staged.name);
-        // keyrotate usually runs as root while MinIO runs as its own user:
-        // the new data dir and its part files take the object directory's
-        // owner before they become visible.
-        match io.stat(&plan.object_dir).wait() {
-            Ok(owner) => give_tree_to(io, &staged.staged_at, owner.uid, owner.gid)?,
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
-        }
-        match io.rename(&staged.staged_at, &dest).wait() {
-            Ok(()) => io.fsync(&plan.object_dir).wait()?,
-            // Moved by an earlier, interrupted attempt.
-            Err(e) if e.is_not_found() && io.stat(&dest).wait().is_ok() => {}
-            Err(e) => return Err(e),
-        }
-        // The now empty per-object staging dir (`.minio.sys/tmp/keyrotate-<uuid>`);
-        // best effort: MinIO empties its tmp at start anyway.
-        if let Some(parent) = staged
-            .staged_at
-            .parent()
-            .filter(|p| p.starts_with(crate::drives::io::STAGING_DIR))
-            .filter(|p| *p != std::path::Path::new(crate::drives::io::STAGING_DIR))
-        {
-            let _ = io.unlink(parent, true).wait();
-        }
+    let dest = plan.object_dir.join(&staged.name);
+    // keyrotate usually runs as root while MinIO runs as its own user:
+    // the new data dir and its part files take the object directory's
+    // owner before they become visible.
+    match io.stat(&plan.object_dir).wait() {
+        Ok(owner) => give_tree_to(io, &staged.staged_at, owner.uid, owner.gid)?,
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e),
+    }
+    match io.rename(&staged.staged_at, &dest).wait() {
+        Ok(()) => io.fsync(&plan.object_dir).wait()?,
+        // Moved by an earlier, interrupted attempt.
+        Err(e) if e.is_not_found() && io.stat(&dest).wait().is_ok() => {}
+        Err(e) => return Err(e),
+    }
+    // The now empty per-object staging dir (`.minio.sys/tmp/keyrotate-<uuid>`);
+    // best effort: MinIO empties its tmp at start anyway.
+    if let Some(parent) = staged
+        .staged_at
+        .parent()
+        .filter(|p| p.starts_with(crate::drives::io::STAGING_DIR))
+        .filter(|p| *p != std::path::Path::new(crate::drives::io::STAGING_DIR))
+    {
+        let _ = io.unlink(parent, true).wait();
     }
     Ok(())
+}
+
+/// Runs `step(plan index, drive index, worker)` for every drive of every
+/// plan not yet decided, one thread per
+/// drive (a drive's steps in plan order: the fsyncs of different drives
+/// overlap instead of queueing behind each other). The first error of a
+/// plan fails it.
+fn on_every_drive(
+    plans: &[&CommitPlan],
+    ios: &[Vec<DriveIo>],
+    results: &mut [Option<PlanResult>],
+    step: impl Fn(usize, usize, &DriveIo) -> Result<(), DriveIoError> + Sync,
+) {
+    let mut per_drive: HashMap<&Path, Vec<(usize, usize)>> = HashMap::new();
+    for (i, plan) in plans.iter().enumerate() {
+        if results[i].is_some() {
+            continue;
+        }
+        for (d, root) in plan.drives.iter().enumerate() {
+            per_drive.entry(root.as_path()).or_default().push((i, d));
+        }
+    }
+    let step = &step;
+    let failures: Vec<(usize, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = per_drive
+            .into_values()
+            .map(|work| {
+                s.spawn(move || {
+                    let mut failed = Vec::new();
+                    for (i, d) in work {
+                        let Some(io) = ios.get(i).and_then(|v| v.get(d)) else {
+                            failed.push((i, "no worker for a drive of the plan".to_owned()));
+                            continue;
+                        };
+                        if let Err(e) = step(i, d, io) {
+                            failed.push((i, e.to_string()));
+                        }
+                    }
+                    failed
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for (i, e) in failures {
+        results[i].get_or_insert(PlanResult::Failed(e));
+    }
 }
 
 /// Changes the owner of `rel` and everything below it (on the drive's
@@ -327,32 +365,29 @@ fn give_tree_to(
 }
 
 /// Removes the plan's old data dirs on every drive (absent ones are fine).
-fn remove_old_dirs(plan: &CommitPlan, ios: &[DriveIo]) -> Result<(), DriveIoError> {
+fn remove_old_dirs(plan: &CommitPlan, io: &DriveIo) -> Result<(), DriveIoError> {
     if plan.remove_data_dirs.is_empty() {
         return Ok(());
     }
-    for io in ios {
-        for name in &plan.remove_data_dirs {
-            if name.is_empty() || name.contains('/') || name == ".." || name == "." {
-                continue;
-            }
-            let rel = plan.object_dir.join(name);
-            let abs = io.resolve(&rel)?;
-            let res = io.run_blocking(move |_| match std::fs::remove_dir_all(&abs) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(e),
-            })?;
-            res.map_err(|source| DriveIoError {
-                drive: io.root().to_owned(),
-                op: "remove data dir",
-                path: rel.clone(),
-                source,
-            })?;
+    for name in &plan.remove_data_dirs {
+        if name.is_empty() || name.contains('/') || name == ".." || name == "." {
+            continue;
         }
-        io.fsync(&plan.object_dir).wait()?;
+        let rel = plan.object_dir.join(name);
+        let abs = io.resolve(&rel)?;
+        let res = io.run_blocking(move |_| match std::fs::remove_dir_all(&abs) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        })?;
+        res.map_err(|source| DriveIoError {
+            drive: io.root().to_owned(),
+            op: "remove data dir",
+            path: rel.clone(),
+            source,
+        })?;
     }
-    Ok(())
+    io.fsync(&plan.object_dir).wait()
 }
 
 #[cfg(test)]
