@@ -49,6 +49,9 @@ struct Args {
     /// or the --cache directory without /dev/shm).
     #[arg(long)]
     kms_cache: Option<PathBuf>,
+    /// Run the object scaling on the disk cache instead of tmpfs.
+    #[arg(long)]
+    scaling_on_disk: bool,
     /// Tiny sizes for a smoke test (well under a minute).
     #[arg(long)]
     quick: bool,
@@ -99,6 +102,7 @@ fn run(args: Args) -> Result<(), String> {
     for d in [&args.cache, &args.work] {
         std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
     }
+    let _lock = lock(&args.cache)?;
     if let Some(p) = args.out.parent() {
         std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
     }
@@ -155,6 +159,22 @@ fn run(args: Args) -> Result<(), String> {
             args.cache.clone()
         }
     });
+    // The object scaling runs in RAM when it fits with room to spare
+    // (about 6 KiB per object and drive at the largest count).
+    let largest = suite
+        .sizes
+        .scaling_objects
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or(0);
+    let ram = (!args.scaling_on_disk
+        && machine::mem_available_gib() > 3.0 * largest as f64 * 4.0 * 6.0 / (1 << 20) as f64)
+        .then(|| kms_cache.with_file_name("keyrotate-bench-scaling"))
+        .filter(|d| {
+            d.parent()
+                .is_some_and(|p| machine::mount_of(p).1 == "tmpfs")
+        });
     let on = |s: &str| args.only.is_empty() || args.only.iter().any(|o| o == s);
     let mut main = None;
     let mut section = |name: &str, suite: &mut Suite| -> Result<(), String> {
@@ -167,7 +187,7 @@ fn run(args: Args) -> Result<(), String> {
             "kms" => suite.kms(&args.work, &kms_cache)?,
             "encrypt" => suite.encrypt(&args.work)?,
             "scaling-drives" => suite.scaling_drives(main)?,
-            _ => suite.scaling_objects(main)?,
+            _ => suite.scaling_objects(main, ram.as_deref())?,
         }
         eprintln!("section {name}: {:.1}s", t.elapsed().as_secs_f64());
         // Written after every section: a failure later keeps what was measured.
@@ -193,4 +213,19 @@ fn write(out: &std::path::Path, results: &Results) -> Result<(), String> {
     let tmp = out.with_extension("json.tmp");
     std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, out).map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// One suite at a time per cache: two would rewrite the same fixtures.
+fn lock(cache: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::os::fd::AsRawFd;
+    let path = cache.join(".lock");
+    let f = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // SAFETY: flock on a file descriptor we own; released when it closes.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(format!(
+            "{}: another e2e run holds this cache",
+            path.display()
+        ));
+    }
+    Ok(f)
 }

@@ -87,10 +87,10 @@ pub fn rewrite(files: &[PathBuf], threads: usize) -> std::io::Result<f64> {
     Ok(pool(files, threads, None, |f| rewrite_one(f))?.0)
 }
 
-/// Thread counts tried for the rewrite floor: one per drive, 2 … 64 (more
+/// Thread counts tried for the rewrite floor: one per drive, 2 … 128 (more
 /// fsyncs in flight let the filesystem journal commit them together).
 pub fn candidate_threads(drives: usize) -> Vec<usize> {
-    let mut c = vec![drives, 2, 4, 8, 16, 32, 64];
+    let mut c = vec![drives, 2, 4, 8, 16, 32, 64, 128];
     c.sort_unstable();
     c.dedup();
     c
@@ -245,7 +245,7 @@ mod tests {
         assert!([1, 3].contains(&best));
         assert_eq!(table.len(), 2);
         find_cat(&drives).unwrap();
-        assert_eq!(candidate_threads(4), [2, 4, 8, 16, 32, 64]);
+        assert_eq!(candidate_threads(4), [2, 4, 8, 16, 32, 64, 128]);
         let (_, n) = pool(&all, 1, Some(Duration::ZERO), |_| Ok(())).unwrap();
         assert_eq!(n, 0);
     }

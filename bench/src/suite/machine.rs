@@ -53,6 +53,16 @@ fn free_gib(dir: &Path) -> f64 {
     st.f_bavail as f64 * st.f_frsize as f64 / (1u64 << 30) as f64
 }
 
+/// MemAvailable of /proc/meminfo in GiB.
+pub fn mem_available_gib() -> f64 {
+    read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / (1u64 << 20) as f64
+}
+
 /// Describes this machine; `dir` is where the fixtures live.
 pub fn describe(dir: &Path) -> Machine {
     let cpuinfo = read("/proc/cpuinfo");

@@ -52,13 +52,13 @@ impl Sizes {
         Sizes {
             main_objects: 10_000,
             sweep_rewrites: 8_000,
-            sweep_cap_s: 2.0,
+            sweep_cap_s: 1.0,
             scaling_objects: vec![10_000, 50_000, 200_000],
             scaling_drives: vec![2, 4, 8, 16],
             drives_objects: 5_000,
             kms_objects: 20_000,
             kms_latencies_ms: vec![0.2, 1.0, 5.0],
-            kms_point_s: 12.0,
+            kms_point_s: 10.0,
             encrypt_mib: 1024,
         }
     }

@@ -92,11 +92,15 @@ impl Suite {
         let all = Self::files(fixture)?;
         let sample = &all[..self.sizes.sweep_rewrites.min(all.len())];
         let candidates = floors::candidate_threads(fixture.params.drives);
+        // Rewrites in place: a crash midway leaves temp files, so the fixture
+        // is not trusted until the floor finished.
+        fixture.mark_dirty().map_err(io("fixture marker"))?;
         let cap = std::time::Duration::from_secs_f64(self.sizes.sweep_cap_s);
         let (threads, sweep) =
             floors::best_rewrite_threads(sample, &candidates, cap).map_err(io("rewrite floor"))?;
         let d0 = DiskStats::read(&self.kr.dev);
         let seconds = floors::rewrite(&all, threads).map_err(io("rewrite floor"))?;
+        fixture.mark_complete().map_err(io("fixture marker"))?;
         Ok(RewriteFloor {
             threads,
             sweep,
@@ -216,15 +220,42 @@ impl Suite {
     }
 
     /// `run` and `plan` at each object count (4 drives); RSS flatness.
-    /// `main` is the main fixture's point, reused at its object count.
-    pub fn scaling_objects(&mut self, main: Option<MainRun>) -> Result<(), String> {
+    ///
+    /// With `ram` (a tmpfs directory), the fixtures are built there for the
+    /// run and removed after it: on this disk every rotation is bound by
+    /// fsync at a flat rate (the `rotate` and drive-scaling rows show it),
+    /// which would hide how the engine's own cost — CPU and memory — grows
+    /// with the object count, and 200k objects at that rate would not fit
+    /// the time budget. They are not kept: they would pin gigabytes of RAM.
+    /// Without it they come from the disk cache, and `main` (the main
+    /// fixture's point) is reused at its object count.
+    pub fn scaling_objects(
+        &mut self,
+        main: Option<MainRun>,
+        ram: Option<&Path>,
+    ) -> Result<(), String> {
         for &objects in &self.sizes.scaling_objects.clone() {
-            let (run_s, peak_rss_mib, plan_s) = match main {
-                Some(m) if m.objects == objects => (m.run_s, m.peak_rss_mib, m.plan_s),
+            let (run_s, peak_rss_mib, plan_s) = match (main, ram) {
+                (Some(m), None) if m.objects == objects => (m.run_s, m.peak_rss_mib, m.plan_s),
                 _ => {
-                    let fx = self.fixture(objects, 4)?;
+                    let fx = match ram {
+                        Some(dir) => {
+                            let params = FixtureParams {
+                                objects,
+                                drives: 4,
+                                seed: self.seed,
+                            };
+                            let fx = cache::get(dir, params)?;
+                            self.fixture_build_s += fx.built_s.unwrap_or(0.0);
+                            fx
+                        }
+                        None => self.fixture(objects, 4)?,
+                    };
                     let plan = self.kr.plan(&fx)?;
                     let (run, _) = self.kr.rotate(&fx, &static_env(), None)?;
+                    if ram.is_some() {
+                        std::fs::remove_dir_all(&fx.dir).map_err(io("scaling fixture"))?;
+                    }
                     (run.wall_s, run.peak_rss_mib, plan.wall_s)
                 }
             };
@@ -240,6 +271,18 @@ impl Suite {
                 row.run_s, row.objects_per_s, row.peak_rss_mib, row.plan_s
             );
             self.results.scaling_objects.push(row);
+        }
+        let fs = match ram {
+            Some(d) => super::machine::mount_of(d.parent().unwrap_or(d)).1,
+            None => self.results.machine.fs.clone(),
+        };
+        if let Some(r) = self
+            .results
+            .scenarios
+            .iter_mut()
+            .find(|s| s.name == "rotate")
+        {
+            r.params["scaling_objects_fs"] = fs.into();
         }
         let rows = &self.results.scaling_objects;
         if let (Some(a), Some(b)) = (rows.first(), rows.last()) {
