@@ -302,6 +302,21 @@ impl Suite {
                 b.objects,
                 if flat.met { "met" } else { "MISSED" }
             );
+            if !flat.met {
+                let per_object_kib = (b.peak_rss_mib - a.peak_rss_mib) * 1024.0
+                    / (b.objects.saturating_sub(a.objects)).max(1) as f64;
+                let points: Vec<String> = rows
+                    .iter()
+                    .map(|r| format!("{} objects: {:.1} MiB", r.objects, r.peak_rss_mib))
+                    .collect();
+                self.results.profile.insert(
+                    "rss_flatness".into(),
+                    format!(
+                        "peak RSS of keyrotate run (wait4 ru_maxrss, default --kms-concurrency 64) grows with the object count: {}; {per_object_kib:.2} KiB per extra object between the smallest and the largest run — memory held per object processed (not per object in flight), which a bounded pipeline should not have",
+                        points.join(", ")
+                    ),
+                );
+            }
             self.results.rss_flatness = Some(flat);
         }
         Ok(())
