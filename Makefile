@@ -47,12 +47,13 @@ bench-encrypt:
 	$(CARGO) build --release -p bench --bin encrypt_bench
 	mkdir -p $(BENCH_DIR) && target/release/encrypt_bench $(BENCH_DIR) 2048
 
-# End-to-end: `run` vs a temp+fsync+rename floor, `plan` vs find|xargs cat,
-# peak RSS of `run` (E2E_OBJECTS=100000 for the memory bound).
-E2E_OBJECTS ?= 20000
+# End-to-end suite (issue 10): rotate / plan / encrypt / KMS-bound rotation
+# next to floors measured in the same run, scaling in objects and drives;
+# fixtures cached in target/bench-cache. E2E_ARGS=--quick for a smoke run.
+E2E_ARGS ?=
 bench-e2e: build
-	$(CARGO) build --release -p bench --bin e2e
-	target/release/e2e --objects $(E2E_OBJECTS) --keyrotate target/release/keyrotate
+	$(CARGO) build --release -p bench --bin e2e --bin encrypt_bench
+	target/release/e2e --keyrotate target/release/keyrotate --out target/bench-results/e2e.json $(E2E_ARGS)
 
 # Coverage-guided fuzzing of the on-disk decoders (cargo-fuzz on the stable
 # toolchain: RUSTC_BOOTSTRAP lets it use the sanitizer flags it needs).

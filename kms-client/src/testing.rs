@@ -367,6 +367,18 @@ impl std::fmt::Display for ResetConnection {
 
 impl std::error::Error for ResetConnection {}
 
+/// Sleeps `d` with sub-millisecond precision: tokio's timer wheel rounds
+/// every sleep up to the next whole millisecond (a 0.2 ms latency would cost
+/// 1–2 ms), so the wait runs on a blocking-pool thread with the OS sleep.
+async fn precise_sleep(d: std::time::Duration) {
+    if tokio::task::spawn_blocking(move || std::thread::sleep(d))
+        .await
+        .is_err()
+    {
+        tokio::time::sleep(d).await;
+    }
+}
+
 async fn handle(
     state: Arc<State>,
     identity: String,
@@ -376,7 +388,7 @@ async fn handle(
     let latency = state.latency.lock().map(|l| *l).unwrap_or_default();
     let fault = state.faults.lock().ok().and_then(|mut q| q.pop_front());
     if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        precise_sleep(latency).await;
     }
     let path = request.uri().path().to_string();
     let body = match request.into_body().collect().await {

@@ -1,207 +1,231 @@
-//! End-to-end benchmark of `keyrotate run` and `plan` on a 4-drive fixture
-//! of SSE-KMS objects under a static key, each against an I/O floor measured
-//! in the same run on the same files:
+//! The end-to-end benchmark suite: `keyrotate run` and `plan`, plaintext
+//! encryption and KMS-bound rotation, each next to a floor measured in the
+//! same run on the same files, plus scaling in objects and drives; writes
+//! `target/bench-results/e2e.json` (schema: `bench::suite::results`) and
+//! prints every ratio as it is measured. See `bench::suite` for the parts.
 //!
-//! * run floor: rewrite every `xl.meta` with the durability keyrotate gives
-//!   it (temp file + fsync + rename + directory fsync), one thread per drive;
-//! * plan floor: `find DRIVES -name xl.meta | xargs cat > /dev/null`.
-//!
-//! Also the peak RSS of the `run` process. Usage:
-//! `e2e [--objects N] [--dir D] [--keyrotate PATH]` (default 20000 objects,
-//! `target/release/keyrotate`).
+//! Usage: `e2e [--out FILE] [--cache DIR] [--work DIR] [--keyrotate PATH]
+//! [--quick] [--only SECTION,…]` — needs release builds of `keyrotate` and
+//! `encrypt_bench` (`cargo build --release --bin keyrotate -p bench`).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
 
-const KEY: &str = "bench-key:n5yYMBmIjqAPxdUo/tNLm4691YdkgGCopJsMd07fwSI=";
+use bench::suite::keyrotate::Keyrotate;
+use bench::suite::results::Results;
+use bench::suite::scenarios::Suite;
+use bench::suite::{child, machine, Sizes};
+use clap::Parser;
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
+const SECTIONS: [&str; 5] = [
+    "main",
+    "kms",
+    "encrypt",
+    "scaling-drives",
+    "scaling-objects",
+];
 
-fn xl_metas(drive: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![drive.join("fixture")];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                stack.push(p);
-            } else if p.file_name().is_some_and(|n| n == "xl.meta") {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
-/// Rewrites every xl.meta of a drive crash-safely, as a plain program would.
-fn rewrite_all(files: &[PathBuf]) -> std::io::Result<()> {
-    use std::io::Write;
-    for f in files {
-        let bytes = std::fs::read(f)?;
-        let tmp = f.with_file_name("xl.meta.floor-tmp");
-        let mut out = std::fs::File::create(&tmp)?;
-        out.write_all(&bytes)?;
-        out.sync_all()?;
-        std::fs::rename(&tmp, f)?;
-        if let Some(dir) = f.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-    }
-    Ok(())
-}
-
-fn drop_caches_hint() {
-    // Not dropping the page cache (needs root and disturbs other work): both
-    // sides of each ratio run warm, right after one another.
-}
-
-/// Runs `cmd` to completion; returns (success, stdout, stderr, peak RSS KiB).
-/// The child is reaped with `wait4` (for its own rusage), not `Child::wait`.
-#[allow(clippy::zombie_processes)]
-fn run_measured(cmd: &mut Command) -> (bool, Vec<u8>, Vec<u8>, i64) {
-    use std::io::Read;
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut so = child.stdout.take().expect("stdout");
-    let mut se = child.stderr.take().expect("stderr");
-    let t = std::thread::spawn(move || {
-        let _ = se.read_to_end(&mut err);
-        err
-    });
-    let _ = so.read_to_end(&mut out);
-    let err = t.join().unwrap_or_default();
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: pid is our unwaited child; pointers are to owned locals.
-    unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    (ok, out, err, ru.ru_maxrss)
+/// keyrotate's end-to-end benchmarks against floors measured in the same run.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Results file (JSON, schema 1).
+    #[arg(long, default_value = "target/bench-results/e2e.json")]
+    out: PathBuf,
+    /// Fixture cache (fixtures are reused across runs by parameters + seed).
+    #[arg(long, default_value = "target/bench-cache")]
+    cache: PathBuf,
+    /// Scratch space: job file, state directories, the encryption fixture.
+    #[arg(long, default_value = "target/bench-work")]
+    work: PathBuf,
+    /// The keyrotate binary (a release build).
+    #[arg(long, default_value = "target/release/keyrotate")]
+    keyrotate: PathBuf,
+    /// The encrypt_bench binary (default: next to this one).
+    #[arg(long)]
+    encrypt_bench: Option<PathBuf>,
+    /// Where the KMS scenario's fixture is cached: tmpfs, so the disk does
+    /// not limit a KMS-bound run (default /dev/shm/keyrotate-bench-cache,
+    /// or the --cache directory without /dev/shm).
+    #[arg(long)]
+    kms_cache: Option<PathBuf>,
+    /// Run the object scaling on the disk cache instead of tmpfs.
+    #[arg(long)]
+    scaling_on_disk: bool,
+    /// Tiny sizes for a smoke test (well under a minute).
+    #[arg(long)]
+    quick: bool,
+    /// Objects of the main fixture (rotate, plan, KMS) instead of the default.
+    #[arg(long)]
+    objects: Option<u64>,
+    /// Fixture seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Run only these sections (main, kms, encrypt, scaling-drives,
+    /// scaling-objects), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 fn main() {
-    let objects: u64 = arg("--objects")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
-    let bin =
-        PathBuf::from(arg("--keyrotate").unwrap_or_else(|| "target/release/keyrotate".into()));
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = arg("--dir")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| tmp.path().to_owned());
-    let deploy = dir.join("deploy");
-    let _ = std::fs::remove_dir_all(&deploy);
-    let t = Instant::now();
-    let st = Command::new(&bin)
-        .args(["fixture", "--out"])
-        .arg(&deploy)
-        .args([
-            "--objects",
-            &objects.to_string(),
-            "--mix",
-            "sse-kms=1",
-            "--drives",
-            "4",
-        ])
-        .env("MINIO_KMS_SECRET_KEY", KEY)
-        .status()
-        .expect("keyrotate fixture");
-    assert!(st.success());
-    eprintln!(
-        "fixture: {objects} objects in {:.1}s",
-        t.elapsed().as_secs_f64()
-    );
-    let drives: Vec<PathBuf> = (1..=4).map(|i| deploy.join(format!("drive{i}"))).collect();
-    let spec = format!("{}/drive{{1...4}}", deploy.display());
-    drop_caches_hint();
+    let args = Args::parse();
+    if let Some(bad) = args.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+        eprintln!("e2e: unknown section {bad:?}; sections: {SECTIONS:?}");
+        std::process::exit(2);
+    }
+    match run(args) {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("e2e: {e}");
+            std::process::exit(1);
+        }
+    }
+}
 
-    // plan floor vs plan
-    let t = Instant::now();
-    let st = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "find {} -name xl.meta | xargs cat > /dev/null",
-            drives
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
-        ))
-        .status()
-        .expect("find");
-    assert!(st.success());
-    let find_s = t.elapsed().as_secs_f64();
-    let job = dir.join("job.yaml");
-    std::fs::write(&job, "keyrotate:\n  apiVersion: v1\n  bucket: fixture\n").expect("job");
-    let t = Instant::now();
-    let out = Command::new(&bin)
-        .arg("plan")
-        .arg(&job)
-        .args(["--drives", &spec, "--json"])
-        .output()
-        .expect("plan");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+fn run(args: Args) -> Result<(), String> {
+    let started = SystemTime::now();
+    let t0 = Instant::now();
+    let encrypt_bin = match args.encrypt_bench.clone() {
+        Some(p) => p,
+        None => std::env::current_exe()
+            .map_err(|e| format!("current_exe: {e}"))?
+            .with_file_name("encrypt_bench"),
+    };
+    for bin in [&args.keyrotate, &encrypt_bin] {
+        if !bin.is_file() {
+            return Err(format!(
+                "{} not found: build with `cargo build --release --bin keyrotate -p bench`",
+                bin.display()
+            ));
+        }
+    }
+    for d in [&args.cache, &args.work] {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let _lock = lock(&args.cache)?;
+    if let Some(p) = args.out.parent() {
+        std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    let mut sizes = if args.quick {
+        Sizes::quick()
+    } else {
+        Sizes::full()
+    };
+    if let Some(n) = args.objects {
+        sizes.main_objects = n;
+    }
+    let machine = machine::describe(&args.cache);
+    let dev = child::device_name(&machine::mount_of(&args.cache).0);
+    println!(
+        "machine: {} ({} cores, {:.1} GiB), kernel {}, {} on {dev}, load {:?}, io_uring {}",
+        machine.cpu_model,
+        machine.cores,
+        machine.mem_gib,
+        machine.kernel,
+        machine.fs,
+        machine.load_avg_start,
+        machine.io_uring
     );
-    let plan_s = t.elapsed().as_secs_f64();
-
-    // run floor vs run
-    let files: Vec<Vec<PathBuf>> = drives.iter().map(|d| xl_metas(d)).collect();
-    let t = Instant::now();
-    std::thread::scope(|s| {
-        for f in &files {
-            s.spawn(move || rewrite_all(f).expect("floor rewrite"));
+    let mut suite = Suite {
+        kr: Keyrotate {
+            bin: args.keyrotate.clone(),
+            work: args.work.clone(),
+            dev,
+        },
+        cache: args.cache.clone(),
+        sizes,
+        seed: args.seed,
+        encrypt_bin,
+        results: Results {
+            schema: 1,
+            started: machine::rfc3339(started),
+            finished: String::new(),
+            wall_s: 0.0,
+            machine,
+            scenarios: Vec::new(),
+            scaling_objects: Vec::new(),
+            scaling_drives: Vec::new(),
+            kms_latency: Vec::new(),
+            rss_flatness: None,
+            profile: BTreeMap::new(),
+        },
+        fixture_build_s: 0.0,
+    };
+    let kms_cache = args.kms_cache.clone().unwrap_or_else(|| {
+        let shm = PathBuf::from("/dev/shm");
+        if shm.is_dir() {
+            shm.join("keyrotate-bench-cache")
+        } else {
+            args.cache.clone()
         }
     });
-    let floor_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let (ok, stdout, stderr, rss_kib) = run_measured(
-        Command::new(&bin)
-            .arg("run")
-            .arg(&job)
-            .args([
-                "--drives",
-                &spec,
-                "--json",
-                "--skip-server-check",
-                "--state-dir",
-            ])
-            .arg(dir.join("state"))
-            .env("MINIO_KMS_SECRET_KEY", KEY),
-    );
-    let run_s = t.elapsed().as_secs_f64();
-    assert!(ok, "{}", String::from_utf8_lossy(&stderr));
-    let summary: serde_json::Value = serde_json::from_slice(&stdout).expect("summary");
-    assert_eq!(summary["objectsRotated"].as_u64(), Some(objects));
-    let rss_mib = rss_kib as f64 / 1024.0;
-    let n = objects as f64;
-    println!("objects: {objects}");
+    // The object scaling runs in RAM when it fits with room to spare
+    // (about 6 KiB per object and drive at the largest count).
+    let largest = suite
+        .sizes
+        .scaling_objects
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or(0);
+    let ram = (!args.scaling_on_disk
+        && machine::mem_available_gib() > 3.0 * largest as f64 * 4.0 * 6.0 / (1 << 20) as f64)
+        .then(|| kms_cache.with_file_name("keyrotate-bench-scaling"))
+        .filter(|d| {
+            d.parent()
+                .is_some_and(|p| machine::mount_of(p).1 == "tmpfs")
+        });
+    let on = |s: &str| args.only.is_empty() || args.only.iter().any(|o| o == s);
+    let mut main = None;
+    let mut section = |name: &str, suite: &mut Suite| -> Result<(), String> {
+        if !on(name) {
+            return Ok(());
+        }
+        let t = Instant::now();
+        match name {
+            "main" => main = Some(suite.main_scenarios()?),
+            "kms" => suite.kms(&args.work, &kms_cache)?,
+            "encrypt" => suite.encrypt(&args.work)?,
+            "scaling-drives" => suite.scaling_drives(main)?,
+            _ => suite.scaling_objects(main, ram.as_deref())?,
+        }
+        eprintln!("section {name}: {:.1}s", t.elapsed().as_secs_f64());
+        // Written after every section: a failure later keeps what was measured.
+        suite.results.finished = machine::rfc3339(SystemTime::now());
+        suite.results.wall_s = t0.elapsed().as_secs_f64();
+        write(&args.out, &suite.results)
+    };
+    for name in SECTIONS {
+        section(name, &mut suite)?;
+    }
     println!(
-        "run:  {:.0} objects/s ({run_s:.2}s); floor {:.0} objects/s ({floor_s:.2}s); ratio {:.2}x (target >= 0.8)",
-        n / run_s,
-        n / floor_s,
-        floor_s / run_s
+        "suite: {:.1}s wall ({:.1}s building fixtures), load average now {:?}; results in {}",
+        t0.elapsed().as_secs_f64(),
+        suite.fixture_build_s,
+        machine::load_avg(),
+        args.out.display()
     );
-    println!(
-        "plan: {:.0} objects/s ({plan_s:.2}s); find|xargs cat {find_s:.2}s; ratio {:.2}x (target >= 1.0)",
-        n / plan_s,
-        find_s / plan_s
-    );
-    println!("peak RSS of run: {rss_mib:.0} MiB (target < 200 MiB)");
+    Ok(())
+}
+
+fn write(out: &std::path::Path, results: &Results) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(results).map_err(|e| format!("results: {e}"))?;
+    let tmp = out.with_extension("json.tmp");
+    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, out).map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// One suite at a time per cache: two would rewrite the same fixtures.
+fn lock(cache: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::os::fd::AsRawFd;
+    let path = cache.join(".lock");
+    let f = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // SAFETY: flock on a file descriptor we own; released when it closes.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(format!(
+            "{}: another e2e run holds this cache",
+            path.display()
+        ));
+    }
+    Ok(f)
 }

@@ -16,7 +16,8 @@
 //! machine) of both phases and the load average around them. Usage: `encrypt_bench DIR
 //! [TOTAL_MIB]` or `make bench-encrypt` (release build; not part of `make
 //! test`); `ENCRYPT_BENCH_JOBS` objects in flight (default: the encrypt hook's
-//! `rewrite_slots()`).
+//! `rewrite_slots()`). `--json` (anywhere) also prints the figures as one
+//! JSON line last, for the e2e suite.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -182,7 +183,8 @@ fn floor(roots: &[PathBuf], manifest: &Manifest, erasure: &Erasure) -> std::io::
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
+    let json = std::env::args().any(|a| a == "--json");
+    let mut args = std::env::args().skip(1).filter(|a| a != "--json");
     let dir = PathBuf::from(args.next().ok_or("usage: encrypt_bench DIR [TOTAL_MIB]")?);
     let total_mib: u64 = args.next().map_or(Ok(2048), |s| s.parse())?;
     let sizes = sizes(total_mib);
@@ -342,5 +344,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         floor_s / enc_s,
         peak_rss_kib() / 1024
     );
+    if json {
+        let v = serde_json::json!({
+            "objects": objects.len(), "plaintext_bytes": plain, "total_mib": total_mib,
+            "floor_s": floor_s, "encrypt_s": enc_s, "floor_mb_s": mbps(floor_s),
+            "encrypt_mb_s": mbps(enc_s), "ratio": floor_s / enc_s, "floor_cpu_s": floor_cpu,
+            "encrypt_cpu_s": enc_cpu, "commit_s": commit_s, "jobs": jobs,
+            "peak_rss_mib": peak_rss_kib() as f64 / 1024.0,
+        });
+        println!("{v}");
+    }
     Ok(())
 }
