@@ -26,7 +26,7 @@ fmt:
 # also in target/release) so they reuse what criterion's build compiled.
 # `--bench '*'` selects the criterion targets only: the library's and the
 # binaries' test harnesses would reject criterion's options.
-BENCH_ARGS ?= --warm-up-time 1 --measurement-time 3
+BENCH_ARGS ?= --warm-up-time 1 --measurement-time 2
 E2E_ARGS ?=
 BENCH_RESULTS ?= target/bench-results
 bench:
