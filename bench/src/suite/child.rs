@@ -1,6 +1,7 @@
-//! Child processes measured from outside: wall time, peak RSS and CPU time
-//! from `wait4`'s rusage, and the block device's request and flush counts
-//! (/proc/diskstats) over the same interval — where the time goes.
+//! Child processes measured from outside: wall time and CPU time from
+//! `wait4`'s rusage, peak RSS from the child's own `VmHWM` (sampled), and
+//! the block device's request and flush counts (/proc/diskstats) over the
+//! same interval — where the time goes.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -114,6 +115,7 @@ pub fn run(cmd: &mut Command, dev: &str) -> std::io::Result<Measured> {
     let disk0 = DiskStats::read(dev);
     let t = Instant::now();
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let hwm = HwmPoller::start(child.id());
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let so = child.stdout.take();
     let se = child.stderr.take();
@@ -137,18 +139,66 @@ pub fn run(cmd: &mut Command, dev: &str) -> std::io::Result<Measured> {
         return Err(std::io::Error::last_os_error());
     }
     let wall_s = t.elapsed().as_secs_f64();
+    let polled_kib = hwm.stop();
     Ok(Measured {
         ok: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         stdout: out,
         stderr: err,
         wall_s,
-        peak_rss_mib: ru.ru_maxrss as f64 / 1024.0,
+        // wait4's ru_maxrss is no good here: a child spawned with vfork
+        // inherits this process's high-water RSS at its exec (the kernel
+        // keeps the larger of the pre-exec and post-exec peaks), and this
+        // process may have built a 200k-object fixture in memory.
+        peak_rss_mib: if polled_kib > 0 {
+            polled_kib as f64 / 1024.0
+        } else {
+            ru.ru_maxrss as f64 / 1024.0
+        },
         user_s: secs(ru.ru_utime),
         sys_s: secs(ru.ru_stime),
         vol_switches: ru.ru_nvcsw,
         invol_switches: ru.ru_nivcsw,
         disk: DiskStats::read(dev).since(disk0),
     })
+}
+
+/// Samples a child's own peak RSS (`VmHWM` of its address space after exec)
+/// every 10 ms until stopped; the last sample before the child exits is its
+/// peak, short of growth in its final 10 ms.
+struct HwmPoller {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl HwmPoller {
+    fn start(pid: u32) -> Self {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let path = format!("/proc/{pid}/status");
+            let mut peak = 0u64;
+            while !flag.load(Ordering::Relaxed) {
+                // A zombie (exited, not yet reaped) has no VmHWM line.
+                if let Some(kib) = std::fs::read_to_string(&path).ok().and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("VmHWM:"))
+                        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                }) {
+                    peak = peak.max(kib);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            peak
+        });
+        HwmPoller { stop, thread }
+    }
+
+    /// The peak seen, in KiB (0 if never sampled).
+    fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or(0)
+    }
 }
 
 /// CPU seconds (user + system) this process has used so far, all threads.
