@@ -197,7 +197,7 @@ fn reproduce_section(o: &mut String, d: &Doc<'_>) {
          profile, runs the end-to-end suite `target/release/e2e` (results in \
          `target/bench-results/e2e.json`), then `target/release/bench_report`, which rewrites \
          this file and the plots and prints the ratios. Knobs (make variables): `BENCH_ARGS` (criterion \
-         options, default `--warm-up-time 1 --measurement-time 3`), `E2E_ARGS` (extra `e2e` \
+         options, default `--warm-up-time 1 --measurement-time 2`), `E2E_ARGS` (extra `e2e` \
          options). Each scenario's parameters are listed with it below.",
     );
     if let Some(a) = d.criterion_args {
