@@ -9,10 +9,6 @@ use std::process::Command;
 mod runs;
 use runs::*;
 
-/// A static key under another name: it knows nothing of `KEY1`'s objects,
-/// so every unseal fails in the KMS (key not found).
-const KEY2: &str = "other-key:Nh2dGzXuY7BxLw8U5OcYk3h0Jj1pQ3cZ5t6m3vJ0qTE=";
-
 fn with_batch_of_one(mut c: Command) -> Command {
     // Commit after every object so the breaker is looked at often.
     c.env("KEYROTATE_TEST_BATCH", "1");

@@ -104,10 +104,6 @@ fn plaintext_beyond_repair_is_skipped_as_corrupt() {
     }
 }
 
-/// A static key under another name: objects sealed under `KEY1` fail (the
-/// KMS does not know their key) on every try, a stable source of failures.
-const KEY2: &str = "other-key:Nh2dGzXuY7BxLw8U5OcYk3h0Jj1pQ3cZ5t6m3vJ0qTE=";
-
 /// `--retry-failed` retries the failed versions of a finished job without
 /// counting anything twice.
 #[test]

@@ -23,6 +23,8 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
+use bench::suite::child::{self_cpu_s, vm_hwm_kib};
+use bench::suite::machine;
 use engine::drives::io::DriveIo;
 use engine::erasure::Erasure;
 use engine::fixture::{build_with_sizes, FixtureSpec, Manifest, Mix, SizeClass};
@@ -49,32 +51,7 @@ fn sizes(total_mib: u64) -> Vec<u64> {
 }
 
 fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// User + system CPU seconds of this process so far.
-fn cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+    vm_hwm_kib("/proc/self/status").unwrap_or(0)
 }
 
 fn spec(objects: u64) -> FixtureSpec {
@@ -120,10 +97,7 @@ const COMMIT_BATCH: usize = 16;
 /// The 1-minute load average (other work on the machine skews wall times;
 /// CPU seconds per GiB do not depend on it).
 fn load_avg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
+    format!("{:.2}", machine::load_avg()[0])
 }
 
 /// Reads the data-shard part files of every object and writes the bytes
@@ -232,10 +206,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Start both measurements with no dirty fixture data in the page cache.
     std::process::Command::new("sync").status()?;
     let load_before = load_avg();
-    let (t, c0) = (Instant::now(), cpu_s());
+    let (t, c0) = (Instant::now(), self_cpu_s());
     floor(&roots, &manifest, &erasure)?;
     let floor_s = t.elapsed().as_secs_f64();
-    let floor_cpu = cpu_s() - c0;
+    let floor_cpu = self_cpu_s() - c0;
 
     let drives: Vec<DriveIo> = roots.iter().map(DriveIo::spawn).collect::<Result<_, _>>()?;
     let key = DataKey {
@@ -249,7 +223,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(engine::run::encrypt::rewrite_slots);
     std::process::Command::new("sync").status()?;
-    let (t, c0) = (Instant::now(), cpu_s());
+    let (t, c0) = (Instant::now(), self_cpu_s());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let commit_ns = std::sync::atomic::AtomicU64::new(0);
     // Like `run`: encryption slots hand their plans to one committer, which
@@ -328,7 +302,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let commit_s = commit_ns.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9;
     let enc_s = t.elapsed().as_secs_f64();
-    let enc_cpu = cpu_s() - c0;
+    let enc_cpu = self_cpu_s() - c0;
     let gib = plain as f64 / (1u64 << 30) as f64;
     println!(
         "cpu: floor {floor_cpu:.1}s ({:.2} CPU-s/GiB), encrypt {enc_cpu:.1}s ({:.2} CPU-s/GiB); load average {load_before} before, {} after",

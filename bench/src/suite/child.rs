@@ -180,11 +180,7 @@ impl HwmPoller {
             let mut peak = 0u64;
             while !flag.load(Ordering::Relaxed) {
                 // A zombie (exited, not yet reaped) has no VmHWM line.
-                if let Some(kib) = std::fs::read_to_string(&path).ok().and_then(|s| {
-                    s.lines()
-                        .find(|l| l.starts_with("VmHWM:"))
-                        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                }) {
+                if let Some(kib) = vm_hwm_kib(&path) {
                     peak = peak.max(kib);
                 }
                 std::thread::sleep(std::time::Duration::from_millis(10));
@@ -199,6 +195,15 @@ impl HwmPoller {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread.join().unwrap_or(0)
     }
+}
+
+/// The `VmHWM` (peak resident set, KiB) of a `/proc/<pid>/status` file.
+pub fn vm_hwm_kib(status_path: &str) -> Option<u64> {
+    std::fs::read_to_string(status_path).ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+    })
 }
 
 /// CPU seconds (user + system) this process has used so far, all threads.

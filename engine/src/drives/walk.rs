@@ -87,9 +87,6 @@ pub struct DriveWalk {
     bucket_dir: PathBuf,
     prefix: String,
     heap: BinaryHeap<HeapItem>,
-    /// The last key returned: a key is listed once even if two directories
-    /// decode to it.
-    last: Option<String>,
     failed: bool,
 }
 
@@ -101,7 +98,6 @@ impl DriveWalk {
             bucket_dir: root.join(bucket),
             prefix: prefix.to_owned(),
             heap,
-            last: None,
             failed: false,
         }
     }
@@ -173,13 +169,9 @@ impl Iterator for DriveWalk {
         }
         while let Some(HeapItem(item)) = self.heap.pop() {
             match item {
-                Pending::Key(key) => {
-                    if self.last.as_deref() == Some(key.as_str()) {
-                        continue;
-                    }
-                    self.last = Some(key.clone());
-                    return Some(Ok(key));
-                }
+                // One directory per key on a drive (the name encoding is
+                // one-to-one), so no key comes twice.
+                Pending::Key(key) => return Some(Ok(key)),
                 Pending::Dir(_, rel) => {
                     if let Err(e) = self.expand(&rel) {
                         self.failed = true;

@@ -13,7 +13,7 @@
 //! of the next batch, so it proves that everything before it is durable.
 //!
 //! A crash can leave a torn tail, with holes even, since unsynced pages reach
-//! the disk in any order. [`Journal::open`] stops at the first damaged record:
+//! the disk in any order. [`Journal::open_with`] stops at the first damaged record:
 //! if no intact commit mark after it vouches for it, it lies past the last
 //! fsync and is dropped (nothing was written to a drive on its behalf: an
 //! intent is durable before its writes start); if one does, committed history
@@ -69,7 +69,8 @@ pub struct Journal<R> {
     _record: std::marker::PhantomData<fn(R)>,
 }
 
-/// What [`Journal::open`] found on disk.
+/// What [`Journal::open`] found on disk (tests: the records collected).
+#[cfg(test)]
 pub struct Replay<R> {
     /// Every intact record, in append order.
     pub records: Vec<R>,
@@ -87,8 +88,8 @@ pub struct ReplayStats {
 }
 
 impl<R: Serialize + DeserializeOwned> Journal<R> {
-    /// Opens (creating if needed) the journal at `path`, replays its intact
-    /// records and truncates a torn tail.
+    /// [`open_with`](Self::open_with), collecting the records (tests).
+    #[cfg(test)]
     pub fn open(path: impl Into<PathBuf>) -> Result<(Self, Replay<R>), JournalError> {
         let mut records = Vec::new();
         let (journal, stats) = Self::open_with(path, |r| records.push(r))?;
@@ -101,10 +102,11 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
         ))
     }
 
-    /// [`open`](Self::open), handing each intact record to `on_record` as it
-    /// is decoded instead of collecting them: a resume of a job of millions
-    /// of objects reads its journal through a memory map, one record at a
-    /// time, and never holds it in memory.
+    /// Opens (creating if needed) the journal at `path`, replays its intact
+    /// records and truncates a torn tail. Each record goes to `on_record` as
+    /// it is decoded: a resume of a job of millions of objects reads its
+    /// journal through a memory map, one record at a time, and never holds
+    /// it in memory.
     pub fn open_with(
         path: impl Into<PathBuf>,
         mut on_record: impl FnMut(R),

@@ -9,6 +9,9 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 pub const KEY1: &str = "my-minio-key:RToXnzpt60mYKPmjlLuYvGc3G+yh9PsKVciexzqttzM=";
+/// A static key under another name: it knows nothing of `KEY1`'s objects, so
+/// every unseal of one fails in the KMS (key not found) on every try.
+pub const KEY2: &str = "other-key:Nh2dGzXuY7BxLw8U5OcYk3h0Jj1pQ3cZ5t6m3vJ0qTE=";
 
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_keyrotate"))
