@@ -59,7 +59,8 @@ bench-e2e: build
 # toolchain: RUSTC_BOOTSTRAP lets it use the sanitizer flags it needs).
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	cd xlmeta && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode -- -max_total_time=$(FUZZ_SECONDS)
+	mkdir -p xlmeta/fuzz/corpus
+	cd xlmeta && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode fuzz/corpus fuzz/seeds -- -max_total_time=$(FUZZ_SECONDS)
 
 # End-to-end demo on a throwaway deployment: a 4-drive MinIO-format fixture
 # with SSE-KMS and SSE-S3 objects under a static KMS key, then plan, run and

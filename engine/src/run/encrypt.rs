@@ -1262,30 +1262,19 @@ impl DareLayout {
         let (key, random, seq) = (&self.key, self.random, self.seq);
         let region = self.buf.get_mut(self.sealed..end).unwrap_or_default();
         let packages = region.len().div_ceil(MAX_PACKAGE);
+        let groups = packages.div_ceil(GROUP);
         region
             .par_chunks_mut(GROUP * MAX_PACKAGE)
             .enumerate()
             .try_for_each(|(g, out)| {
-                let first = g * GROUP;
-                let start = u32::try_from(first)
+                let start = u32::try_from(g * GROUP)
                     .ok()
                     .and_then(|f| seq.checked_add(f))
                     .ok_or(dare::DareError::TooLong)?;
-                let mut enc =
-                    Encryptor::new(key, CipherSuite::Aes256Gcm, random).with_sequence(start);
-                for (i, pkg) in out.chunks_mut(MAX_PACKAGE).enumerate() {
-                    let (head, rest) = pkg
-                        .split_first_chunk_mut::<{ dare::HEADER_SIZE }>()
-                        .ok_or(dare::DareError::SealFailed)?;
-                    let (payload, tag_out) = rest
-                        .split_at_mut_checked(rest.len().saturating_sub(dare::TAG_SIZE))
-                        .ok_or(dare::DareError::SealFailed)?;
-                    let is_last = last && first + i + 1 == packages;
-                    let (header, tag) = enc.seal(payload, is_last)?;
-                    *head = header;
-                    tag_out.copy_from_slice(&tag);
-                }
-                Ok(())
+                Encryptor::new(key, CipherSuite::Aes256Gcm, random)
+                    .with_sequence(start)
+                    .seal_laid_out(out, last && g + 1 == groups)
+                    .map(drop)
             })?;
         self.seq = u32::try_from(packages)
             .ok()

@@ -258,8 +258,42 @@ impl Encryptor {
         payload: &mut [u8],
         last: bool,
     ) -> Result<([u8; HEADER_SIZE], [u8; TAG_SIZE]), DareError> {
-        if self.finalized
-            || payload.is_empty()
+        if self.finalized {
+            return Err(DareError::InvalidPayloadSize);
+        }
+        let sealed = self.seal_at(self.seq, payload, last)?;
+        self.finalized = last;
+        self.seq = self.seq.checked_add(1).ok_or(DareError::TooLong)?;
+        Ok(sealed)
+    }
+
+    /// Seals consecutive packages laid out in `region`, each a header slot,
+    /// its payload and a tag slot (every package but the region's last holds
+    /// exactly 64 KiB), filling in the headers and tags. With `last`, the
+    /// region's final package ends the stream. Returns the packages sealed.
+    ///
+    /// This is how bulk data is encrypted without a second buffer: whoever
+    /// fills the buffer leaves the 16-byte gaps, so sealing is the only pass.
+    pub fn seal_laid_out(&mut self, region: &mut [u8], last: bool) -> Result<usize, DareError> {
+        let packages = region.len().div_ceil(MAX_PACKAGE);
+        for (i, pkg) in region.chunks_mut(MAX_PACKAGE).enumerate() {
+            let (head, payload, tag_out) = package_slots(pkg)?;
+            let (header, tag) = self.seal(payload, last && i + 1 == packages)?;
+            *head = header;
+            *tag_out = tag;
+        }
+        Ok(packages)
+    }
+
+    /// Seals one package as number `seq` of the stream, without touching the
+    /// stream state (so packages can be sealed in any order).
+    fn seal_at(
+        &self,
+        seq: u32,
+        payload: &mut [u8],
+        last: bool,
+    ) -> Result<([u8; HEADER_SIZE], [u8; TAG_SIZE]), DareError> {
+        if payload.is_empty()
             || payload.len() > MAX_PAYLOAD
             || (!last && payload.len() != MAX_PAYLOAD)
         {
@@ -277,13 +311,25 @@ impl Encryptor {
         } else {
             header[4] &= !FINAL_FLAG;
         }
-        let nonce = nonce_v2(&header, self.seq);
+        let nonce = nonce_v2(&header, seq);
         let aad = [header[0], header[1], header[2], header[3]];
         let tag = self.aead.seal(&nonce, &aad, payload)?;
-        self.finalized = last;
-        self.seq = self.seq.checked_add(1).ok_or(DareError::TooLong)?;
         Ok((header, tag))
     }
+}
+
+/// Splits one laid-out package into its header slot, payload and tag slot.
+#[allow(clippy::type_complexity)]
+fn package_slots(
+    pkg: &mut [u8],
+) -> Result<(&mut [u8; HEADER_SIZE], &mut [u8], &mut [u8; TAG_SIZE]), DareError> {
+    let (head, rest) = pkg
+        .split_first_chunk_mut::<HEADER_SIZE>()
+        .ok_or(DareError::InvalidPayloadSize)?;
+    let (payload, tag) = rest
+        .split_last_chunk_mut::<TAG_SIZE>()
+        .ok_or(DareError::InvalidPayloadSize)?;
+    Ok((head, payload, tag))
 }
 
 fn nonce_v2(header: &[u8; HEADER_SIZE], seq: u32) -> [u8; 12] {
@@ -525,21 +571,23 @@ pub fn encrypt_in_place(
         .ok_or(DareError::TooLong)?;
     let packages = n.div_ceil(MAX_PAYLOAD);
     buf.resize(total, 0);
-    // Spread the payloads out, last first, so nothing is overwritten before it moved.
+    // Last package first, each moved to its slot and sealed while it is
+    // still in cache: one pass over memory, and nothing is overwritten
+    // before it moved (every slot lies at or after its source).
+    let enc = Encryptor::new(key, suite, random);
     for i in (0..packages).rev() {
         let src = i * MAX_PAYLOAD;
         let len = MAX_PAYLOAD.min(n - src);
-        buf.copy_within(src..src + len, i * MAX_PACKAGE + HEADER_SIZE);
-    }
-    let mut enc = Encryptor::new(key, suite, random);
-    for (i, pkg) in buf.chunks_mut(MAX_PACKAGE).enumerate() {
-        let (head, rest) = pkg
-            .split_first_chunk_mut::<HEADER_SIZE>()
+        let dst = i * MAX_PACKAGE;
+        buf.copy_within(src..src + len, dst + HEADER_SIZE);
+        let pkg = buf
+            .get_mut(dst..dst + HEADER_SIZE + len + TAG_SIZE)
             .ok_or(DareError::SealFailed)?;
-        let (payload, tag_out) = rest.split_at_mut(rest.len().saturating_sub(TAG_SIZE));
-        let (header, tag) = enc.seal(payload, i + 1 == packages)?;
+        let (head, payload, tag_out) = package_slots(pkg)?;
+        let seq = u32::try_from(i).map_err(|_| DareError::TooLong)?;
+        let (header, tag) = enc.seal_at(seq, payload, i + 1 == packages)?;
         *head = header;
-        tag_out.copy_from_slice(&tag);
+        *tag_out = tag;
     }
     Ok(())
 }
@@ -1038,7 +1086,43 @@ mod tests {
                 n as u64
             );
             assert_eq!(back2, pt);
+            // Laid out in slots and sealed in one go, or region by region.
+            let mut slots = Vec::new();
+            for chunk in pt.chunks(MAX_PAYLOAD) {
+                slots.extend_from_slice(&[0; HEADER_SIZE]);
+                slots.extend_from_slice(chunk);
+                slots.extend_from_slice(&[0; TAG_SIZE]);
+            }
+            let mut whole = slots.clone();
+            let mut enc = Encryptor::new(&key(), CipherSuite::Aes256Gcm, r);
+            assert_eq!(
+                enc.seal_laid_out(&mut whole, true).unwrap(),
+                n.div_ceil(MAX_PAYLOAD)
+            );
+            assert_eq!(whole, ct);
+            let split = (n.div_ceil(MAX_PAYLOAD) / 2) * MAX_PACKAGE;
+            let (front, back) = slots.split_at_mut(split);
+            let mut enc = Encryptor::new(&key(), CipherSuite::Aes256Gcm, r);
+            enc.seal_laid_out(front, false).unwrap();
+            enc.seal_laid_out(back, true).unwrap();
+            assert_eq!(slots, ct);
         }
+    }
+
+    #[test]
+    fn a_short_package_before_the_last_is_rejected() {
+        let mut enc = Encryptor::new(&key(), CipherSuite::Aes256Gcm, [1; 12]);
+        let mut short = vec![0u8; MAX_PACKAGE - 1];
+        assert!(matches!(
+            enc.seal_laid_out(&mut short, false),
+            Err(DareError::InvalidPayloadSize)
+        ));
+        let mut enc = Encryptor::new(&key(), CipherSuite::Aes256Gcm, [1; 12]);
+        let mut tiny = [0u8; HEADER_SIZE + TAG_SIZE];
+        assert!(matches!(
+            enc.seal_laid_out(&mut tiny, true),
+            Err(DareError::InvalidPayloadSize)
+        ));
     }
 
     /// The ring-backed [`Aead`] against RustCrypto's implementations, an
