@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use super::criterion::{duration, sig, Bench};
 use super::fit::{growth_word, linear, power_exponent};
+use super::micro::{self, Check, MicroChecked};
 use super::results::{E2e, Machine, ObjectsRow, Scenario};
 use super::targets::{mark, rss, Checked};
 
@@ -99,6 +100,7 @@ pub fn document(d: &Doc<'_>) -> String {
     machine_section(&mut o, d.e2e.and_then(|e| e.machine.as_ref()));
     reproduce_section(&mut o, d);
     targets_section(&mut o, d);
+    micro_section(&mut o, &micro::check(d.benches));
     scenarios_section(&mut o, d);
     scaling_section(&mut o, d);
     profile_section(&mut o, d);
@@ -700,6 +702,85 @@ fn profile_section(o: &mut String, d: &Doc<'_>) {
     }
 }
 
+/// A rate as a number with its unit (`1.57 M decodes/s`).
+fn rate_text(v: f64, unit: &str) -> String {
+    if v >= 1e6 {
+        format!("{} M {unit}", sig(v / 1e6))
+    } else if v >= 1e3 {
+        format!("{} K {unit}", sig(v / 1e3))
+    } else {
+        format!("{} {unit}", sig(v))
+    }
+}
+
+/// Bytes per second in GiB/s (DARE, raw AES), else a plain rate.
+fn work_rate(id: &str, v: f64) -> String {
+    if id.starts_with("dare/") {
+        format!("{} GiB/s", sig(v / (1024.0 * 1024.0 * 1024.0)))
+    } else {
+        rate_text(v, "/s")
+    }
+}
+
+/// One micro-benchmark target's cells: benchmark, baseline, result, target.
+fn micro_cells(m: &MicroChecked) -> [String; 4] {
+    let measured = |id: &str, v: Option<f64>, f: &dyn Fn(f64) -> String| match v {
+        Some(v) => format!("`{id}`: {}", f(v)),
+        None => format!("`{id}`: {NOT_MEASURED}"),
+    };
+    match m.target.check {
+        Check::Rate { id, unit } => [
+            measured(id, m.value, &|v| rate_text(v, unit)),
+            "—".into(),
+            opt(m.figure, |v| rate_text(v, unit)),
+            format!("≥ {}", rate_text(m.target.target, unit)),
+        ],
+        Check::Ratio { id, baseline } => [
+            measured(id, m.value, &|v| work_rate(id, v)),
+            match &m.baseline {
+                Some((b, v)) => format!("`{b}`: {}", work_rate(b, *v)),
+                None => measured(baseline, None, &|v| work_rate(baseline, v)),
+            },
+            ratio_text(m.figure),
+            target_text(Some(m.target.target)),
+        ],
+    }
+}
+
+fn micro_section(o: &mut String, rows: &[MicroChecked]) {
+    o.push_str("## Micro-benchmark targets\n\n");
+    o.push_str(
+        "The issues' targets for criterion benchmarks, from this run's criterion results \
+         (listed at the end): rates per core come from the CPU-timed benchmarks; a ratio \
+         compares two benchmarks of the same `cargo bench` run, and a baseline family such as \
+         `std_fs_pool/` counts its best member.\n\n",
+    );
+    o.push_str(
+        "| issue | measures | benchmark | baseline | result | target | met |\n\
+         |---:|---|---|---|---:|---:|:---:|\n",
+    );
+    for m in rows {
+        let [value, baseline, result, target] = micro_cells(m);
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            m.target.issue,
+            cell(m.target.measures),
+            cell(&value),
+            cell(&baseline),
+            result,
+            target,
+            mark(m.met)
+        );
+    }
+    let checked = rows.iter().filter(|m| m.met.is_some()).count();
+    let met = rows.iter().filter(|m| m.met == Some(true)).count();
+    let _ = writeln!(
+        o,
+        "\n{met} of {checked} measured micro-benchmark targets met in this run.\n"
+    );
+}
+
 fn criterion_section(o: &mut String, d: &Doc<'_>) {
     o.push_str("## Criterion micro-benchmarks\n\n");
     if d.benches.is_empty() {
@@ -727,8 +808,9 @@ fn criterion_section(o: &mut String, d: &Doc<'_>) {
     o.push('\n');
 }
 
-/// The ratios table printed at the end of `make bench`.
-pub fn summary(checked: &[Checked<'_>], e2e: Option<&E2e>) -> String {
+/// The ratios table printed at the end of `make bench`, then the
+/// micro-benchmark targets.
+pub fn summary(checked: &[Checked<'_>], e2e: Option<&E2e>, benches: &[Bench]) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -770,6 +852,19 @@ pub fn summary(checked: &[Checked<'_>], e2e: Option<&E2e>) -> String {
         _ => {
             let _ = writeln!(o, "{:<14} {:>22}", "rss_flatness", NOT_MEASURED);
         }
+    }
+    o.push('\n');
+    for m in micro::check(benches) {
+        let [_, _, result, target] = micro_cells(&m);
+        let _ = writeln!(
+            o,
+            "issue {} {:<72} {:>20} {:>22}  {}",
+            m.target.issue,
+            m.target.measures,
+            result,
+            target,
+            mark(m.met)
+        );
     }
     o
 }

@@ -15,6 +15,7 @@
 pub mod criterion;
 pub mod fit;
 pub mod markdown;
+pub mod micro;
 pub mod plots;
 pub mod results;
 pub mod targets;
@@ -148,7 +149,7 @@ pub fn render(opts: &Options) -> Result<Rendered, ReportError> {
     };
     let md = markdown::document(&doc);
     write(&opts.out, md.as_bytes())?;
-    let summary = markdown::summary(&checked, e2e.as_ref());
+    let summary = markdown::summary(&checked, e2e.as_ref(), &benches);
     Ok(Rendered {
         markdown: md,
         summary,
