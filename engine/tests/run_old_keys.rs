@@ -1,0 +1,79 @@
+//! Moving objects from one static key to another (issue 3): MinIO holds one
+//! static key, keyrotate takes old ones for decryption only from
+//! `KEYROTATE_OLD_KMS_SECRET_KEYS` (as well as `--old-kms-secret-key`), picks
+//! one by the key id stored with each object, and afterwards every object
+//! reads with the new key alone.
+
+use std::process::Command;
+
+#[path = "common/runs.rs"]
+mod runs;
+use runs::*;
+
+const NEW: &str = "new-minio-key:3m8bxcmBPtcsDhcZ2hMXyj0Q0y7xUOLJY6IS4lR8Aqc=";
+/// An unrelated old key listed first: the stored key id must pick `KEY1`.
+const DECOY: &str = "decoy-key:q0m8IwQ5o2y2kR4cG5m7cM0u0fOjC0hYwTqf0m0bq9E=";
+
+fn verify(drives: &[std::path::PathBuf], env: &[(&str, &str)]) -> (bool, serde_json::Value) {
+    let mut c = Command::new(bin());
+    c.arg("verify")
+        .arg("--data")
+        .arg("--drives")
+        .args(drives)
+        .arg("--json")
+        .env_remove("KEYROTATE_OLD_KMS_SECRET_KEYS");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    let report = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+    (o.status.success(), report)
+}
+
+#[test]
+fn old_keys_from_the_environment_then_the_new_key_alone_reads_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("d");
+    let objects = 24;
+    fixture(&root, objects, "sse-kms=3,sse-s3=1", &[]);
+    let drives = drives(&root, 4);
+
+    // Before: the new key alone cannot read the objects.
+    let (ok, report) = verify(&drives, &[("MINIO_KMS_SECRET_KEY", NEW)]);
+    assert!(!ok, "objects are still under the old key: {report}");
+
+    let job = write_job(&root, "fixture", "");
+    let mut cmd = run_cmd(&job, &drives, &root.join("state"), NEW);
+    cmd.env("KEYROTATE_OLD_KMS_SECRET_KEYS", format!("{DECOY},{KEY1}"));
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["status"], "completed", "{summary}");
+    assert_eq!(summary["objectsFailed"], 0, "{summary}");
+    assert!(summary["objectsRotated"].as_u64().unwrap() > 0, "{summary}");
+    // No secret of any key reaches the output.
+    for key in [NEW, DECOY, KEY1] {
+        let secret = key.split_once(':').unwrap().1;
+        assert!(!stderr.contains(secret), "{stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
+    }
+
+    // After: the new key alone decrypts every object key and its data.
+    let (ok, report) = verify(&drives, &[("MINIO_KMS_SECRET_KEY", NEW)]);
+    assert!(ok, "{report}");
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert!(
+        report["dataChecked"].as_u64().unwrap() >= objects,
+        "every object's data decrypted: {report}"
+    );
+    let by_key = report["sseKmsByKey"].as_object().unwrap();
+    assert_eq!(
+        by_key.keys().collect::<Vec<_>>(),
+        ["new-minio-key"],
+        "{report}"
+    );
+    // The old key alone no longer reads them.
+    let (ok, _) = verify(&drives, &[("MINIO_KMS_SECRET_KEY", KEY1)]);
+    assert!(!ok, "objects left under the old key");
+}
