@@ -77,3 +77,54 @@ fn old_keys_from_the_environment_then_the_new_key_alone_reads_everything() {
     let (ok, _) = verify(&drives, &[("MINIO_KMS_SECRET_KEY", KEY1)]);
     assert!(!ok, "objects left under the old key");
 }
+
+/// The KMS comes from the environment or an `--env-file` such as
+/// `/etc/default/minio`; none or several backends is one clear error (a
+/// pre-flight failure, JOB.md P-2: exit 3).
+#[test]
+fn env_file_with_none_or_several_kms_backends_is_one_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("d");
+    fixture(&root, 4, "sse-kms=1", &[]);
+    let drives = drives(&root, 4);
+    let run = |file_text: &str| {
+        let env_file = tmp.path().join("minio.env");
+        std::fs::write(&env_file, file_text).unwrap();
+        let o = Command::new(bin())
+            .arg("verify")
+            .arg("--drives")
+            .args(&drives)
+            .arg("--env-file")
+            .arg(&env_file)
+            .env_remove("MINIO_KMS_SECRET_KEY")
+            .env_remove("MINIO_KMS_SECRET_KEY_FILE")
+            .env_remove("MINIO_KMS_KES_ENDPOINT")
+            .env_remove("MINIO_KMS_SERVER")
+            .env_remove("KEYROTATE_OLD_KMS_SECRET_KEYS")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let secret = KEY1.split_once(':').unwrap().1;
+
+    let (code, err) = run(&format!("export MINIO_KMS_SECRET_KEY=\"{KEY1}\"\n"));
+    assert_eq!(code, Some(0), "{err}");
+
+    let (code, err) = run("MINIO_VOLUMES=\"/mnt/disk{1...4}\"\n");
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("no KMS configured"), "{err}");
+
+    let (code, err) = run(&format!(
+        "MINIO_KMS_SECRET_KEY={KEY1}\nMINIO_KMS_KES_ENDPOINT=https://kes:7373\nMINIO_KMS_KES_KEY_NAME=k\n"
+    ));
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains("KES") && err.contains("static key") && err.contains("configure one KMS"),
+        "{err}"
+    );
+    assert!(!err.contains(secret), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
+}
