@@ -52,11 +52,33 @@ fn old_keys_from_the_environment_then_the_new_key_alone_reads_everything() {
     assert_eq!(summary["status"], "completed", "{summary}");
     assert_eq!(summary["objectsFailed"], 0, "{summary}");
     assert!(summary["objectsRotated"].as_u64().unwrap() > 0, "{summary}");
-    // No secret of any key reaches the output.
+    // No secret of any key reaches the output, the log or the job state.
+    let mut state = Vec::new();
+    let mut stack = vec![root.join("state")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                state.extend(std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    assert!(!state.is_empty());
     for key in [NEW, DECOY, KEY1] {
         let secret = key.split_once(':').unwrap().1;
-        assert!(!stderr.contains(secret), "{stderr}");
-        assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
+        let raw = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(secret)
+                .unwrap()
+        };
+        for text in [secret.to_owned(), hex::encode(&raw)] {
+            assert!(!stderr.contains(&text), "{stderr}");
+            assert!(!String::from_utf8_lossy(&out.stdout).contains(&text));
+            assert!(!String::from_utf8_lossy(&state).contains(&text));
+        }
+        assert!(!state.windows(raw.len()).any(|w| w == raw));
     }
 
     // After: the new key alone decrypts every object key and its data.
