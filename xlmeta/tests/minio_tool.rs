@@ -52,6 +52,12 @@ fn msgp_json(v: &Mp) -> Value {
                 })
                 .collect::<Map<_, _>>(),
         ),
+        // msgp's time extension prints as Go's time.MarshalJSON.
+        Mp::Ext(5, data) if data.len() == 12 => {
+            let secs = i64::from_be_bytes(data[..8].try_into().unwrap());
+            let nanos = i64::from(u32::from_be_bytes(data[8..].try_into().unwrap()));
+            Value::String(rfc3339(secs * 1_000_000_000 + nanos))
+        }
         Mp::Ext(ty, data) => json!({ "type": ty, "data": b64(data) }),
     }
 }
@@ -257,4 +263,172 @@ fn header_erasure_fields_follow_minio_order() {
     assert_same("patched", &got, &tool_json(&bytes));
     assert_eq!(got["Versions"][0]["Header"]["EcM"], 4);
     assert_eq!(got["Versions"][0]["Header"]["EcN"], 2);
+}
+
+fn s(v: &str) -> Mp {
+    Mp::from(v)
+}
+
+/// msgp's time extension (type 5): big-endian seconds and nanoseconds.
+fn msgp_time(secs: i64, nanos: u32) -> Mp {
+    let mut data = secs.to_be_bytes().to_vec();
+    data.extend_from_slice(&nanos.to_be_bytes());
+    Mp::Ext(5, data)
+}
+
+fn map(entries: Vec<(&str, Mp)>) -> Mp {
+    Mp::Map(entries.into_iter().map(|(k, v)| (s(k), v)).collect())
+}
+
+/// A version converted from `xl.json` (`V1Obj`, MinIO's `xlMetaV1Object`
+/// field names, encoded here by rmpv, not by our encoder) in a 1.0
+/// container: typed decoding, the derived header, verification, lossless
+/// re-encoding and the tool's JSON (with msgp's time extension).
+#[test]
+fn legacy_v1_object_decodes_with_its_derived_header() {
+    const SECS: i64 = 1_600_000_000;
+    const NANOS: u32 = 123_456_789;
+    let vid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+    let v1 = map(vec![
+        ("Version", s("1.0.1")),
+        ("Format", s("xl")),
+        (
+            "Stat",
+            map(vec![
+                ("Size", Mp::from(6482)),
+                ("ModTime", msgp_time(SECS, NANOS)),
+                ("Name", s("")),
+                ("Dir", Mp::from(false)),
+                ("Mode", Mp::from(0)),
+            ]),
+        ),
+        (
+            "Erasure",
+            map(vec![
+                ("Algorithm", s("rs-vandermonde")),
+                ("DataBlocks", Mp::from(2)),
+                ("ParityBlocks", Mp::from(2)),
+                ("BlockSize", Mp::from(10_485_760)),
+                ("Index", Mp::from(3)),
+                (
+                    "Distribution",
+                    Mp::Array([3, 4, 1, 2].into_iter().map(Mp::from).collect()),
+                ),
+                (
+                    "Checksums",
+                    Mp::Array(vec![map(vec![
+                        ("PartNumber", Mp::from(1)),
+                        ("Algorithm", Mp::from(3)),
+                        ("Hash", Mp::Binary(vec![0xab; 32])),
+                    ])]),
+                ),
+            ]),
+        ),
+        (
+            "Minio",
+            map(vec![("Release", s("RELEASE.2020-06-01T00-00-00Z"))]),
+        ),
+        (
+            "Meta",
+            map(vec![
+                ("etag", s("5d41402abc4b2a76b9719d911017c592")),
+                ("content-type", s("text/plain")),
+            ]),
+        ),
+        (
+            "Parts",
+            Mp::Array(vec![map(vec![
+                ("e", s("")),
+                ("n", Mp::from(1)),
+                ("s", Mp::from(6482)),
+                ("as", Mp::from(6482)),
+                ("mt", msgp_time(SECS, 0)),
+            ])]),
+        ),
+        ("VersionID", s(vid)),
+        ("DataDir", s("legacy")),
+    ]);
+    let top = map(vec![(
+        "Versions",
+        Mp::Array(vec![map(vec![("Type", Mp::from(3)), ("V1Obj", v1)])]),
+    )]);
+    let mut file = b"XL2 1   ".to_vec();
+    rmpv::encode::write_value(&mut file, &top).unwrap();
+
+    let xl = XlMeta::parse(&file).unwrap();
+    assert_eq!(xl.container_version(), (1, 0));
+    assert!(xl.verify_all().is_empty(), "{:?}", xl.verify_all());
+    assert_eq!(xl.encode().unwrap(), file, "untouched re-encode");
+    let [v] = xl.versions() else {
+        panic!("one version")
+    };
+    let h = v.header();
+    assert_eq!(h.vtype, xlmeta::VersionType::Legacy);
+    assert_eq!(h.vtype.name(), "LegacyType");
+    assert_eq!(hex(&h.version_id), vid.replace('-', ""));
+    assert_eq!(h.mod_time, SECS * 1_000_000_000 + i64::from(NANOS));
+    // MinIO derives flags and erasure counts from V2 objects only.
+    assert_eq!((h.flags, h.ec_m, h.ec_n), (0, 0, 0));
+    let meta = v.meta().unwrap();
+    assert_eq!(meta.signature().unwrap(), h.signature);
+    let xlmeta::VersionBody::Legacy(l) = &meta.body else {
+        panic!("expected V1Obj, got {:?}", meta.body)
+    };
+    assert_eq!((l.version, l.format, l.data_dir), ("1.0.1", "xl", "legacy"));
+    assert_eq!(l.version_id, vid);
+    assert_eq!(l.stat.size, 6482);
+    assert_eq!(l.stat.mod_time.unix_nanos(), h.mod_time);
+    let e = &l.erasure;
+    assert_eq!(
+        (
+            e.algorithm,
+            e.data_blocks,
+            e.parity_blocks,
+            e.block_size,
+            e.index
+        ),
+        ("rs-vandermonde", 2, 2, 10_485_760, 3)
+    );
+    assert_eq!(e.distribution, [3, 4, 1, 2]);
+    assert_eq!(e.checksums.len(), 1);
+    assert_eq!(
+        (e.checksums[0].part_number, e.checksums[0].algorithm),
+        (1, 3)
+    );
+    assert_eq!(e.checksums[0].hash, [0xab; 32]);
+    assert_eq!(l.minio_release, "RELEASE.2020-06-01T00-00-00Z");
+    assert_eq!(
+        l.meta,
+        [
+            ("etag", "5d41402abc4b2a76b9719d911017c592"),
+            ("content-type", "text/plain")
+        ]
+    );
+    assert_eq!(l.parts.len(), 1);
+    assert_eq!(
+        (l.parts[0].number, l.parts[0].size, l.parts[0].actual_size),
+        (1, 6482, 6482)
+    );
+    assert_eq!(l.parts[0].mod_time.unix_nanos(), SECS * 1_000_000_000);
+
+    // The tool's view: the stored map, times as RFC 3339.
+    let got = ours(&file);
+    assert_same("V1Obj", &got, &tool_json(&file));
+    assert_eq!(
+        got["Versions"][0]["V1Obj"]["Stat"]["ModTime"],
+        "2020-09-13T12:26:40.123456789Z"
+    );
+
+    // The same version inside a 1.2 container (bin-wrapped map + CRC).
+    let mut body = Vec::new();
+    rmpv::encode::write_value(&mut body, &top).unwrap();
+    let mut v12 = b"XL2 \x01\x00\x02\x00".to_vec();
+    rmpv::encode::write_value(&mut v12, &Mp::Binary(body.clone())).unwrap();
+    v12.push(0xce);
+    v12.extend_from_slice(&xlmeta::container::body_crc(&body).to_be_bytes());
+    let xl12 = XlMeta::parse(&v12).unwrap();
+    assert!(xl12.verify_all().is_empty());
+    assert_eq!(xl12.versions()[0].header(), h);
+    assert_eq!(xl12.encode().unwrap(), v12);
+    assert_same("V1Obj 1.2", &ours(&v12), &tool_json(&v12));
 }
