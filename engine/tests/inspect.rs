@@ -192,3 +192,57 @@ fn check_detects_crc_and_signature_mismatches() {
         "{stdout}"
     );
 }
+
+/// `inspect --json` of real MinIO files prints exactly `xlmeta::minio_json`
+/// (which xlmeta/tests/minio_tool.rs compares field by field with a model of
+/// MinIO's `xl-meta` tool): the 1.3 indexed layout, and for 1.0/1.2 files the
+/// stored legacy map as the tool converts it.
+#[test]
+fn json_of_real_minio_files_is_the_minio_tool_view() {
+    use std::io::Read as _;
+    let minio = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/minio");
+    let mut v12 = Vec::new();
+    ruzstd::decoding::StreamingDecoder::new(
+        std::fs::File::open(minio.join("xl.meta-v1.2.zst")).unwrap(),
+    )
+    .unwrap()
+    .read_to_end(&mut v12)
+    .unwrap();
+    let files = [
+        (
+            "xl.meta",
+            std::fs::read(minio.join("xl.meta")).unwrap(),
+            true,
+        ),
+        ("v1.2.xl.meta", v12, true),
+        (
+            "many-parts.xl.meta",
+            std::fs::read(minio.join("xl-many-parts.meta")).unwrap(),
+            false,
+        ),
+    ];
+    for (name, bytes, legacy) in files {
+        let path = temp_file(name, &bytes);
+        let (code, stdout, stderr) = inspect(&["--json", "--check"], &path);
+        assert_eq!(code, 0, "{name}: {stderr}");
+        let got: Value = serde_json::from_str(&stdout).unwrap();
+        let xl = xlmeta::XlMeta::parse(&bytes).unwrap();
+        assert_eq!(
+            got,
+            xlmeta::minio_json::to_minio_json(&xl).unwrap(),
+            "{name}"
+        );
+        let versions = got["Versions"].as_array().unwrap();
+        assert_eq!(versions.len(), xl.versions().len(), "{name}");
+        let first = &versions[0];
+        if legacy {
+            // The tool prints legacy entries as stored: {Type, V2Obj}.
+            assert!(first.get("Header").is_none(), "{name}");
+            assert_eq!(first["Type"], 1, "{name}");
+            assert!(first["V2Obj"]["MTime"].is_i64(), "{name}");
+        } else {
+            assert_eq!(first["Idx"], 0, "{name}");
+            assert_eq!(first["Metadata"]["V2Obj"]["EcM"], 12, "{name}");
+        }
+    }
+}

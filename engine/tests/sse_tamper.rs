@@ -431,6 +431,17 @@ fn nothing_secret_is_printable() {
             "secret leaked: {p}"
         );
     }
+    // Derived keys (part and ETag keys) are not printed either, in any form.
+    for derived in [oek.part_key(1), oek.etag_key()] {
+        let bytes = derived.expose();
+        for p in printed.iter().chain([&format!("{derived:?}")]) {
+            assert!(!p.contains(&hex::encode(bytes)), "derived key leaked: {p}");
+            assert!(
+                !p.contains(&format!("{:?}", &bytes[..4])),
+                "derived key leaked: {p}"
+            );
+        }
+    }
     // The DEK's plaintext is redacted even when the data key is printed.
     let dk = format!("{dek:?}");
     assert!(

@@ -139,6 +139,20 @@ fn check_kms_builtin(path: &Path) {
             "{what}"
         );
         assert_eq!(dek.key_id, key);
+        // The same bytes as MinIO stores them (base64) and as its DEK text form.
+        let b64 = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(&dek.ciphertext)
+        };
+        assert_eq!(b64, str_of(case, "dek_ciphertext_b64"), "{what}");
+        let text: Value = serde_json::from_str(str_of(case, "dek_marshal_text")).expect("DEK text");
+        assert_eq!(text["keyid"], str_of(case, "key_id"), "{what}");
+        assert_eq!(text["ciphertext"], b64, "{what}");
+        assert_eq!(
+            context.to_canonical_json(),
+            str_of(case, "associated_data").as_bytes(),
+            "{what}"
+        );
 
         let stored = unhex(str_of(case, "dek_ciphertext_hex"));
         let copy = stored.clone();

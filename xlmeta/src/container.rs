@@ -85,6 +85,8 @@ pub struct XlMeta<'a> {
     crc: Option<(&'a [u8], u32)>,
     inline: InlineData<'a>,
     modified: bool,
+    /// The raw `{"Versions": […]}` map of a 1.0–1.2 container, as stored.
+    legacy_map: Option<&'a [u8]>,
 }
 
 /// Low 32 bits of xxHash64 of the body (ONDISK §3.3).
@@ -127,9 +129,11 @@ impl<'a> XlMeta<'a> {
         let payload = raw.get(8..).unwrap_or_default();
         let mut r = Reader::new(payload);
         // (header version, meta version, versions, CRC, inline section)
+        let mut legacy_map = None;
         let (header_version, meta_version, versions, crc, inline) = match minor {
             0 => {
                 let body = r.read_raw("legacy xl.meta map")?;
+                legacy_map = Some(body);
                 (
                     0,
                     1,
@@ -140,6 +144,7 @@ impl<'a> XlMeta<'a> {
             }
             1 | 2 => {
                 let body = r.read_bin("legacy xl.meta body")?;
+                legacy_map = Some(body);
                 let crc = if minor == 2 {
                     Some((body, r.read_u32("legacy CRC")?))
                 } else {
@@ -166,6 +171,7 @@ impl<'a> XlMeta<'a> {
             crc,
             inline,
             modified: false,
+            legacy_map,
         })
     }
 
@@ -269,6 +275,12 @@ impl<'a> XlMeta<'a> {
     /// Whether the container predates the indexed 1.3 layout.
     pub fn is_legacy_container(&self) -> bool {
         self.minor < 3
+    }
+
+    /// The stored `{"Versions": […]}` map of an unedited 1.0–1.2 container
+    /// (`None` for 1.3 files and once a version was edited).
+    pub fn legacy_map(&self) -> Option<&'a [u8]> {
+        self.legacy_map.filter(|_| !self.modified)
     }
 
     /// Versions, newest first.
@@ -672,6 +684,7 @@ impl<'a> XlMeta<'a> {
             crc: None,
             inline,
             modified: true,
+            legacy_map: None,
         }
     }
 }

@@ -9,9 +9,10 @@
 //! base64, integers as numbers, msgp times as RFC 3339). Object keys are
 //! sorted, as Go's `encoding/json` sorts map keys. Times are printed in UTC.
 //!
-//! For 1.0–1.2 containers the tool prints the raw legacy map instead; this
-//! module prints the converted view (derived headers, MinIO's sort order),
-//! which is what MinIO itself works with after loading such a file.
+//! For 1.0–1.2 containers the tool has no headers to print: it converts the
+//! stored legacy map as a whole (`{"Versions":[{"Type":…,"V2Obj":{…}}]}`,
+//! stored order), and so does this module. A legacy file edited in memory
+//! (which encodes as 1.3) prints the indexed view.
 
 use std::collections::BTreeMap;
 
@@ -53,6 +54,9 @@ pub fn header_json(h: &VersionHeader) -> Value {
 
 /// The whole file as the tool prints it.
 pub fn to_minio_json(xl: &XlMeta<'_>) -> Result<Value> {
+    if let Some(map) = xl.legacy_map() {
+        return msgpack_to_json(map);
+    }
     let versions = xl
         .versions()
         .iter()
@@ -105,7 +109,10 @@ fn value(r: &mut Reader<'_>, depth: usize) -> Result<Value> {
                     .and_then(|b| b.try_into().ok())
                     .unwrap_or_default(),
             );
-            Number::from_f64(f64::from(f)).map_or(Value::Null, Value::Number)
+            // msgp prints a float32 with the shortest digits that round-trip
+            // as float32 (0.1, not 0.10000000149011612).
+            let shortest = f.to_string().parse::<f64>().unwrap_or(f64::NAN);
+            Number::from_f64(shortest).map_or(Value::Null, Value::Number)
         }
         0xcb => {
             let raw = r.read_raw(WHAT)?;

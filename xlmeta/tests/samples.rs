@@ -280,30 +280,4 @@ fn merge_drives_facts() {
     assert_eq!(ids.len(), 3, "merging all drives yields 3 versions");
 }
 
-#[test]
-fn minio_tool_json_of_every_sample() {
-    for (name, bytes) in all_samples() {
-        let xl = XlMeta::parse(&bytes).unwrap();
-        let json = xlmeta::minio_json::to_minio_json(&xl).unwrap();
-        let versions = json["Versions"].as_array().unwrap();
-        assert_eq!(versions.len(), xl.versions().len(), "{name}");
-        for (i, v) in versions.iter().enumerate() {
-            let h = xl.versions()[i].header();
-            assert_eq!(v["Header"]["Signature"], hex(&h.signature), "{name}");
-            assert_eq!(v["Header"]["VersionID"], hex(&h.version_id), "{name}");
-            let o = &v["Metadata"]["V2Obj"];
-            let obj = xl.object(i).unwrap();
-            assert_eq!(o["MTime"], h.mod_time, "{name}");
-            assert_eq!(
-                o["PartNums"].as_array().unwrap().len(),
-                obj.part_numbers.len(),
-                "{name}"
-            );
-            assert_eq!(o["Size"], obj.size, "{name}");
-            assert_eq!(o["EcIndex"], obj.ec_index, "{name}");
-            for (k, val) in obj.meta_usr.iter().flatten() {
-                assert_eq!(o["MetaUsr"][k.as_ref()], val.as_ref(), "{name}");
-            }
-        }
-    }
-}
+// The `xl-meta` tool's JSON of every sample: tests/minio_tool.rs.

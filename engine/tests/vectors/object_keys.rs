@@ -105,14 +105,42 @@ pub fn check(path: &Path) {
             sealed.unseal(&ext, Domain::SseC, "any", "thing").unwrap(),
             oek
         );
-        let mut bad = arr::<64>(c, "sealed_key_hex");
-        bad[20] ^= 1;
-        let tampered =
-            SealedKey::from_parts(Iv::new(arr(c, "iv_hex")), SealAlgorithm::DareSha256, bad);
-        assert!(matches!(
-            tampered.unseal(&ext, Domain::SseC, "a", "b"),
-            Err(SseError::UnsealFailed)
-        ));
+        // Every bit of the DARE 1.0 package (header, sealed key, tag) and of
+        // the IV is bound.
+        for pos in 0..64 {
+            for bit in 0..8 {
+                let mut bad = arr::<64>(c, "sealed_key_hex");
+                bad[pos] ^= 1 << bit;
+                let tampered = SealedKey::from_parts(
+                    Iv::new(arr(c, "iv_hex")),
+                    SealAlgorithm::DareSha256,
+                    bad,
+                );
+                assert!(
+                    matches!(
+                        tampered.unseal(&ext, Domain::SseC, "a", "b"),
+                        Err(SseError::UnsealFailed)
+                    ),
+                    "legacy sealed key byte {pos} bit {bit}"
+                );
+            }
+        }
+        for pos in 0..32 {
+            let mut iv = arr::<32>(c, "iv_hex");
+            iv[pos] ^= 0x01;
+            let tampered = SealedKey::from_parts(
+                Iv::new(iv),
+                SealAlgorithm::DareSha256,
+                arr(c, "sealed_key_hex"),
+            );
+            assert!(
+                matches!(
+                    tampered.unseal(&ext, Domain::SseC, "a", "b"),
+                    Err(SseError::UnsealFailed)
+                ),
+                "legacy IV byte {pos}"
+            );
+        }
         // The v2-only algorithm must refuse a DARE 1.0 package.
         let as_v2 = SealedKey::from_parts(
             Iv::new(arr(c, "iv_hex")),
