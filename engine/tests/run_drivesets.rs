@@ -5,7 +5,7 @@
 //! job must not touch (plaintext, SSE-C, locked, delete markers) keep their
 //! bytes; modTime and the client-visible ETag are unchanged.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use engine::run::verify::{read_plaintext, unseal_object_key};
@@ -63,13 +63,25 @@ fn stored_etag(xl: &[u8], vid: [u8; 16]) -> String {
 
 fn check_set(name: &str, n: usize, key: &str, key_name: &str) {
     let (_tmp, root) = unpack(name);
-    let drives = drives(&root, n);
+    check_deployment(
+        &root,
+        n,
+        key,
+        key_name,
+        &["encrypted", "versioned", "locked"],
+    );
+}
+
+/// Runs one job per bucket of `buckets` on the deployment at `root` and
+/// checks every version of its manifest against the rules above.
+fn check_deployment(root: &Path, n: usize, key: &str, key_name: &str, buckets: &[&str]) {
+    let drives = drives(root, n);
     let before = snapshot(&drives);
     let state = root.join("state");
-    let m = manifest(&root);
+    let m = manifest(root);
     let kms = kms(key);
-    for bucket in ["encrypted", "versioned", "locked"] {
-        let job = write_job(&root, bucket, "");
+    for &bucket in buckets {
+        let job = write_job(root, bucket, "");
         let (code, summary, out) = run(&job, &drives, &state, key);
         assert!(
             code == 0 || code == 1,
@@ -94,7 +106,7 @@ fn check_set(name: &str, n: usize, key: &str, key_name: &str) {
     let mut rotated = 0;
     for e in m["objects"].as_array().unwrap() {
         let bucket = e["bucket"].as_str().unwrap();
-        if !["encrypted", "versioned", "locked"].contains(&bucket) {
+        if !buckets.contains(&bucket) {
             continue;
         }
         let object = e["object"].as_str().unwrap();
@@ -185,6 +197,8 @@ fn check_set(name: &str, n: usize, key: &str, key_name: &str) {
         }
     }
     assert!(rotated >= 6, "only {rotated} versions rotated");
+    let locked =
+        |e: &serde_json::Value| e["locked"].as_bool() == Some(true) || e["bucket"] == "locked";
     // All drives agree, every sealed key opens, every version decrypts.
     let o = Command::new(bin())
         .args(["verify", "--data", "--json", "--drives"])
@@ -207,7 +221,10 @@ fn check_set(name: &str, n: usize, key: &str, key_name: &str) {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| e["sse"] == "SSE-S3" && (e["bucket"] == "locked" || e["bucket"] == "plain"))
+            .filter(|e| e["sse"] == "SSE-S3"
+                && e["delete_marker"].as_bool() != Some(true)
+                && e["bucket"] != ".minio.sys"
+                && (locked(e) || !buckets.contains(&e["bucket"].as_str().unwrap())))
             .count() as u64
     );
 }
@@ -225,4 +242,29 @@ fn rotates_six_drive_set() {
         "rotated-key:P03yBg4rb4/0UWNeyO2kmNlEJ546ucW0mq0XioXaf+g=",
         "rotated-key",
     );
+}
+
+/// The same on a `keyrotate fixture` deployment: every encryption type,
+/// versions, delete markers, multipart, tags, locked versions.
+#[test]
+fn rotates_a_fixture_deployment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("fx");
+    fixture(
+        &root,
+        40,
+        "plain=1,sse-s3=1,sse-kms=2,sse-c=1",
+        &[
+            "--versions",
+            "2",
+            "--multipart-every",
+            "4",
+            "--locked-every",
+            "5",
+            "--tags",
+            "--sizes",
+            "mixed",
+        ],
+    );
+    check_deployment(&root, 4, KEY1, "my-minio-key", &["fixture"]);
 }
