@@ -28,6 +28,24 @@ fn kms(key: &str) -> std::sync::Arc<dyn kms_client::Kms> {
     .unwrap()
 }
 
+/// Every internal item (`.minio.sys`) by name: its plaintext, or `None`
+/// for items MinIO encrypts with root credentials.
+fn internal_plaintexts(
+    drives: &[PathBuf],
+    kms: &dyn kms_client::Kms,
+) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
+    let sets = [drives.to_vec()];
+    engine::internal::discover(&sets)
+        .unwrap()
+        .iter()
+        .map(|item| {
+            let d = engine::internal::decrypt_item(item, kms)
+                .unwrap_or_else(|e| panic!("{}: {e}", item.name));
+            (d.name.clone(), d.plaintext.map(|p| p.expose().to_vec()))
+        })
+        .collect()
+}
+
 fn classify(xl: &[u8], vid: [u8; 16]) -> Classification {
     let x = xlmeta::XlMeta::parse(xl).unwrap();
     let i = x
@@ -80,6 +98,8 @@ fn check_deployment(root: &Path, n: usize, key: &str, key_name: &str, buckets: &
     let state = root.join("state");
     let m = manifest(root);
     let kms = kms(key);
+    let internal_before = internal_plaintexts(&drives, kms.as_ref());
+    assert!(internal_before.len() >= 5, "{internal_before:?}");
     for &bucket in buckets {
         let job = write_job(root, bucket, "");
         let (code, summary, out) = run(&job, &drives, &state, key);
@@ -93,6 +113,12 @@ fn check_deployment(root: &Path, n: usize, key: &str, key_name: &str, buckets: &
         let failed = summary["failedByReason"].as_object().unwrap();
         assert!(failed.is_empty(), "{bucket}: {summary}");
         assert_eq!(code, 0, "{bucket}: {summary}");
+        // The job's key is the default key: MinIO's internal data moves too.
+        assert_eq!(summary["internal"]["failed"], 0, "{summary}");
+        assert!(
+            summary["internal"]["rotated"].as_u64().unwrap() > 0,
+            "{summary}"
+        );
         assert_eq!(
             summary["objectsScanned"].as_u64().unwrap(),
             summary["objectsFiltered"].as_u64().unwrap()
@@ -103,6 +129,8 @@ fn check_deployment(root: &Path, n: usize, key: &str, key_name: &str, buckets: &
         );
     }
     let after = snapshot(&drives);
+    // Every internal item decrypts under its new sealing to the same bytes.
+    assert_eq!(internal_plaintexts(&drives, kms.as_ref()), internal_before);
     let mut rotated = 0;
     for e in m["objects"].as_array().unwrap() {
         let bucket = e["bucket"].as_str().unwrap();
@@ -264,6 +292,7 @@ fn rotates_a_fixture_deployment() {
             "--tags",
             "--sizes",
             "mixed",
+            "--internal",
         ],
     );
     check_deployment(&root, 4, KEY1, "my-minio-key", &["fixture"]);
