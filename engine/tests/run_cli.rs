@@ -4,7 +4,8 @@
 //! (with `--data` too) and catches a drive whose copy differs only in its
 //! sealed key (ONDISK §6.4); rewritten files keep their owner, group and
 //! mode; a MinIO server using a drive stops the run (exit 3) before any
-//! write; the io_uring fallback is reported once on stderr.
+//! write; the io_uring fallback is reported once on stderr;
+//! `forceEncryptLocked` rotates locked encrypted versions only.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -305,4 +306,104 @@ fn io_uring_fallback_is_reported_once() {
     let (reports, out) = verify(false);
     assert!(reports <= 1);
     assert_eq!(forced_out, out, "both backends read the same");
+}
+
+/// The user metadata entries of version `vid` (lock mode, retain-until date,
+/// legal hold, tags, content type, ...).
+fn user_meta(xl: &[u8], vid: [u8; 16]) -> BTreeMap<String, String> {
+    let x = xlmeta::XlMeta::parse(xl).unwrap();
+    let i = x
+        .versions()
+        .iter()
+        .position(|v| v.header().version_id == vid)
+        .unwrap();
+    x.object(i)
+        .unwrap()
+        .meta_usr
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `forceEncryptLocked: true` rotates locked encrypted versions, keeping
+/// their lock metadata, modTime and every other user field; locked
+/// plaintext versions are still left alone (JOB.md §9 step 9).
+#[test]
+fn force_encrypt_locked_rotates_locked_encrypted_versions_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("d");
+    fixture(
+        &root,
+        30,
+        "plain=1,sse-s3=1,sse-kms=1",
+        &["--locked-every", "2", "--tags"],
+    );
+    let drives = drives(&root, 4);
+    let before = snapshot(&drives);
+    let job = write_job(
+        tmp.path(),
+        "fixture",
+        "  flags:\n    filter:\n      forceEncryptLocked: true\n",
+    );
+    let state = tmp.path().join("state");
+    let (code, summary, out) = run(&job, &drives, &state, KEY1);
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let after = snapshot(&drives);
+    let reported = decisions(&report_lines(&state));
+    let (mut locked_rotated, mut locked_plain) = (0, 0);
+    for e in manifest(&root)["objects"].as_array().unwrap() {
+        if e["bucket"] != "fixture" || e["locked"] != true || e["delete_marker"] == true {
+            continue;
+        }
+        let object = e["object"].as_str().unwrap();
+        let id = e["version_id"].as_str().unwrap_or("");
+        let vid = version_bytes(id);
+        let what = &reported[&("fixture".to_owned(), object.to_owned(), id.to_owned())];
+        let rel = PathBuf::from("drive1")
+            .join("fixture")
+            .join(object)
+            .join("xl.meta");
+        let (old_meta, old_time) = version_meta(&before[&rel], vid).unwrap();
+        let (new_meta, new_time) = version_meta(&after[&rel], vid).unwrap();
+        assert_eq!(old_time, new_time, "{object}: modTime");
+        match e["sse"].as_str().unwrap() {
+            "" => {
+                assert_eq!(what, "lockedPlaintext", "{object}");
+                assert_eq!(old_meta, new_meta, "{object}: untouched");
+                locked_plain += 1;
+            }
+            sse => {
+                let want = if sse == "SSE-S3" { "convert" } else { "rotate" };
+                assert_eq!(what, want, "{object}");
+                assert_ne!(old_meta, new_meta, "{object}: re-sealed");
+                let (old_usr, new_usr) =
+                    (user_meta(&before[&rel], vid), user_meta(&after[&rel], vid));
+                let lock_keys = old_usr
+                    .keys()
+                    .filter(|k| k.to_ascii_lowercase().contains("object-lock"))
+                    .count();
+                assert!(lock_keys > 0, "{object}: {old_usr:?}");
+                // SSE-S3 → SSE-KMS stores the plain ETag (the one clients saw).
+                let strip = |m: &BTreeMap<String, String>| {
+                    let mut m = m.clone();
+                    if sse == "SSE-S3" {
+                        m.remove("etag");
+                    }
+                    m
+                };
+                assert_eq!(strip(&old_usr), strip(&new_usr), "{object}");
+                locked_rotated += 1;
+            }
+        }
+    }
+    assert!(locked_rotated > 0 && locked_plain > 0, "{summary}");
+    assert_eq!(
+        summary["skippedByReason"]["locked"].as_u64().unwrap_or(0),
+        0
+    );
+    assert_eq!(
+        summary["skippedByReason"]["lockedPlaintext"].as_u64(),
+        Some(locked_plain)
+    );
 }
