@@ -135,6 +135,12 @@ fn plan_list_status_verify_and_file_ownership_around_a_run() {
     );
     assert!(count("rotate") > 0 && count("convert") > 0 && count("encrypt") > 0);
     assert!(count("ssec") > 0 && count("deleteMarker") > 0);
+    // Every SSE-S3/SSE-KMS version in scope comes from the fixture's key.
+    assert_eq!(
+        plan["bySourceKey"]["my-minio-key"].as_u64(),
+        Some(count("rotate") + count("convert")),
+        "{plan}"
+    );
     assert_eq!(snapshot(&drives), before, "plan writes nothing");
 
     let (code, summary, out) = run(&job, &drives, &state, KEY1);
@@ -196,6 +202,24 @@ fn plan_list_status_verify_and_file_ownership_around_a_run() {
     assert_eq!(code, 0, "{v} {err}");
     assert!(v["problems"].as_array().unwrap().is_empty());
     assert!(v["dataChecked"].as_u64().unwrap() > 0, "{v}");
+    // Everything the run wrote is SSE-KMS under the target key, next to the
+    // locked SSE-KMS versions it left.
+    let locked_kms = m["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["sse"] == "SSE-KMS" && e["locked"] == true)
+        .count() as u64;
+    assert_eq!(
+        v["sseKmsByKey"]["my-minio-key"].as_u64(),
+        Some(count("rotate") + count("convert") + count("encrypt") + locked_kms),
+        "{v}"
+    );
+    assert_eq!(
+        v["plaintext"].as_u64(),
+        Some(count("lockedPlaintext")),
+        "{v}"
+    );
     assert_eq!(v["sseS3"].as_u64().unwrap(), {
         m["objects"]
             .as_array()
