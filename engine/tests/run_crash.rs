@@ -149,7 +149,9 @@ fn cancel_durably_and_resume(signal: i32) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Signal once some versions are reported (a fixed sleep can land before
+    // the first commit on a loaded machine).
+    wait_for_reports(&state, 2);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, signal) };
     let out = child.wait_with_output().unwrap();

@@ -128,13 +128,14 @@ fn a_canceled_run_notifies_canceled() {
         "fixture",
         &format!("  flags:\n    notify:\n      endpoint: {url}\n    retry:\n      attempts: 3\n      delay: 10ms\n"),
     );
-    let mut cmd = run_cmd(&job, &drives(&root, 4), &root.join("state"), KEY1);
+    let state = root.join("state");
+    let mut cmd = run_cmd(&job, &drives(&root, 4), &state, KEY1);
     cmd.env("KEYROTATE_TEST_COMMIT_DELAY_MS", "25")
         .env("KEYROTATE_TEST_BATCH", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    wait_for_reports(&state, 2);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
