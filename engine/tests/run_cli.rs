@@ -5,7 +5,8 @@
 //! sealed key (ONDISK §6.4); rewritten files keep their owner, group and
 //! mode; a MinIO server using a drive stops the run (exit 3) before any
 //! write; the io_uring fallback is reported once on stderr;
-//! `forceEncryptLocked` rotates locked encrypted versions only.
+//! `forceEncryptLocked` rotates locked encrypted versions only; an object
+//! deleted mid-run is skipped as `vanished`.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -429,5 +430,53 @@ fn force_encrypt_locked_rotates_locked_encrypted_versions_only() {
     assert_eq!(
         summary["skippedByReason"]["lockedPlaintext"].as_u64(),
         Some(locked_plain)
+    );
+}
+
+/// An object deleted while the run is going (JOB.md §9 step 12) is
+/// Skipped(`vanished`), not a failure; everything else completes.
+#[test]
+fn an_object_deleted_during_the_run_is_skipped_as_vanished() {
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("d");
+    fixture(&root, 40, "sse-kms=1", &[]);
+    let drives = drives(&root, 4);
+    let job = write_job(tmp.path(), "fixture", "");
+    let state = tmp.path().join("state");
+    let mut objects: Vec<String> = manifest(&root)["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["bucket"] == "fixture")
+        .map(|e| e["object"].as_str().unwrap().to_owned())
+        .collect();
+    objects.sort();
+    let last = objects.pop().unwrap();
+    let mut cmd = run_cmd(&job, &drives, &state, KEY1);
+    cmd.env("KEYROTATE_TEST_COMMIT_DELAY_MS", "25")
+        .env("KEYROTATE_TEST_BATCH", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    wait_for_reports(&state, 2);
+    for d in &drives {
+        std::fs::remove_dir_all(d.join("fixture").join(&last)).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["skippedByReason"]["vanished"], 1, "{summary}");
+    assert_eq!(summary["objectsRotated"], 39, "{summary}");
+    assert_eq!(summary["objectsFailed"], 0, "{summary}");
+    let reported = decisions(&report_lines(&state));
+    assert_eq!(
+        reported[&("fixture".to_owned(), last.clone(), String::new())],
+        "vanished"
     );
 }
