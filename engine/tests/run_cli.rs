@@ -110,9 +110,11 @@ fn plan_list_status_verify_and_file_ownership_around_a_run() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut docs: Vec<Value> = serde_json::Deserializer::from_slice(&o.stdout)
-        .into_iter::<Value>()
-        .map(Result::unwrap)
+    // JSON Lines: the versions, then the summary.
+    let mut docs: Vec<Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let plan = docs.pop().unwrap();
     let planned = decisions(&docs);
