@@ -737,9 +737,55 @@ fn ab05_day_durations_are_accepted() {
     );
     assert_eq!(run(&j, &VersionFacts::object(aged(6))), ENCRYPT);
     assert_eq!(run(&j, &VersionFacts::object(aged(5))), FILTERED);
-    // MinIO decodes these fields as Go time.Duration, which has no `d` unit.
-    let go_units = ["ns", "us", "µs", "μs", "ms", "s", "m", "h"];
-    assert!(!go_units.contains(&"d"), "MinIO rejects `7d` at submission");
+    // MinIO decodes these fields with Go's time.ParseDuration: it rejects
+    // the documented forms, and where it accepts one we agree on the value.
+    assert_eq!(go_parse_duration("7d"), None, "MinIO rejects `7d`");
+    assert_eq!(go_parse_duration("5d12h30s"), None);
+    for go_form in ["168h", "1h30m", "90s", "1.5h", "500ms"] {
+        let ours = job(&format!("      newerThan: {go_form}\n"))
+            .filter
+            .newer_than
+            .unwrap();
+        assert_eq!(
+            Some(ours.as_secs_f64()),
+            go_parse_duration(go_form),
+            "{go_form}"
+        );
+    }
+}
+
+/// Go's `time.ParseDuration` for unsigned values: decimal numbers, each
+/// followed by one of Go's units (no `d`); seconds, or None when Go errors.
+fn go_parse_duration(s: &str) -> Option<f64> {
+    const UNITS: [(&str, f64); 8] = [
+        ("ns", 1e-9),
+        ("us", 1e-6),
+        ("µs", 1e-6),
+        ("μs", 1e-6),
+        ("ms", 1e-3),
+        ("s", 1.0),
+        ("m", 60.0),
+        ("h", 3600.0),
+    ];
+    if s == "0" {
+        return Some(0.0);
+    }
+    let mut rest = s;
+    let mut total = 0.0;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let (_, scale) = UNITS.iter().find(|(u, _)| *u == &rest[..unit_len])?;
+        total += number * scale;
+        rest = &rest[unit_len..];
+    }
+    (!s.is_empty()).then_some(total)
 }
 
 #[test]

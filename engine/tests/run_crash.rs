@@ -125,10 +125,19 @@ fn kill_nine_at_random_points_then_resume() {
     );
 }
 
-/// SIGTERM is a durable cancel: exit 130, status `canceled`, and the next
-/// run resumes to the same end as an uninterrupted one.
+/// SIGTERM and SIGINT are a durable cancel: exit 130, status `canceled`,
+/// and the next run resumes to the same end as an uninterrupted one.
 #[test]
 fn sigterm_cancels_durably_and_resumes() {
+    cancel_durably_and_resume(libc::SIGTERM);
+}
+
+#[test]
+fn sigint_cancels_durably_and_resumes() {
+    cancel_durably_and_resume(libc::SIGINT);
+}
+
+fn cancel_durably_and_resume(signal: i32) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("d");
     fixture(&root, 40, "sse-kms=1", &[]);
@@ -140,9 +149,11 @@ fn sigterm_cancels_durably_and_resumes() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Signal once some versions are reported (a fixed sleep can land before
+    // the first commit on a loaded machine).
+    wait_for_reports(&state, 2);
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(child.id() as i32, signal) };
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),

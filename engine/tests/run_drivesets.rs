@@ -5,7 +5,7 @@
 //! job must not touch (plaintext, SSE-C, locked, delete markers) keep their
 //! bytes; modTime and the client-visible ETag are unchanged.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use engine::run::verify::{read_plaintext, unseal_object_key};
@@ -26,6 +26,24 @@ fn kms(key: &str) -> std::sync::Arc<dyn kms_client::Kms> {
     .unwrap()
     .build()
     .unwrap()
+}
+
+/// Every internal item (`.minio.sys`) by name: its plaintext, or `None`
+/// for items MinIO encrypts with root credentials.
+fn internal_plaintexts(
+    drives: &[PathBuf],
+    kms: &dyn kms_client::Kms,
+) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
+    let sets = [drives.to_vec()];
+    engine::internal::discover(&sets)
+        .unwrap()
+        .iter()
+        .map(|item| {
+            let d = engine::internal::decrypt_item(item, kms)
+                .unwrap_or_else(|e| panic!("{}: {e}", item.name));
+            (d.name.clone(), d.plaintext.map(|p| p.expose().to_vec()))
+        })
+        .collect()
 }
 
 fn classify(xl: &[u8], vid: [u8; 16]) -> Classification {
@@ -63,13 +81,27 @@ fn stored_etag(xl: &[u8], vid: [u8; 16]) -> String {
 
 fn check_set(name: &str, n: usize, key: &str, key_name: &str) {
     let (_tmp, root) = unpack(name);
-    let drives = drives(&root, n);
+    check_deployment(
+        &root,
+        n,
+        key,
+        key_name,
+        &["encrypted", "versioned", "locked"],
+    );
+}
+
+/// Runs one job per bucket of `buckets` on the deployment at `root` and
+/// checks every version of its manifest against the rules above.
+fn check_deployment(root: &Path, n: usize, key: &str, key_name: &str, buckets: &[&str]) {
+    let drives = drives(root, n);
     let before = snapshot(&drives);
     let state = root.join("state");
-    let m = manifest(&root);
+    let m = manifest(root);
     let kms = kms(key);
-    for bucket in ["encrypted", "versioned", "locked"] {
-        let job = write_job(&root, bucket, "");
+    let internal_before = internal_plaintexts(&drives, kms.as_ref());
+    assert!(internal_before.len() >= 5, "{internal_before:?}");
+    for &bucket in buckets {
+        let job = write_job(root, bucket, "");
         let (code, summary, out) = run(&job, &drives, &state, key);
         assert!(
             code == 0 || code == 1,
@@ -81,6 +113,12 @@ fn check_set(name: &str, n: usize, key: &str, key_name: &str) {
         let failed = summary["failedByReason"].as_object().unwrap();
         assert!(failed.is_empty(), "{bucket}: {summary}");
         assert_eq!(code, 0, "{bucket}: {summary}");
+        // The job's key is the default key: MinIO's internal data moves too.
+        assert_eq!(summary["internal"]["failed"], 0, "{summary}");
+        assert!(
+            summary["internal"]["rotated"].as_u64().unwrap() > 0,
+            "{summary}"
+        );
         assert_eq!(
             summary["objectsScanned"].as_u64().unwrap(),
             summary["objectsFiltered"].as_u64().unwrap()
@@ -91,10 +129,27 @@ fn check_set(name: &str, n: usize, key: &str, key_name: &str) {
         );
     }
     let after = snapshot(&drives);
+    // Buckets no job named keep every xl.meta byte for byte.
+    let mut untouched = 0;
+    for (rel, bytes) in &before {
+        let bucket = rel.components().nth(1).unwrap().as_os_str();
+        if !buckets.iter().any(|b| bucket == *b) {
+            assert_eq!(after.get(rel), Some(bytes), "{}", rel.display());
+            untouched += 1;
+        }
+    }
+    assert_eq!(
+        untouched > 0,
+        m["objects"].as_array().unwrap().iter().any(|e| {
+            e["bucket"] != ".minio.sys" && !buckets.contains(&e["bucket"].as_str().unwrap())
+        })
+    );
+    // Every internal item decrypts under its new sealing to the same bytes.
+    assert_eq!(internal_plaintexts(&drives, kms.as_ref()), internal_before);
     let mut rotated = 0;
     for e in m["objects"].as_array().unwrap() {
         let bucket = e["bucket"].as_str().unwrap();
-        if !["encrypted", "versioned", "locked"].contains(&bucket) {
+        if !buckets.contains(&bucket) {
             continue;
         }
         let object = e["object"].as_str().unwrap();
@@ -185,6 +240,8 @@ fn check_set(name: &str, n: usize, key: &str, key_name: &str) {
         }
     }
     assert!(rotated >= 6, "only {rotated} versions rotated");
+    let locked =
+        |e: &serde_json::Value| e["locked"].as_bool() == Some(true) || e["bucket"] == "locked";
     // All drives agree, every sealed key opens, every version decrypts.
     let o = Command::new(bin())
         .args(["verify", "--data", "--json", "--drives"])
@@ -207,7 +264,10 @@ fn check_set(name: &str, n: usize, key: &str, key_name: &str) {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| e["sse"] == "SSE-S3" && (e["bucket"] == "locked" || e["bucket"] == "plain"))
+            .filter(|e| e["sse"] == "SSE-S3"
+                && e["delete_marker"].as_bool() != Some(true)
+                && e["bucket"] != ".minio.sys"
+                && (locked(e) || !buckets.contains(&e["bucket"].as_str().unwrap())))
             .count() as u64
     );
 }
@@ -225,4 +285,30 @@ fn rotates_six_drive_set() {
         "rotated-key:P03yBg4rb4/0UWNeyO2kmNlEJ546ucW0mq0XioXaf+g=",
         "rotated-key",
     );
+}
+
+/// The same on a `keyrotate fixture` deployment: every encryption type,
+/// versions, delete markers, multipart, tags, locked versions.
+#[test]
+fn rotates_a_fixture_deployment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("fx");
+    fixture(
+        &root,
+        40,
+        "plain=1,sse-s3=1,sse-kms=2,sse-c=1",
+        &[
+            "--versions",
+            "2",
+            "--multipart-every",
+            "4",
+            "--locked-every",
+            "5",
+            "--tags",
+            "--sizes",
+            "mixed",
+            "--internal",
+        ],
+    );
+    check_deployment(&root, 4, KEY1, "my-minio-key", &["fixture"]);
 }

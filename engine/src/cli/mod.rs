@@ -55,6 +55,7 @@ enum Command {
 /// Parses the command line, runs the command and maps its outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let outcome = match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Fixture(args) => fixture::run(args),
@@ -72,6 +73,22 @@ pub fn main() -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// Warnings (e.g. the io_uring fallback) go to stderr, where the operator
+/// sees them; stdout stays the command's output (`--json` documents).
+/// `KEYROTATE_LOG` takes a `tracing` filter (`debug`, `engine=trace`, ...).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYROTATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Fails only when a subscriber is already set (nothing to do then).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .without_time()
+        .try_init();
 }
 
 /// A command's failure: the message an operator reads and the exit code a

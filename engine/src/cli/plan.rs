@@ -97,10 +97,14 @@ pub fn run(args: Args) -> CmdResult {
             map.insert("internalApplies".into(), internal_applies.into());
             map.insert("internal".into(), items.into());
         }
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
+        // After `--list` lines the summary is one more JSON line, so the
+        // whole output stays JSON Lines.
+        let text = if list {
+            serde_json::to_string(&value)
+        } else {
+            serde_json::to_string_pretty(&value)
+        };
+        println!("{}", text.unwrap_or_default());
     } else {
         println!("objects: {}  versions: {}", report.objects, report.versions);
         for (k, n) in &report.by_action {

@@ -397,29 +397,58 @@ mod tests {
         assert_eq!(t.missing.len(), 1);
         assert!(t.pools[0].sets[0].drives[3].is_none());
 
+        // The messages name what is wrong and where.
+        let err = discover(&[first3.as_str()], MissingPolicy::Reject).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "missing drives: pool 0 set 0 position 3 (drive {})",
+                uuid(4)
+            )
+        );
+
         let foreign = make_pool(&dir.path().join("other"), 0, uuid(2), 1, 4);
         let mut mixed = paths[..3].to_vec();
         mixed.push(foreign[3].clone());
-        assert!(matches!(
-            discover_paths(&[mixed], MissingPolicy::Reject),
-            Err(TopologyError::Foreign { .. })
-        ));
+        let err = discover_paths(&[mixed], MissingPolicy::Reject).unwrap_err();
+        assert!(matches!(err, TopologyError::Foreign { .. }));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "drive {}: belongs to deployment {}, other drives to {}",
+                foreign[3].display(),
+                uuid(2),
+                uuid(1)
+            )
+        );
 
         let copy = dir.path().join("copy");
         std::fs::create_dir_all(copy.join(".minio.sys")).unwrap();
         std::fs::copy(paths[0].join(FORMAT_PATH), copy.join(FORMAT_PATH)).unwrap();
         let dup = vec![paths[0].clone(), copy.clone()];
-        assert!(matches!(
-            discover_paths(&[dup], MissingPolicy::Allow),
-            Err(TopologyError::Duplicate { .. })
-        ));
+        let err = discover_paths(&[dup], MissingPolicy::Allow).unwrap_err();
+        assert!(matches!(err, TopologyError::Duplicate { .. }));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "drives {} and {} both claim to be drive {}",
+                paths[0].display(),
+                copy.display(),
+                uuid(1)
+            )
+        );
 
         let empty = dir.path().join("empty");
         std::fs::create_dir_all(&empty).unwrap();
-        assert!(matches!(
-            discover_paths(&[vec![empty]], MissingPolicy::Allow),
-            Err(TopologyError::Unformatted(_))
-        ));
+        let err = discover_paths(&[vec![empty.clone()]], MissingPolicy::Allow).unwrap_err();
+        assert!(matches!(err, TopologyError::Unformatted(_)));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "drive {}: not formatted (no .minio.sys/format.json)",
+                empty.display()
+            )
+        );
         assert!(matches!(
             discover_paths(&[vec![dir.path().join("nope")]], MissingPolicy::Allow),
             Err(TopologyError::Inaccessible { .. })

@@ -132,6 +132,25 @@ pub fn report_lines(state: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Complete lines in the report of the job in `state` (0 before it exists).
+pub fn reported_so_far(state: &Path) -> usize {
+    std::fs::read_dir(state)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("report.jsonl")).ok())
+        .map(|r| r.iter().filter(|b| **b == b'\n').count())
+        .sum()
+}
+
+/// Waits (at most 30 s) until the job in `state` has reported `n` versions.
+pub fn wait_for_reports(state: &Path, n: usize) {
+    let start = std::time::Instant::now();
+    while reported_so_far(state) < n && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 pub fn manifest(root: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap()
 }
