@@ -20,7 +20,7 @@ use super::exec::{Executor, PlanResult};
 use super::journal::{Journal, JournalError};
 use super::object::{self, DryVersion, ObjectCtx, ObjectResult};
 use super::plan::{CommitPlan, VersionChange};
-use super::record::{EditIntent, Ledger, Pending, Record, ReportLine};
+use super::record::{EditIntent, Ledger, Pending, Record, ReportLine, INTERNAL_SET};
 use super::state::{write_atomic, JobDir};
 use super::summary::{JobState, Outcome, SkipReason, Summary};
 use crate::drives::io::DriveIo;
@@ -381,6 +381,12 @@ pub fn run(
     // Finish or repair every plan that was in flight (DESIGN invariant 4).
     let mut pending = Vec::new();
     for (id, (set, key, p)) in c.ledger.pending.clone() {
+        if set == INTERNAL_SET && !c.ledger.internal_done {
+            // Its commit never completed (the `Internal` record that closes
+            // it is missing), so no drive saw this plan: discovery reruns.
+            c.append(Record::Abandoned { id })?;
+            continue;
+        }
         let plan = match p {
             Pending::Full(plan) => plan,
             Pending::Edit(intent) => {
@@ -541,39 +547,29 @@ fn internal(c: &mut Committer<'_>, ctx: &ObjectCtx) -> Result<(), RunError> {
         let id = c.ledger.next_id;
         c.append(Record::Intent {
             id,
-            set: usize::MAX,
+            set: INTERNAL_SET,
             key: plan.object_dir.display().to_string(),
             plan: plan.clone(),
         })?;
         ids.push(id);
     }
+    // After the intents, in the same commit: once it is durable, a resume
+    // finishes these intents and never runs discovery again.
+    c.append(Record::Internal {
+        failed: work.failed.len() as u64,
+        skipped: work.skipped,
+        errors: work.failed.clone(),
+    })?;
     c.commit()?;
     let refs: Vec<&CommitPlan> = work.plans.iter().collect();
     let results = c.exec.execute(&refs);
-    let mut errors = work.failed.clone();
-    let mut rotated = 0;
     for (id, result) in ids.into_iter().zip(results) {
-        match result {
-            PlanResult::Committed => {
-                rotated += 1;
-                c.append(Record::Done { id, error: None })?;
-            }
-            other => {
-                let e = format!("{other:?}");
-                errors.push(e.clone());
-                c.append(Record::Done {
-                    id,
-                    error: Some(("internal".into(), e)),
-                })?;
-            }
-        }
+        let error = match result {
+            PlanResult::Committed => None,
+            other => Some(("internal".into(), format!("{other:?}"))),
+        };
+        c.append(Record::Done { id, error })?;
     }
-    c.append(Record::Internal {
-        rotated,
-        failed: errors.len() as u64,
-        skipped: work.skipped,
-        errors,
-    })?;
     c.commit()?;
     Ok(())
 }

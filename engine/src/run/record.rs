@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 use super::plan::{CommitPlan, VersionChange};
 use super::summary::{JobState, Outcome, Summary};
 
+/// The set number of internal items' intents (JOB.md §14): they belong to
+/// no erasure set's listing.
+pub const INTERNAL_SET: usize = usize::MAX;
+
 /// One version's metadata edit, as journaled: enough to recompute every
 /// drive's new `xl.meta` from its old one (the journal then carries a few
 /// hundred bytes per object instead of every drive's whole file).
@@ -146,9 +150,12 @@ pub enum Record {
     /// `--retry-failed`: the failed versions of this object are retried, and
     /// their earlier outcomes no longer count.
     Retry { set: usize, key: String },
-    /// Internal subsystem re-encryption (JOB.md §14) ran once for this job.
+    /// Internal subsystem re-encryption (JOB.md §14) is planned for this
+    /// job: what discovery found failed or left alone. Appended after the
+    /// items' intents (set [`INTERNAL_SET`]) in the same group commit, so its
+    /// presence proves every intent before it is durable; each item's `Done`
+    /// then counts into `internal{}`.
     Internal {
-        rotated: u64,
         failed: u64,
         skipped: u64,
         errors: Vec<String>,
@@ -276,7 +283,27 @@ impl Ledger {
                     .insert(*id, (*set, key.clone(), Pending::Edit(intent.clone())));
             }
             Record::Done { id, error } => {
-                if let Some((set, key, plan)) = self.pending.remove(id) {
+                let Some((set, key, plan)) = self.pending.remove(id) else {
+                    return;
+                };
+                if set == INTERNAL_SET {
+                    // An internal item is not a version of the job's scope:
+                    // it counts in `internal{}` only (JOB.md §14).
+                    match error {
+                        None => self.summary.internal.rotated += 1,
+                        Some((_, message)) => {
+                            self.summary.internal.failed += 1;
+                            self.summary.last_error.clone_from(message);
+                        }
+                    }
+                    for v in plan.versions() {
+                        let v = outcome_of(v, error.as_ref());
+                        if let Outcome::Done(kind) = v.outcome {
+                            self.count_kms_calls(kind);
+                        }
+                        line(&v);
+                    }
+                } else {
                     for v in plan.versions() {
                         let v = outcome_of(v, error.as_ref());
                         self.count(set, &key, v, line);
@@ -312,13 +339,11 @@ impl Ledger {
                 self.finished.remove(&(*set, key.clone()));
             }
             Record::Internal {
-                rotated,
                 failed,
                 skipped,
                 errors,
             } => {
                 self.internal_done = true;
-                self.summary.internal.rotated += rotated;
                 self.summary.internal.failed += failed;
                 self.summary.internal.skipped += skipped;
                 if let Some(e) = errors.last() {
@@ -343,6 +368,15 @@ impl Ledger {
             .retain(|(set, key)| wm.get(set).is_none_or(|w| key > w));
     }
 
+    /// Successful KMS calls: metadata actions unwrap the old data key;
+    /// every action generates a new one.
+    fn count_kms_calls(&mut self, kind: super::summary::ActionKind) {
+        if kind != super::summary::ActionKind::Encrypt {
+            self.summary.kms_calls.decrypt += 1;
+        }
+        self.summary.kms_calls.generate += 1;
+    }
+
     fn count(
         &mut self,
         set: usize,
@@ -355,12 +389,7 @@ impl Ledger {
             // MinIO's resume marker: the last successfully changed object.
             self.summary.last_bucket.clone_from(&v.bucket);
             self.summary.last_object.clone_from(&v.object);
-            // Successful KMS calls: metadata actions unwrap the old data
-            // key; every action generates a new one.
-            if kind != super::summary::ActionKind::Encrypt {
-                self.summary.kms_calls.decrypt += 1;
-            }
-            self.summary.kms_calls.generate += 1;
+            self.count_kms_calls(kind);
         }
         line(&v);
         if matches!(v.outcome, Outcome::Failed(_)) {
@@ -475,5 +504,56 @@ mod tests {
         assert!(ledger.again.is_empty());
         assert_eq!(ledger.summary.objects_encrypted, 3);
         assert_eq!(lines, 3);
+    }
+
+    /// Internal items count in `internal{}` and the KMS calls only, and an
+    /// intent without the `Internal` record that closes its commit is still
+    /// pending, unconfirmed (the resume abandons it and reruns discovery).
+    #[test]
+    fn internal_items_count_apart_from_versions() {
+        let mut ledger = Ledger::for_replay();
+        let mut apply = |l: &mut Ledger, r: Record| l.apply(&r, &mut |_| ());
+        let internal = |id: u64, v: &str| match intent(id, v) {
+            Record::Intent { id, key, plan, .. } => Record::Intent {
+                id,
+                set: INTERNAL_SET,
+                key,
+                plan,
+            },
+            _ => unreachable!(),
+        };
+        apply(&mut ledger, internal(0, "config"));
+        apply(&mut ledger, internal(1, "iam"));
+        assert!(!ledger.internal_done && ledger.pending.len() == 2);
+        apply(
+            &mut ledger,
+            Record::Internal {
+                failed: 1,
+                skipped: 2,
+                errors: vec!["root credentials".into()],
+            },
+        );
+        assert!(ledger.internal_done);
+        apply(&mut ledger, Record::Done { id: 0, error: None });
+        let failed = Some(("internal".to_owned(), "disk full".to_owned()));
+        apply(
+            &mut ledger,
+            Record::Done {
+                id: 1,
+                error: failed,
+            },
+        );
+        let s = &ledger.summary;
+        assert_eq!(
+            (s.internal.rotated, s.internal.failed, s.internal.skipped),
+            (1, 2, 2)
+        );
+        assert_eq!(
+            (s.objects_scanned, s.objects_encrypted, s.objects_failed),
+            (0, 0, 0)
+        );
+        assert_eq!((s.kms_calls.decrypt, s.kms_calls.generate), (0, 1));
+        assert_eq!(s.last_error, "disk full");
+        assert!(ledger.finished.is_empty() && ledger.pending.is_empty());
     }
 }
