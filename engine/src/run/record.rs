@@ -512,7 +512,7 @@ mod tests {
     #[test]
     fn internal_items_count_apart_from_versions() {
         let mut ledger = Ledger::for_replay();
-        let mut apply = |l: &mut Ledger, r: Record| l.apply(&r, &mut |_| ());
+        let apply = |l: &mut Ledger, r: Record| l.apply(&r, &mut |_| ());
         let internal = |id: u64, v: &str| match intent(id, v) {
             Record::Intent { id, key, plan, .. } => Record::Intent {
                 id,
