@@ -15,7 +15,7 @@
 //! that folder at start, so a crash leaves no garbage that MinIO would read)
 //! with the owner/group/mode of the file they replace, sync the filesystem
 //! once, rename every staged file over its target and sync once more
-//! ([`write_batch`] has the durability argument).
+//! (the durability argument is at `write_batch`).
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -434,7 +434,7 @@ impl DriveIo {
     }
 
     /// [`atomic_write`](Self::atomic_write) for many files at the cost of
-    /// two filesystem syncs for the whole batch (see [`write_batch`]), on
+    /// two filesystem syncs for the whole batch (see `write_batch`), on
     /// the drive's writer thread. Files are committed independently: on
     /// error, the files already renamed stay new, and no staged file is left.
     pub fn atomic_write_batch(&self, items: Vec<(PathBuf, Vec<u8>)>) -> Result<(), DriveIoError> {
@@ -469,17 +469,26 @@ struct WriteJob {
 /// (inode allocation, journal), so io_uring would only hand it to its own
 /// worker threads; here the ring thread stays free for reads meanwhile.
 fn run_writer(root: PathBuf, rx: mpsc::Receiver<WriteJob>) {
-    // Opened before any file is staged: syncfs(2) on this descriptor reports
-    // every writeback error of the filesystem since then (Linux 5.8+).
-    let dir = std::fs::File::open(&root);
+    // Opened before the first file is staged and kept: syncfs(2) on this
+    // descriptor reports every writeback error of the filesystem since the
+    // previous call (Linux 5.8+).
+    let mut dir: Option<std::fs::File> = None;
     while let Ok(WriteJob { batch, reply }) = rx.recv() {
-        let res = match &dir {
-            Ok(dir) => write_batch(&root, dir, batch),
-            Err(e) => Err(DriveIoError {
+        let opened = match dir.take() {
+            Some(f) => Ok(f),
+            None => std::fs::File::open(&root),
+        };
+        let res = match opened {
+            Ok(f) => {
+                let res = write_batch(&root, &f, batch);
+                dir = Some(f);
+                res
+            }
+            Err(source) => Err(DriveIoError {
                 drive: root.clone(),
                 op: "open",
                 path: PathBuf::new(),
-                source: std::io::Error::new(e.kind(), e.to_string()),
+                source,
             }),
         };
         let _ = reply.send(res);
