@@ -79,7 +79,7 @@ fn main() {
         .iter()
         .find(|s| !SECTIONS.contains(&s.as_str()) && *s != ROTATE)
     {
-        eprintln!("e2e: unknown section {bad:?}; sections: {SECTIONS:?}");
+        eprintln!("e2e: unknown section {bad:?}; sections: {SECTIONS:?} or {ROTATE:?}");
         std::process::exit(2);
     }
     match run(args) {
