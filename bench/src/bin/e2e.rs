@@ -5,7 +5,7 @@
 //! prints every ratio as it is measured. See `bench::suite` for the parts.
 //!
 //! Usage: `e2e [--out FILE] [--cache DIR] [--work DIR] [--keyrotate PATH]
-//! [--quick] [--only SECTION,…]` — needs release builds of `keyrotate` and
+//! [--quick] [--objects N] [--only SECTION,…]` — needs release builds of `keyrotate` and
 //! `encrypt_bench` (`cargo build --release --bin keyrotate -p bench`).
 
 use std::collections::BTreeMap;
@@ -18,6 +18,7 @@ use bench::suite::scenarios::Suite;
 use bench::suite::{child, machine, Sizes};
 use clap::Parser;
 
+/// The sections, in the order they run.
 const SECTIONS: [&str; 5] = [
     "main",
     "kms",
@@ -25,6 +26,9 @@ const SECTIONS: [&str; 5] = [
     "scaling-drives",
     "scaling-objects",
 ];
+
+/// `--only rotate`: only the rotate scenario of the main section.
+const ROTATE: &str = "rotate";
 
 /// keyrotate's end-to-end benchmarks against floors measured in the same run.
 #[derive(Debug, Parser)]
@@ -62,15 +66,20 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Run only these sections (main, kms, encrypt, scaling-drives,
-    /// scaling-objects), comma-separated.
+    /// scaling-objects), comma-separated; `rotate` is the rotate scenario
+    /// of `main` alone (its floor and `keyrotate run`, no `plan`).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
 
 fn main() {
     let args = Args::parse();
-    if let Some(bad) = args.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
-        eprintln!("e2e: unknown section {bad:?}; sections: {SECTIONS:?}");
+    if let Some(bad) = args
+        .only
+        .iter()
+        .find(|s| !SECTIONS.contains(&s.as_str()) && *s != ROTATE)
+    {
+        eprintln!("e2e: unknown section {bad:?}; sections: {SECTIONS:?} or {ROTATE:?}");
         std::process::exit(2);
     }
     match run(args) {
@@ -184,6 +193,7 @@ fn run(args: Args) -> Result<(), String> {
         let t = Instant::now();
         match name {
             "main" => main = Some(suite.main_scenarios()?),
+            ROTATE => suite.rotate_only()?,
             "kms" => suite.kms(&args.work, &kms_cache)?,
             "encrypt" => suite.encrypt(&args.work)?,
             "scaling-drives" => suite.scaling_drives(main)?,
@@ -196,6 +206,12 @@ fn run(args: Args) -> Result<(), String> {
         write(&args.out, &suite.results)
     };
     for name in SECTIONS {
+        // `--only rotate` without `main`: the rotate scenario where main runs.
+        let name = if name == "main" && !on("main") && on(ROTATE) {
+            ROTATE
+        } else {
+            name
+        };
         section(name, &mut suite)?;
     }
     println!(

@@ -115,6 +115,25 @@ impl Suite {
     /// for the scaling tables.
     pub fn main_scenarios(&mut self) -> Result<MainRun, String> {
         let fx = self.fixture(self.sizes.main_objects, 4)?;
+        let plan_s = self.plan_scenarios(&fx)?;
+        let (run, floor) = self.rotate_scenario(&fx)?;
+        Ok(MainRun {
+            objects: fx.params.objects,
+            run_s: run.wall_s,
+            floor_s: floor.seconds,
+            peak_rss_mib: run.peak_rss_mib,
+            plan_s,
+        })
+    }
+
+    /// The `rotate` scenario alone on the main fixture (`--only rotate`).
+    pub fn rotate_only(&mut self) -> Result<(), String> {
+        let fx = self.fixture(self.sizes.main_objects, 4)?;
+        self.rotate_scenario(&fx).map(|_| ())
+    }
+
+    /// `plan_vs_cat` and `plan_vs_stdfs`; returns plan's wall seconds.
+    fn plan_scenarios(&mut self, fx: &Fixture) -> Result<f64, String> {
         let n = fx.params.objects as f64;
         let drives = fx.drives();
         let files = fx.params.objects as usize * fx.params.drives;
@@ -124,7 +143,7 @@ impl Suite {
         let cat_s = floors::find_cat(&drives).map_err(io("find | xargs cat"))?;
         let ((pool_threads, pool_s), pool_table) =
             floors::best_read_pool(&drives, &READ_THREADS, files).map_err(io("read pool"))?;
-        let plan = self.kr.plan(&fx)?;
+        let plan = self.kr.plan(fx)?;
         let plan_rate = n / plan.wall_s;
         let params = json!({"objects": fx.params.objects, "drives": fx.params.drives,
             "plan_concurrency": 16, "cache": "warm"});
@@ -159,9 +178,15 @@ impl Suite {
         );
         self.measured(&mut s, &plan);
         self.push(s);
+        Ok(plan.wall_s)
+    }
 
-        let floor = self.rewrite_floor(&fx)?;
-        let (run, summary) = self.kr.rotate(&fx, &static_env(), None)?;
+    /// `rotate` vs the rewrite floor, measured right before it on the same
+    /// files; returns both measurements.
+    fn rotate_scenario(&mut self, fx: &Fixture) -> Result<(Measured, RewriteFloor), String> {
+        let n = fx.params.objects as f64;
+        let floor = self.rewrite_floor(fx)?;
+        let (run, summary) = self.kr.rotate(fx, &static_env(), None)?;
         let mut s = Scenario::new(
             "rotate",
             "objects/s",
@@ -198,13 +223,7 @@ impl Suite {
             )
         });
         self.push(s);
-        Ok(MainRun {
-            objects: fx.params.objects,
-            run_s: run.wall_s,
-            floor_s: floor.seconds,
-            peak_rss_mib: run.peak_rss_mib,
-            plan_s: plan.wall_s,
-        })
+        Ok((run, floor))
     }
 
     fn measured(&self, s: &mut Scenario, m: &Measured) {

@@ -10,14 +10,16 @@
 //! is made once per process and reported once ([`backend`]).
 //!
 //! Crash-safe writes ([`DriveIo::atomic_write`], [`DriveIo::atomic_write_batch`])
+//! run on a second thread per drive, the writer, with plain syscalls: they
 //! stage the new bytes in `.minio.sys/tmp/` on the same drive (MinIO discards
-//! that folder at start, so a crash leaves no garbage that MinIO would read),
-//! fsync, keep the owner/group/mode of the file they replace, rename over the
-//! target and fsync the target's directory.
+//! that folder at start, so a crash leaves no garbage that MinIO would read)
+//! with the owner/group/mode of the file they replace, sync the filesystem
+//! once, rename every staged file over its target and sync once more
+//! (the durability argument is at `write_batch`).
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc;
@@ -126,8 +128,6 @@ enum Request {
         path: CString,
         data: Vec<u8>,
         sync: bool,
-        exclusive: bool,
-        mode: u32,
     },
     Fsync {
         path: CString,
@@ -213,6 +213,8 @@ impl<T> Ticket<T> {
 pub struct DriveIo {
     root: PathBuf,
     tx: mpsc::Sender<Job>,
+    /// The drive's writer thread ([`DriveIo::atomic_write_batch`]).
+    writer: mpsc::Sender<WriteJob>,
 }
 
 impl std::fmt::Debug for DriveIo {
@@ -242,7 +244,12 @@ impl DriveIo {
                 Some(ring) => UringWorker::new(ring).run(rx),
                 None => run_syscalls(rx),
             })?;
-        Ok(Self { root, tx })
+        let (writer, jobs) = mpsc::channel();
+        let dir = root.clone();
+        std::thread::Builder::new()
+            .name(format!("drive-write:{}", root.display()))
+            .spawn(move || run_writer(dir, jobs))?;
+        Ok(Self { root, tx, writer })
     }
 
     /// The drive root.
@@ -342,13 +349,7 @@ impl DriveIo {
 
     /// Creates or truncates a file and writes `data`; `sync` adds an fsync.
     pub fn write_file(&self, rel: impl AsRef<Path>, data: Vec<u8>, sync: bool) -> Ticket<()> {
-        let build = |path| Request::WriteFile {
-            path,
-            data,
-            sync,
-            exclusive: false,
-            mode: 0o666,
-        };
+        let build = |path| Request::WriteFile { path, data, sync };
         self.request("write", rel.as_ref(), build, unit)
     }
 
@@ -432,121 +433,268 @@ impl DriveIo {
         self.atomic_write_batch(vec![(rel.as_ref().to_owned(), data)])
     }
 
-    /// [`atomic_write`](Self::atomic_write) for many files, with every stage
-    /// (staged writes, renames, directory fsyncs) in flight at once. Files are
-    /// committed independently: on error, the files already renamed stay new.
+    /// [`atomic_write`](Self::atomic_write) for many files at the cost of
+    /// two filesystem syncs for the whole batch (see `write_batch`), on
+    /// the drive's writer thread. Files are committed independently: on
+    /// error, the files already renamed stay new, and no staged file is left.
     pub fn atomic_write_batch(&self, items: Vec<(PathBuf, Vec<u8>)>) -> Result<(), DriveIoError> {
-        let staging = Path::new(STAGING_DIR);
-        self.mkdir_all(staging)?;
-        // 1. metadata of the files being replaced (to keep owner/group/mode)
-        let stats: Vec<_> = items.iter().map(|(rel, _)| self.stat(rel)).collect();
-        let mut olds = Vec::with_capacity(items.len());
-        for t in stats {
-            olds.push(match t.wait() {
-                Ok(s) => Some(s),
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(e),
-            });
-        }
-        // 2. staged writes with fsync, all in flight
-        let mut staged = Vec::with_capacity(items.len());
-        let mut writes = Vec::with_capacity(items.len());
-        for ((rel, data), old) in items.iter().zip(&olds) {
-            let tmp = staging.join(format!("keyrotate-{}", uuid::Uuid::new_v4()));
-            let mode = old.map_or(0o666, |s| s.mode & 0o7777);
-            let build = |path| Request::WriteFile {
-                path,
-                data: data.clone(),
-                sync: true,
-                exclusive: true,
-                mode,
-            };
-            writes.push(self.request("write", &tmp, build, unit));
-            staged.push((tmp, rel.clone(), *old));
-        }
-        let mut first_err = None;
-        for t in writes {
-            if let Err(e) = t.wait() {
-                first_err.get_or_insert(e);
+        let batch = items
+            .into_iter()
+            .map(|(rel, data)| Ok((self.cstr("write", &rel)?, rel, data)))
+            .collect::<Result<Vec<_>, DriveIoError>>()?;
+        let (reply, rx) = mpsc::channel();
+        // A send error drops `reply`: reported as a stopped writer below.
+        let _ = self.writer.send(WriteJob { batch, reply });
+        rx.recv().unwrap_or_else(|_| {
+            Err(self.error(
+                "write",
+                Path::new(""),
+                std::io::Error::other("drive writer stopped"),
+            ))
+        })
+    }
+}
+
+/// One file of a batch: absolute target, the same relative (for errors), bytes.
+type BatchItem = (CString, PathBuf, Vec<u8>);
+
+/// A batch for the drive's writer thread.
+struct WriteJob {
+    batch: Vec<BatchItem>,
+    reply: mpsc::Sender<Result<(), DriveIoError>>,
+}
+
+/// The drive's writer thread: every crash-safe write of the drive, one
+/// batch at a time, with plain syscalls. Each step blocks in the filesystem
+/// (inode allocation, journal), so io_uring would only hand it to its own
+/// worker threads; here the ring thread stays free for reads meanwhile.
+fn run_writer(root: PathBuf, rx: mpsc::Receiver<WriteJob>) {
+    // Opened before the first file is staged and kept: syncfs(2) on this
+    // descriptor reports every writeback error of the filesystem since the
+    // previous call (Linux 5.8+).
+    let mut dir: Option<std::fs::File> = None;
+    while let Ok(WriteJob { batch, reply }) = rx.recv() {
+        let opened = match dir.take() {
+            Some(f) => Ok(f),
+            None => std::fs::File::open(&root),
+        };
+        let res = match opened {
+            Ok(f) => {
+                let res = write_batch(&root, &f, batch);
+                dir = Some(f);
+                res
             }
+            Err(source) => Err(DriveIoError {
+                drive: root.clone(),
+                op: "open",
+                path: PathBuf::new(),
+                source,
+            }),
+        };
+        let _ = reply.send(res);
+    }
+}
+
+/// Threads a batch fans out to on its drive: staging and renaming wait on
+/// the filesystem (inode allocation, journal handles, freeing the replaced
+/// file), so several in flight hide that latency.
+const WRITE_THREADS: usize = 8;
+
+/// Writes a batch crash-safely with two filesystem syncs in all.
+///
+/// Durability argument, in order:
+/// 1. Every new file is created under a fresh name in the staging folder
+///    (invisible to MinIO, which empties that folder when it starts), with
+///    the mode, owner and group of the file it replaces, and written.
+/// 2. `syncfs` of the drive's filesystem: when it returns without error,
+///    the data and inode of every staged file are on stable storage (it
+///    writes back every dirty inode of the filesystem, waits for it, commits
+///    the filesystem journal and flushes the device cache), so no rename
+///    below can make a file visible whose bytes a power loss could lose.
+///    One sync for the batch instead of one fsync per file.
+/// 3. Each staged file is renamed over its target (atomic replace).
+/// 4. `syncfs` again makes every rename durable; only then does the batch
+///    report success, and only then does the caller journal it as done.
+///
+/// A crash before 3 leaves only staging garbage; during 3 or 4 some targets
+/// are new and some old, each file whole — the journaled intent lets a
+/// resume finish the rest.
+///
+/// Steps 1 and 3 fan out to [`WRITE_THREADS`] threads, each staging into
+/// its own folder `.minio.sys/tmp/keyrotate-<uuid>-<thread>/`: creating
+/// files in one shared folder would serialize on that folder's lock.
+fn write_batch(
+    root: &Path,
+    dir: &std::fs::File,
+    batch: Vec<BatchItem>,
+) -> Result<(), DriveIoError> {
+    use std::os::fd::AsRawFd;
+    let err = |op: &'static str, path: &Path, source: std::io::Error| DriveIoError {
+        drive: root.to_owned(),
+        op,
+        path: path.to_owned(),
+        source,
+    };
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let threads = WRITE_THREADS.min(batch.len());
+    let prefix = format!("keyrotate-{}", uuid::Uuid::new_v4());
+    let folders: Vec<PathBuf> = (0..threads)
+        .map(|k| Path::new(STAGING_DIR).join(format!("{prefix}-{k}")))
+        .collect();
+    for f in &folders {
+        if let Err(e) = std::fs::DirBuilder::new()
+            .recursive(true)
+            .create(root.join(f))
+        {
+            remove_folders(root, &folders);
+            return Err(err("mkdir", f, e));
         }
-        if let Some(e) = first_err {
-            self.discard(staged.iter().map(|(tmp, _, _)| tmp.clone()).collect());
-            return Err(e);
+    }
+    // 1. stage (thread k takes items k, k + threads, …)
+    let staged: Vec<Result<Staged, DriveIoError>> = fan_out(threads, batch, |k, i, item| {
+        let (target, rel, data) = item;
+        let tmp_rel = folders[k].join(i.to_string());
+        CString::new(root.join(&tmp_rel).into_os_string().into_vec())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+            .and_then(|tmp| stage(&target, &tmp, &data).map(|()| tmp))
+            .map(|tmp| Staged { tmp, target, rel })
+            .map_err(|e| err("write", &tmp_rel, e))
+    });
+    let (staged, failed): (Vec<_>, Vec<_>) = staged.into_iter().partition(Result::is_ok);
+    let staged: Vec<Staged> = staged.into_iter().filter_map(Result::ok).collect();
+    let sync = |what: &Path| -> Result<(), DriveIoError> {
+        // SAFETY: syncfs only uses the descriptor, which `dir` keeps open.
+        if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+            Ok(())
+        } else {
+            Err(err("syncfs", what, std::io::Error::last_os_error()))
         }
-        // 3. same owner/group/mode as the replaced file (umask would change the mode)
-        let fix: Vec<(PathBuf, FileStat)> = staged
-            .iter()
-            .filter_map(|(tmp, _, old)| Some((self.root.join(tmp), (*old)?)))
-            .collect();
-        if !fix.is_empty() {
-            let res = self.run_blocking(move |_| -> Result<(), (PathBuf, std::io::Error)> {
-                for (abs, s) in fix {
-                    std::os::unix::fs::chown(&abs, Some(s.uid), Some(s.gid))
-                        .map_err(|e| (abs.clone(), e))?;
-                    std::fs::set_permissions(
-                        &abs,
-                        std::os::unix::fs::PermissionsExt::from_mode(s.mode & 0o7777),
-                    )
-                    .map_err(|e| (abs.clone(), e))?;
-                }
-                Ok(())
-            })?;
-            if let Err((abs, source)) = res {
-                self.discard(staged.iter().map(|(tmp, _, _)| tmp.clone()).collect());
-                return Err(self.error("chown", &abs, source));
-            }
+    };
+    // 2. staged files durable
+    let failure = match failed.into_iter().find_map(Result::err) {
+        Some(e) => Some(e),
+        None => sync(Path::new(STAGING_DIR)).err(),
+    };
+    if let Some(e) = failure {
+        discard(&staged);
+        remove_folders(root, &folders);
+        return Err(e);
+    }
+    // 3. renames
+    // (the failures, with their staged files)
+    let failed = fan_out(threads, staged, |_, _, s| {
+        // SAFETY: both paths are NUL-terminated C strings that outlive the call.
+        match unsafe { libc::rename(s.tmp.as_ptr(), s.target.as_ptr()) } {
+            0 => None,
+            _ => Some((err("rename", &s.rel, std::io::Error::last_os_error()), s)),
         }
-        // 4. renames, then one fsync per distinct parent directory
-        let renames: Vec<_> = staged
-            .iter()
-            .map(|(tmp, rel, _)| self.rename(tmp, rel))
-            .collect();
-        for t in renames {
-            if let Err(e) = t.wait() {
-                first_err.get_or_insert(e);
-            }
-        }
-        let mut dirs: Vec<PathBuf> = items
-            .iter()
-            .map(|(rel, _)| {
-                rel.parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."))
-                    .to_owned()
+    });
+    let mut first_err = None;
+    let mut left = Vec::new();
+    for (e, s) in failed.into_iter().flatten() {
+        first_err.get_or_insert(e);
+        left.push(s);
+    }
+    // 4. renames durable
+    if let Err(e) = sync(Path::new(".")) {
+        first_err.get_or_insert(e);
+    }
+    discard(&left);
+    remove_folders(root, &folders);
+    first_err.map_or(Ok(()), Err)
+}
+
+/// Runs `f(thread, index, item)` for every item on `threads` threads,
+/// thread `k` taking items `k`, `k + threads`, …; results in no set order.
+fn fan_out<T: Send, R: Send>(
+    threads: usize,
+    items: Vec<T>,
+    f: impl Fn(usize, usize, T) -> R + Sync,
+) -> Vec<R> {
+    let mut shares: Vec<Vec<(usize, T)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, item) in items.into_iter().enumerate() {
+        shares[i % threads].push((i, item));
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .enumerate()
+            .map(|(k, share)| {
+                s.spawn(move || {
+                    share
+                        .into_iter()
+                        .map(|(i, item)| f(k, i, item))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
-        dirs.sort();
-        dirs.dedup();
-        let syncs: Vec<_> = dirs.iter().map(|d| self.fsync_dir(d)).collect();
-        for t in syncs {
-            if let Err(e) = t.wait() {
-                first_err.get_or_insert(e);
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// Removes a batch's (empty) staging folders; best effort: MinIO empties
+/// its staging area at start, and a resume removes what a killed run left.
+fn remove_folders(root: &Path, folders: &[PathBuf]) {
+    for f in folders {
+        let _ = std::fs::remove_dir(root.join(f));
+    }
+}
+
+/// A staged file: its absolute path, its absolute target, the target relative to the root.
+struct Staged {
+    tmp: CString,
+    target: CString,
+    rel: PathBuf,
+}
+
+/// Creates `tmp` (which must not exist) holding `data`, with the mode, owner
+/// and group of `target` when it exists. The mode is set explicitly after
+/// the owner: the umask applies at creation, and a change of owner clears
+/// the set-user-ID and set-group-ID bits.
+fn stage(target: &CString, tmp: &CString, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let old = match std::fs::symlink_metadata(os_path(target)) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let mode = old.as_ref().map_or(0o666, |m| m.mode() & 0o7777);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(os_path(tmp))?;
+    let written = f.write_all(data).and_then(|()| match &old {
+        Some(m) => {
+            std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()))?;
+            // SAFETY: fchmod on a descriptor `f` keeps open.
+            match unsafe { libc::fchmod(f.as_raw_fd(), mode) } {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
             }
         }
-        match first_err {
-            Some(e) => {
-                self.discard(staged.into_iter().map(|(tmp, _, _)| tmp).collect());
-                Err(e)
-            }
-            None => Ok(()),
-        }
+        None => Ok(()),
+    });
+    if written.is_err() {
+        drop(f);
+        // SAFETY: a NUL-terminated path that outlives the call.
+        unsafe { libc::unlink(tmp.as_ptr()) };
     }
+    written
+}
 
-    fn fsync_dir(&self, rel: &Path) -> Ticket<()> {
-        if rel == Path::new(".") {
-            let path = CString::new(self.root.as_os_str().as_bytes()).unwrap_or_default();
-            return self.submit(rel, Request::Fsync { path }, unit);
-        }
-        self.fsync(rel)
-    }
-
-    /// Best-effort removal of staged files after a failure.
-    fn discard(&self, tmps: Vec<PathBuf>) {
-        let tickets: Vec<_> = tmps.iter().map(|t| self.unlink(t, false)).collect();
-        for t in tickets {
-            let _ = t.wait();
-        }
+/// Best-effort removal of staged files after a failure.
+fn discard(staged: &[Staged]) {
+    for s in staged {
+        // SAFETY: a NUL-terminated path that outlives the call.
+        unsafe { libc::unlink(s.tmp.as_ptr()) };
     }
 }
 
@@ -637,21 +785,8 @@ fn exec_sync(req: Request) -> std::io::Result<Output> {
             buf.truncate(filled);
             Ok(Output::Bytes(buf))
         }
-        Request::WriteFile {
-            path,
-            data,
-            sync,
-            exclusive,
-            mode,
-        } => {
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).mode(mode);
-            if exclusive {
-                opts.create_new(true);
-            } else {
-                opts.create(true).truncate(true);
-            }
-            let mut f = opts.open(os_path(&path))?;
+        Request::WriteFile { path, data, sync } => {
+            let mut f = std::fs::File::create(os_path(&path))?;
             f.write_all(&data)?;
             if sync {
                 f.sync_all()?;
@@ -850,18 +985,8 @@ impl UringWorker {
                         (path, libc::O_RDONLY, 0)
                     }
                     Request::Fsync { path } => (path, libc::O_RDONLY, 0),
-                    Request::WriteFile {
-                        path,
-                        exclusive,
-                        mode,
-                        ..
-                    } => {
-                        let create = if *exclusive {
-                            libc::O_EXCL
-                        } else {
-                            libc::O_TRUNC
-                        };
-                        (path, libc::O_WRONLY | libc::O_CREAT | create, *mode)
+                    Request::WriteFile { path, .. } => {
+                        (path, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 0o666)
                     }
                     _ => return self.finish(slot, Err(std::io::Error::other("bad step"))),
                 };
@@ -1206,6 +1331,14 @@ mod tests {
             if root_user {
                 assert_eq!((meta.uid(), meta.gid()), (1234, 5678));
             }
+            // Bits the umask would strip at creation, and (as root) the
+            // set-user-ID bit a change of owner clears, are set again.
+            let mode = if root_user { 0o4766 } else { 0o666 };
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)).unwrap();
+            io.atomic_write("bkt/obj/xl.meta", b"newer".to_vec())
+                .unwrap();
+            let meta = std::fs::metadata(&target).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o7777, mode, "{b:?}");
             let items: Vec<(PathBuf, Vec<u8>)> = (0..50)
                 .map(|i| (PathBuf::from(format!("bkt/obj{i}.meta")), vec![i as u8; 10]))
                 .collect();

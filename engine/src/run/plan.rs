@@ -14,7 +14,9 @@
 //! 2. the plan is appended to the journal and group-committed;
 //! 3. on every drive: the staged data dir is renamed into the object
 //!    directory (directory fsynced), then the new `xl.meta` replaces the old
-//!    one crash-safely (temp + fsync + rename + directory fsync);
+//!    one crash-safely (staged, made durable, renamed, the rename made
+//!    durable; a batch of them with one filesystem sync per step:
+//!    [`crate::drives::io::DriveIo::atomic_write_batch`]);
 //! 4. only when every drive holds the new `xl.meta`: the old data dirs are
 //!    removed on every drive;
 //! 5. the plan is journaled done, with each version's outcome.
