@@ -495,6 +495,34 @@ fn run_writer(root: PathBuf, rx: mpsc::Receiver<WriteJob>) {
     }
 }
 
+/// Whether `syncfs(2)` reports writeback errors: only since Linux 5.8.
+/// Before that, a batch also fsyncs every staged file and every target
+/// directory itself, so no write error can go unseen.
+fn syncfs_reports_errors() -> bool {
+    static REPORTS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *REPORTS.get_or_init(|| {
+        // SAFETY: uname fills the zeroed struct it is given.
+        let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+        if unsafe { libc::uname(&mut u) } != 0 {
+            return false;
+        }
+        // SAFETY: uname NUL-terminates `release`.
+        let release = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) };
+        kernel_at_least(&release.to_string_lossy(), (5, 8))
+    })
+}
+
+/// `release` (`6.18.44-fc`, `5.8.0`) is at least `major.minor`.
+fn kernel_at_least(release: &str, (major, minor): (u32, u32)) -> bool {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(a), Some(b)) => (a, b) >= (major, minor),
+        _ => false,
+    }
+}
+
 /// Threads a batch fans out to on its drive: staging and renaming wait on
 /// the filesystem (inode allocation, journal handles, freeing the replaced
 /// file), so several in flight hide that latency.
@@ -515,6 +543,10 @@ const WRITE_THREADS: usize = 8;
 /// 3. Each staged file is renamed over its target (atomic replace).
 /// 4. `syncfs` again makes every rename durable; only then does the batch
 ///    report success, and only then does the caller journal it as done.
+///
+/// Before Linux 5.8 `syncfs` does not report writeback errors, so there
+/// each staged file is also fsynced in step 1 and each target directory in
+/// step 4 ([`syncfs_reports_errors`]).
 ///
 /// A crash before 3 leaves only staging garbage; during 3 or 4 some targets
 /// are new and some old, each file whole — the journaled intent lets a
@@ -584,22 +616,33 @@ fn write_batch(
     }
     // 3. renames
     // (the failures, with their staged files)
-    let failed = fan_out(threads, staged, |_, _, s| {
+    let renames = fan_out(threads, staged, |_, _, s| {
         // SAFETY: both paths are NUL-terminated C strings that outlive the call.
         match unsafe { libc::rename(s.tmp.as_ptr(), s.target.as_ptr()) } {
-            0 => None,
-            _ => Some((err("rename", &s.rel, std::io::Error::last_os_error()), s)),
+            0 => Ok(s.rel),
+            _ => Err((err("rename", &s.rel, std::io::Error::last_os_error()), s)),
         }
     });
     let mut first_err = None;
     let mut left = Vec::new();
-    for (e, s) in failed.into_iter().flatten() {
-        first_err.get_or_insert(e);
-        left.push(s);
+    let mut renamed = Vec::new();
+    for r in renames {
+        match r {
+            Ok(rel) => renamed.push(rel),
+            Err((e, s)) => {
+                first_err.get_or_insert(e);
+                left.push(s);
+            }
+        }
     }
     // 4. renames durable
     if let Err(e) = sync(Path::new(".")) {
         first_err.get_or_insert(e);
+    }
+    if !syncfs_reports_errors() {
+        if let Err(e) = fsync_parents(root, &renamed) {
+            first_err.get_or_insert(e);
+        }
     }
     discard(&left);
     remove_folders(root, &folders);
@@ -682,12 +725,35 @@ fn stage(target: &CString, tmp: &CString, data: &[u8]) -> std::io::Result<()> {
         }
         None => Ok(()),
     });
+    // Without error-reporting syncfs, each file's own fsync is the check.
+    let written = written.and_then(|()| match syncfs_reports_errors() {
+        true => Ok(()),
+        false => f.sync_all(),
+    });
     if written.is_err() {
         drop(f);
         // SAFETY: a NUL-terminated path that outlives the call.
         unsafe { libc::unlink(tmp.as_ptr()) };
     }
     written
+}
+
+/// fsyncs the distinct parent directories of `rels` (the renames' entries).
+fn fsync_parents(root: &Path, rels: &[PathBuf]) -> Result<(), DriveIoError> {
+    let mut dirs: Vec<&Path> = rels.iter().filter_map(|r| r.parent()).collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        std::fs::File::open(root.join(d))
+            .and_then(|f| f.sync_all())
+            .map_err(|source| DriveIoError {
+                drive: root.to_owned(),
+                op: "fsync",
+                path: d.to_owned(),
+                source,
+            })?;
+    }
+    Ok(())
 }
 
 /// Best-effort removal of staged files after a failure.
@@ -1240,6 +1306,16 @@ mod tests {
         if probe_io_uring().is_ok() {
             f(Backend::IoUring);
         }
+    }
+
+    #[test]
+    fn kernel_release_comparison() {
+        assert!(kernel_at_least("6.18.44-fc-v669", (5, 8)));
+        assert!(kernel_at_least("5.8.0", (5, 8)));
+        assert!(kernel_at_least("5.10.0-28-amd64", (5, 8)));
+        assert!(!kernel_at_least("5.4.0-150-generic", (5, 8)));
+        assert!(!kernel_at_least("4.18.0-553.el8_10.x86_64", (5, 8)));
+        assert!(!kernel_at_least("garbage", (5, 8)));
     }
 
     #[test]
