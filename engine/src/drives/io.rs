@@ -620,7 +620,10 @@ fn write_batch(
         // SAFETY: both paths are NUL-terminated C strings that outlive the call.
         match unsafe { libc::rename(s.tmp.as_ptr(), s.target.as_ptr()) } {
             0 => Ok(s.rel),
-            _ => Err((err("rename", &s.rel, std::io::Error::last_os_error()), s)),
+            _ => Err(Box::new((
+                err("rename", &s.rel, std::io::Error::last_os_error()),
+                s,
+            ))),
         }
     });
     let mut first_err = None;
@@ -629,7 +632,8 @@ fn write_batch(
     for r in renames {
         match r {
             Ok(rel) => renamed.push(rel),
-            Err((e, s)) => {
+            Err(failed) => {
+                let (e, s) = *failed;
                 first_err.get_or_insert(e);
                 left.push(s);
             }
