@@ -18,8 +18,9 @@ use bench::suite::scenarios::Suite;
 use bench::suite::{child, machine, Sizes};
 use clap::Parser;
 
-const SECTIONS: [&str; 5] = [
+const SECTIONS: [&str; 6] = [
     "main",
+    "plan",
     "kms",
     "encrypt",
     "scaling-drives",
@@ -61,8 +62,8 @@ struct Args {
     /// Fixture seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Run only these sections (main, kms, encrypt, scaling-drives,
-    /// scaling-objects), comma-separated.
+    /// Run only these sections (main, plan, kms, encrypt, scaling-drives,
+    /// scaling-objects), comma-separated; `plan` is the plan half of `main`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -184,6 +185,11 @@ fn run(args: Args) -> Result<(), String> {
         let t = Instant::now();
         match name {
             "main" => main = Some(suite.main_scenarios()?),
+            // `plan` is part of `main`; alone it skips the rotation.
+            "plan" if on("main") => return Ok(()),
+            "plan" => {
+                suite.plan_scenarios()?;
+            }
             "kms" => suite.kms(&args.work, &kms_cache)?,
             "encrypt" => suite.encrypt(&args.work)?,
             "scaling-drives" => suite.scaling_drives(main)?,

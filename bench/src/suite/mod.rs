@@ -50,10 +50,10 @@ impl Sizes {
     /// machine with a cold cache (see BENCHMARKS.md for the split).
     pub fn full() -> Self {
         Sizes {
-            main_objects: 10_000,
+            main_objects: 20_000,
             sweep_rewrites: 8_000,
             sweep_cap_s: 1.0,
-            scaling_objects: vec![10_000, 50_000, 200_000],
+            scaling_objects: vec![20_000, 50_000, 200_000],
             scaling_drives: vec![2, 4, 8, 16],
             drives_objects: 5_000,
             kms_objects: 20_000,

@@ -114,6 +114,59 @@ impl Suite {
     /// vs the rewrite floor; all on the main fixture. Returns its figures
     /// for the scaling tables.
     pub fn main_scenarios(&mut self) -> Result<MainRun, String> {
+        let (fx, plan_s) = self.plan_scenarios()?;
+        let n = fx.params.objects as f64;
+        let floor = self.rewrite_floor(&fx)?;
+        let (run, summary) = self.kr.rotate(&fx, &static_env(), None)?;
+        let mut s = Scenario::new(
+            "rotate",
+            "objects/s",
+            n / run.wall_s,
+            "xl.meta rewrite floor",
+            n / floor.seconds,
+            Some(0.8),
+            json!({"objects": fx.params.objects, "drives": fx.params.drives,
+                "kms": "static key", "kms_concurrency": 64,
+                "floor_threads": floor.threads,
+                "floor_sweep_files_per_s": floor.sweep.iter().map(|(t, r)| json!({"threads": t, "files_per_s": r})).collect::<Vec<_>>(),
+                "sweep_sample_files": self.sizes.sweep_rewrites}),
+            format!(
+                "keyrotate run (SSE-KMS → SSE-KMS, static key; journal, per-drive io_uring workers) vs rewriting every one of the {} xl.meta files (read, temp file, fsync, rename, directory fsync) with {} threads, the best of {:?} on a {}-file sample. Objects are inline (0–{} B). The cached fixture is re-rotated in place each run.",
+                floor.rewrites,
+                floor.threads,
+                floors::candidate_threads(4),
+                self.sizes.sweep_rewrites,
+                cache::MAX_OBJECT_BYTES
+            ),
+        );
+        self.measured(&mut s, &run);
+        self.profile_if_missed(&s, || {
+            format!(
+                "{}; kms calls {}; floor: {:.2}s wall for {} rewrites, device {} writes, {} flushes ({:.2} per rewrite; run: {:.2} flushes per xl.meta)",
+                run.profile("keyrotate run"),
+                summary["kmsCalls"],
+                floor.seconds,
+                floor.rewrites,
+                floor.disk.writes,
+                floor.disk.flushes,
+                floor.disk.flushes as f64 / floor.rewrites.max(1) as f64,
+                run.disk.flushes as f64 / floor.rewrites.max(1) as f64,
+            )
+        });
+        self.push(s);
+        Ok(MainRun {
+            objects: fx.params.objects,
+            run_s: run.wall_s,
+            floor_s: floor.seconds,
+            peak_rss_mib: run.peak_rss_mib,
+            plan_s,
+        })
+    }
+
+    /// `plan` vs `find | xargs cat` and vs the std::fs read pool on the
+    /// main fixture (also alone: `e2e --only plan`). Returns the fixture
+    /// and plan's wall seconds.
+    pub fn plan_scenarios(&mut self) -> Result<(Fixture, f64), String> {
         let fx = self.fixture(self.sizes.main_objects, 4)?;
         let n = fx.params.objects as f64;
         let drives = fx.drives();
@@ -160,51 +213,7 @@ impl Suite {
         self.measured(&mut s, &plan);
         self.push(s);
 
-        let floor = self.rewrite_floor(&fx)?;
-        let (run, summary) = self.kr.rotate(&fx, &static_env(), None)?;
-        let mut s = Scenario::new(
-            "rotate",
-            "objects/s",
-            n / run.wall_s,
-            "xl.meta rewrite floor",
-            n / floor.seconds,
-            Some(0.8),
-            json!({"objects": fx.params.objects, "drives": fx.params.drives,
-                "kms": "static key", "kms_concurrency": 64,
-                "floor_threads": floor.threads,
-                "floor_sweep_files_per_s": floor.sweep.iter().map(|(t, r)| json!({"threads": t, "files_per_s": r})).collect::<Vec<_>>(),
-                "sweep_sample_files": self.sizes.sweep_rewrites}),
-            format!(
-                "keyrotate run (SSE-KMS → SSE-KMS, static key; journal, per-drive io_uring workers) vs rewriting every one of the {} xl.meta files (read, temp file, fsync, rename, directory fsync) with {} threads, the best of {:?} on a {}-file sample. Objects are inline (0–{} B). The cached fixture is re-rotated in place each run.",
-                floor.rewrites,
-                floor.threads,
-                floors::candidate_threads(4),
-                self.sizes.sweep_rewrites,
-                cache::MAX_OBJECT_BYTES
-            ),
-        );
-        self.measured(&mut s, &run);
-        self.profile_if_missed(&s, || {
-            format!(
-                "{}; kms calls {}; floor: {:.2}s wall for {} rewrites, device {} writes, {} flushes ({:.2} per rewrite; run: {:.2} flushes per xl.meta)",
-                run.profile("keyrotate run"),
-                summary["kmsCalls"],
-                floor.seconds,
-                floor.rewrites,
-                floor.disk.writes,
-                floor.disk.flushes,
-                floor.disk.flushes as f64 / floor.rewrites.max(1) as f64,
-                run.disk.flushes as f64 / floor.rewrites.max(1) as f64,
-            )
-        });
-        self.push(s);
-        Ok(MainRun {
-            objects: fx.params.objects,
-            run_s: run.wall_s,
-            floor_s: floor.seconds,
-            peak_rss_mib: run.peak_rss_mib,
-            plan_s: plan.wall_s,
-        })
+        Ok((fx, plan.wall_s))
     }
 
     fn measured(&self, s: &mut Scenario, m: &Measured) {
