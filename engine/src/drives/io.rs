@@ -856,10 +856,14 @@ struct Task {
 }
 
 /// One request's place in the worker. The slot number is also the index of
-/// its fixed file.
+/// its fixed file, and what a slot owns outlives its requests: a chained
+/// read allocates nothing but the exact-size copy it returns (no zeroing,
+/// no fresh pages to fault in).
 struct Slot {
     task: Option<Task>,
     statx: Box<libc::statx>,
+    /// Where chained reads land; `FIRST_READ` bytes once used.
+    scratch: Vec<u8>,
 }
 
 /// A [`Job::ReadBatch`] being worked on.
@@ -1084,6 +1088,7 @@ impl UringWorker {
                     task: None,
                     // SAFETY: statx is plain old data; all-zero is a valid value.
                     statx: Box::new(unsafe { std::mem::zeroed() }),
+                    scratch: Vec::new(),
                 });
                 self.slots.len() - 1
             }
@@ -1120,7 +1125,9 @@ impl UringWorker {
         let root_fd = self.root_fd();
         let noatime = self.noatime;
         let Some(Slot {
-            task: Some(task), ..
+            task: Some(task),
+            scratch,
+            ..
         }) = self.slots.get_mut(slot)
         else {
             return;
@@ -1136,9 +1143,9 @@ impl UringWorker {
         let Ok(dest) = types::DestinationSlot::try_from_slot_target(slot as u32) else {
             return self.finish(slot, Err(std::io::Error::other("bad slot")));
         };
-        // The read lands in the result's own allocation; shrunk to the
-        // file's size afterwards (in place: no copy, no zeroing).
-        task.buf = Vec::with_capacity(FIRST_READ);
+        if scratch.len() < FIRST_READ {
+            *scratch = vec![0; FIRST_READ];
+        }
         task.chain_left = 3;
         task.chain_read = None;
         task.noatime = noatime;
@@ -1156,7 +1163,7 @@ impl UringWorker {
                 .user_data(base | TAG_OPEN),
             // A short read (the end of a small file) breaks a plain link:
             // a hard link closes the file whatever the read returned.
-            opcode::Read::new(fixed, task.buf.as_mut_ptr(), FIRST_READ as u32)
+            opcode::Read::new(fixed, scratch.as_mut_ptr(), FIRST_READ as u32)
                 .offset(0)
                 .build()
                 .flags(io_uring::squeue::Flags::IO_HARDLINK)
@@ -1165,8 +1172,8 @@ impl UringWorker {
                 .build()
                 .user_data(base | TAG_CLOSE),
         ];
-        // SAFETY: the path and the buffer are owned by the task and
-        // neither is touched until the chain's last completion; the root
+        // SAFETY: the path (owned by the task) and the buffer (by the slot)
+        // are not touched until the chain's last completion; the root
         // descriptor lives as long as the worker.
         if let Err(e) = unsafe { self.push(&entries) } {
             self.finish(slot, Err(e));
@@ -1176,7 +1183,9 @@ impl UringWorker {
     /// One completion of a chained read; the last one finishes the request.
     fn complete_chain(&mut self, slot: usize, tag: u64, res: i32) {
         let Some(Slot {
-            task: Some(task), ..
+            task: Some(task),
+            scratch,
+            ..
         }) = self.slots.get_mut(slot)
         else {
             return;
@@ -1202,18 +1211,11 @@ impl UringWorker {
             (Some(e), _) => Err(e),
             (None, None) => Err(std::io::Error::other("read canceled")),
             // A short read of a local regular file is its end.
-            (None, Some(n)) if n < FIRST_READ => {
-                let mut bytes = std::mem::take(&mut task.buf);
-                // SAFETY: the kernel wrote `n` bytes (at most the capacity).
-                unsafe { bytes.set_len(n.min(bytes.capacity())) };
-                bytes.shrink_to_fit();
-                Ok(Output::Bytes(bytes))
-            }
+            (None, Some(n)) if n < FIRST_READ => Ok(Output::Bytes(scratch[..n].to_vec())),
             (None, Some(_)) => {
                 // The file fills the buffer: read it again from the start
                 // sized by statx (re-read, not continued, so that a file
                 // replaced in between is never mixed with its successor).
-                task.buf = Vec::new();
                 task.step = Step::Open;
                 task.statted = true;
                 return self.push_next(slot);
