@@ -9,6 +9,10 @@
 //!   through the same workers on plain syscalls, against `std::fs::read` on
 //!   a thread pool of 2, 4, 8 and 16 threads in the same run (all reading
 //!   every file's full bytes from the same absolute paths, warm page cache).
+//!   One more pool, `openat_pool`, makes the worker's own syscalls
+//!   blocking on threads (open relative to the drive root with
+//!   `O_NOATIME`, one read into a 16 KiB buffer, close): what is left
+//!   between it and the workers is io_uring's share.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -161,6 +165,44 @@ fn read_all_std(paths: &[PathBuf], threads: usize) -> usize {
     total.into_inner()
 }
 
+/// The workers' syscalls made by a thread pool: every file opened relative
+/// to its drive root's descriptor, read into a reused buffer (a second
+/// read only when it fills), copied out at its size, closed.
+fn read_all_openat(drives: &[(std::os::fd::OwnedFd, &[PathBuf])], threads: usize) -> usize {
+    use rustix::fs::{Mode, OFlags};
+    let items: Vec<(usize, &PathBuf)> = drives
+        .iter()
+        .enumerate()
+        .flat_map(|(d, (_, rels))| rels.iter().map(move |r| (d, r)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let total = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((d, rel)) = items.get(i) else { break };
+                    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOATIME;
+                    let fd = rustix::fs::openat(&drives[*d].0, rel.as_path(), flags, Mode::empty())
+                        .expect("open");
+                    let mut out = Vec::new();
+                    loop {
+                        let n = rustix::io::read(&fd, &mut buf[..]).expect("read");
+                        out.extend_from_slice(&buf[..n]);
+                        if n < buf.len() {
+                            break;
+                        }
+                    }
+                    total.fetch_add(std::hint::black_box(out).len(), Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    total.into_inner()
+}
+
 fn xl_meta_reads(c: &mut Criterion) {
     // `cargo test --all-targets` runs benches once in test mode: keep that quick.
     let bench_mode = std::env::args().any(|a| a == "--bench");
@@ -201,6 +243,22 @@ fn xl_meta_reads(c: &mut Criterion) {
             BenchmarkId::new("std_fs_pool", threads),
             &threads,
             |b, &t| b.iter(|| read_all_std(&absolute, t)),
+        );
+    }
+    let dirs: Vec<(std::os::fd::OwnedFd, &[PathBuf])> = files
+        .iter()
+        .map(|(root, rels)| {
+            let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY;
+            let fd = rustix::fs::open(root, flags, rustix::fs::Mode::empty()).expect("root");
+            (fd, rels.as_slice())
+        })
+        .collect();
+    assert_eq!(read_all_openat(&dirs, 4), expected);
+    for threads in [4, 8] {
+        g.bench_with_input(
+            BenchmarkId::new("openat_pool", threads),
+            &threads,
+            |b, &t| b.iter(|| read_all_openat(&dirs, t)),
         );
     }
     g.finish();
