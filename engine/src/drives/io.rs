@@ -862,7 +862,9 @@ struct Task {
 struct Slot {
     task: Option<Task>,
     statx: Box<libc::statx>,
-    /// Where chained reads land; `FIRST_READ` bytes once used.
+    /// Where chained reads land: `FIRST_READ` bytes of capacity, never
+    /// initialized by us (only the pages the kernel writes become resident;
+    /// only the bytes it wrote are copied out).
     scratch: Vec<u8>,
 }
 
@@ -1143,8 +1145,8 @@ impl UringWorker {
         let Ok(dest) = types::DestinationSlot::try_from_slot_target(slot as u32) else {
             return self.finish(slot, Err(std::io::Error::other("bad slot")));
         };
-        if scratch.len() < FIRST_READ {
-            *scratch = vec![0; FIRST_READ];
+        if scratch.capacity() < FIRST_READ {
+            *scratch = Vec::with_capacity(FIRST_READ);
         }
         task.chain_left = 3;
         task.chain_read = None;
@@ -1211,7 +1213,12 @@ impl UringWorker {
             (Some(e), _) => Err(e),
             (None, None) => Err(std::io::Error::other("read canceled")),
             // A short read of a local regular file is its end.
-            (None, Some(n)) if n < FIRST_READ => Ok(Output::Bytes(scratch[..n].to_vec())),
+            (None, Some(n)) if n < FIRST_READ && n <= scratch.capacity() => {
+                // SAFETY: the read wrote `n` bytes at the start of the
+                // buffer (within its capacity).
+                let read = unsafe { std::slice::from_raw_parts(scratch.as_ptr(), n) };
+                Ok(Output::Bytes(read.to_vec()))
+            }
             (None, Some(_)) => {
                 // The file fills the buffer: read it again from the start
                 // sized by statx (re-read, not continued, so that a file
