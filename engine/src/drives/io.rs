@@ -3,8 +3,13 @@
 //! unlink, stat), many in flight at once.
 //!
 //! Callers submit requests and get a [`Ticket`] back, so a caller can queue
-//! hundreds of reads on every drive and then collect them. Each request is a
-//! small state machine (open → statx → read… → close) advanced by completions.
+//! hundreds of reads on every drive and then collect them; [`DriveIo::read_files`]
+//! takes a whole batch of paths in one hand-off and answers once. A
+//! whole-file read is one linked chain (open into a fixed file, read, close,
+//! submitted together, resolved from the drive root, `O_NOATIME` as MinIO
+//! reads); files larger than the first read, and every other request, are a
+//! small state machine (open → statx → read/write… → close) advanced by
+//! completions.
 //! When the kernel has no usable io_uring (old kernel, seccomp, disabled by
 //! sysctl), the same worker executes requests with plain syscalls; the choice
 //! is made once per process and reported once ([`backend`]).
