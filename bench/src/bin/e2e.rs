@@ -27,8 +27,9 @@ const SECTIONS: [&str; 5] = [
     "scaling-objects",
 ];
 
-/// `--only rotate`: only the rotate scenario of the main section.
-const ROTATE: &str = "rotate";
+/// `--only rotate` / `--only plan`: one half of the main section alone
+/// (`rotate`: its floor and `keyrotate run`; `plan`: `plan` vs its floors).
+const HALVES: [&str; 2] = ["rotate", "plan"];
 
 /// keyrotate's end-to-end benchmarks against floors measured in the same run.
 #[derive(Debug, Parser)]
@@ -66,8 +67,8 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Run only these sections (main, kms, encrypt, scaling-drives,
-    /// scaling-objects), comma-separated; `rotate` is the rotate scenario
-    /// of `main` alone (its floor and `keyrotate run`, no `plan`).
+    /// scaling-objects), comma-separated; `rotate` and `plan` are the two
+    /// halves of `main` alone (the rotate scenario with its floor; plan).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -77,9 +78,9 @@ fn main() {
     if let Some(bad) = args
         .only
         .iter()
-        .find(|s| !SECTIONS.contains(&s.as_str()) && *s != ROTATE)
+        .find(|s| !SECTIONS.contains(&s.as_str()) && !HALVES.contains(&s.as_str()))
     {
-        eprintln!("e2e: unknown section {bad:?}; sections: {SECTIONS:?} or {ROTATE:?}");
+        eprintln!("e2e: unknown section {bad:?}; sections: {SECTIONS:?} or {HALVES:?}");
         std::process::exit(2);
     }
     match run(args) {
@@ -193,7 +194,8 @@ fn run(args: Args) -> Result<(), String> {
         let t = Instant::now();
         match name {
             "main" => main = Some(suite.main_scenarios()?),
-            ROTATE => suite.rotate_only()?,
+            "rotate" => suite.rotate_only()?,
+            "plan" => suite.plan_only()?,
             "kms" => suite.kms(&args.work, &kms_cache)?,
             "encrypt" => suite.encrypt(&args.work)?,
             "scaling-drives" => suite.scaling_drives(main)?,
@@ -206,12 +208,13 @@ fn run(args: Args) -> Result<(), String> {
         write(&args.out, &suite.results)
     };
     for name in SECTIONS {
-        // `--only rotate` without `main`: the rotate scenario where main runs.
-        let name = if name == "main" && !on("main") && on(ROTATE) {
-            ROTATE
-        } else {
-            name
-        };
+        if name == "main" && !on("main") {
+            // A half of `main` alone runs where main would.
+            for half in HALVES.into_iter().filter(|h| on(h)) {
+                section(half, &mut suite)?;
+            }
+            continue;
+        }
         section(name, &mut suite)?;
     }
     println!(

@@ -53,7 +53,7 @@ impl Sizes {
             main_objects: 20_000,
             sweep_rewrites: 8_000,
             sweep_cap_s: 1.0,
-            scaling_objects: vec![10_000, 50_000, 200_000],
+            scaling_objects: vec![20_000, 50_000, 200_000],
             scaling_drives: vec![2, 4, 8, 16],
             drives_objects: 5_000,
             kms_objects: 20_000,

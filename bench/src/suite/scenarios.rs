@@ -132,6 +132,12 @@ impl Suite {
         self.rotate_scenario(&fx).map(|_| ())
     }
 
+    /// The `plan` scenarios alone on the main fixture (`--only plan`).
+    pub fn plan_only(&mut self) -> Result<(), String> {
+        let fx = self.fixture(self.sizes.main_objects, 4)?;
+        self.plan_scenarios(&fx).map(|_| ())
+    }
+
     /// `plan_vs_cat` and `plan_vs_stdfs`; returns plan's wall seconds.
     fn plan_scenarios(&mut self, fx: &Fixture) -> Result<f64, String> {
         let n = fx.params.objects as f64;

@@ -3,8 +3,13 @@
 //! unlink, stat), many in flight at once.
 //!
 //! Callers submit requests and get a [`Ticket`] back, so a caller can queue
-//! hundreds of reads on every drive and then collect them. Each request is a
-//! small state machine (open → statx → read… → close) advanced by completions.
+//! hundreds of reads on every drive and then collect them; [`DriveIo::read_files`]
+//! takes a whole batch of paths in one hand-off and answers once. A
+//! whole-file read is one linked chain (open into a fixed file, read, close,
+//! submitted together, resolved from the drive root, `O_NOATIME` as MinIO
+//! reads); files larger than the first read, and every other request, are a
+//! small state machine (open → statx → read/write… → close) advanced by
+//! completions.
 //! When the kernel has no usable io_uring (old kernel, seccomp, disabled by
 //! sysctl), the same worker executes requests with plain syscalls; the choice
 //! is made once per process and reported once ([`backend`]).
@@ -17,8 +22,9 @@
 //! once, rename every staged file over its target and sync once more
 //! (the durability argument is at `write_batch`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -173,8 +179,18 @@ enum Output {
 
 type Reply = mpsc::Sender<std::io::Result<Output>>;
 
+/// The answer to a [`Job::ReadBatch`]: the paths (handed back for error
+/// messages) and each file's bytes, in request order.
+struct BatchDone {
+    paths: Vec<CString>,
+    results: Vec<std::io::Result<Vec<u8>>>,
+}
+
 enum Job {
     Op(Request, Reply),
+    /// Many whole-file reads, answered together: one hand-off to the worker
+    /// and one wake-up of the caller for the lot.
+    ReadBatch(Vec<CString>, mpsc::Sender<BatchDone>),
     /// Runs on the worker thread (directory reads, chmod/chown: no io_uring op).
     Blocking(Box<dyn FnOnce() + Send>),
 }
@@ -208,6 +224,52 @@ impl<T> Ticket<T> {
     }
 }
 
+/// Whole-file reads in flight as one batch; `wait` blocks for all of them.
+#[must_use = "a batch must be waited on to get the files"]
+pub struct ReadBatch {
+    rx: mpsc::Receiver<BatchDone>,
+    drive: PathBuf,
+    /// Per requested path: `None` when sent to the worker, else why not.
+    rejected: Vec<Option<DriveIoError>>,
+}
+
+impl ReadBatch {
+    /// Waits for every read; results are in the order of the paths.
+    pub fn wait(self) -> Vec<Result<Vec<u8>, DriveIoError>> {
+        let (paths, results) = match self.rx.recv() {
+            Ok(done) => (done.paths, done.results),
+            Err(_) => (Vec::new(), Vec::new()),
+        };
+        let mut sent = paths.into_iter().zip(results);
+        let root = self.drive.as_os_str().as_bytes();
+        self.rejected
+            .into_iter()
+            .map(|rejected| {
+                if let Some(e) = rejected {
+                    return Err(e);
+                }
+                let (path, result) = sent.next().unwrap_or_else(|| {
+                    let stopped = std::io::Error::other("drive worker stopped");
+                    (CString::default(), Err(stopped))
+                });
+                result.map_err(|source| {
+                    // The path relative to the drive, as the caller gave it.
+                    let abs = path.as_bytes();
+                    let rel = abs
+                        .strip_prefix(root)
+                        .map_or(abs, |r| r.strip_prefix(b"/").unwrap_or(r));
+                    DriveIoError {
+                        drive: self.drive.clone(),
+                        op: "read",
+                        path: PathBuf::from(std::ffi::OsStr::from_bytes(rel)),
+                        source,
+                    }
+                })
+            })
+            .collect()
+    }
+}
+
 /// Handle to one drive's worker thread. Cloning shares the worker.
 #[derive(Clone)]
 pub struct DriveIo {
@@ -233,17 +295,31 @@ impl DriveIo {
     pub fn spawn_with(root: impl Into<PathBuf>, backend: Backend) -> std::io::Result<Self> {
         let root = root.into();
         let (tx, rx) = mpsc::channel();
-        let ring = match backend {
-            Backend::IoUring => Some(IoUring::new(RING_ENTRIES)?),
-            Backend::Syscalls => None,
-        };
         let name = format!("drive-io:{}", root.display());
+        // The ring is made on the worker thread: a single-issuer ring belongs
+        // to the thread that creates it.
+        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        let root_for_worker = root.clone();
         std::thread::Builder::new()
             .name(name)
-            .spawn(move || match ring {
-                Some(ring) => UringWorker::new(ring).run(rx),
-                None => run_syscalls(rx),
+            .spawn(move || match backend {
+                Backend::IoUring => match UringWorker::new(&root_for_worker) {
+                    Ok(worker) => {
+                        let _ = ready_tx.send(Ok(()));
+                        worker.run(rx)
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                },
+                Backend::Syscalls => {
+                    let _ = ready_tx.send(Ok(()));
+                    run_syscalls(rx)
+                }
             })?;
+        ready_rx
+            .recv()
+            .unwrap_or_else(|_| Err(std::io::Error::other("drive worker did not start")))?;
         let (writer, jobs) = mpsc::channel();
         let dir = root.clone();
         std::thread::Builder::new()
@@ -259,13 +335,18 @@ impl DriveIo {
 
     /// Absolute path of `rel` on this drive; rejects absolute paths and `..`.
     pub fn resolve(&self, rel: &Path) -> Result<PathBuf, DriveIoError> {
+        self.resolve_check(rel)?;
+        Ok(self.root.join(rel))
+    }
+
+    fn resolve_check(&self, rel: &Path) -> Result<(), DriveIoError> {
         let ok = rel
             .components()
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
         if !ok || rel.as_os_str().is_empty() {
             return Err(self.error("resolve", rel, std::io::ErrorKind::InvalidInput.into()));
         }
-        Ok(self.root.join(rel))
+        Ok(())
     }
 
     fn error(&self, op: &'static str, path: &Path, source: std::io::Error) -> DriveIoError {
@@ -278,9 +359,16 @@ impl DriveIo {
     }
 
     fn cstr(&self, op: &'static str, rel: &Path) -> Result<CString, DriveIoError> {
-        let abs = self.resolve(rel)?;
-        CString::new(abs.as_os_str().as_bytes())
-            .map_err(|_| self.error(op, rel, std::io::ErrorKind::InvalidInput.into()))
+        self.resolve_check(rel)?;
+        // root + "/" + rel + NUL in one allocation (this runs per file read).
+        let (root, rel_bytes) = (self.root.as_os_str().as_bytes(), rel.as_os_str().as_bytes());
+        let mut abs = Vec::with_capacity(root.len() + rel_bytes.len() + 2);
+        abs.extend_from_slice(root);
+        if !root.ends_with(b"/") {
+            abs.push(b'/');
+        }
+        abs.extend_from_slice(rel_bytes);
+        CString::new(abs).map_err(|_| self.error(op, rel, std::io::ErrorKind::InvalidInput.into()))
     }
 
     fn submit<T>(
@@ -335,6 +423,39 @@ impl DriveIo {
             |path| Request::ReadFile { path },
             bytes,
         )
+    }
+
+    /// Reads many whole files with one request: the worker gets them in one
+    /// hand-off, keeps them all in flight and answers once, so a caller
+    /// that needs many files (a listing's worth of `xl.meta`) pays one
+    /// wake-up per batch instead of one per file.
+    pub fn read_files<P: AsRef<Path>>(&self, rels: &[P]) -> ReadBatch {
+        let mut paths = Vec::with_capacity(rels.len());
+        let rejected = rels
+            .iter()
+            .map(|rel| match self.cstr("read", rel.as_ref()) {
+                Ok(path) => {
+                    paths.push(path);
+                    None
+                }
+                Err(e) => Some(e),
+            })
+            .collect();
+        let (reply, rx) = mpsc::channel();
+        if paths.is_empty() {
+            let _ = reply.send(BatchDone {
+                paths,
+                results: Vec::new(),
+            });
+        } else {
+            // A send error drops `reply`: `wait` reports the stopped worker.
+            let _ = self.tx.send(Job::ReadBatch(paths, reply));
+        }
+        ReadBatch {
+            rx,
+            drive: self.root.clone(),
+            rejected,
+        }
     }
 
     /// Reads `len` bytes at `offset` (fewer at end of file).
@@ -825,6 +946,10 @@ fn run_syscalls(rx: mpsc::Receiver<Job>) {
             Job::Op(req, reply) => {
                 let _ = reply.send(exec_sync(req));
             }
+            Job::ReadBatch(paths, reply) => {
+                let results = paths.iter().map(|p| std::fs::read(os_path(p))).collect();
+                let _ = reply.send(BatchDone { paths, results });
+            }
             Job::Blocking(f) => f(),
         }
     }
@@ -905,28 +1030,85 @@ enum Step {
     Close,
     /// A single-op request (rename, mkdir, unlink, stat by path).
     Single,
+    /// A whole-file read submitted as one linked chain — open into the
+    /// slot's fixed file, read into the slot's buffer, close — waiting for
+    /// its three completions.
+    Chain,
+}
+
+/// Where a request's answer goes.
+enum Sink {
+    One(Reply),
+    /// Item `index` of the batch `UringWorker::batches[batch]`.
+    Batch {
+        batch: usize,
+        index: usize,
+    },
 }
 
 struct Task {
     req: Request,
-    reply: Reply,
+    sink: Sink,
     step: Step,
     fd: i32,
     buf: Vec<u8>,
     /// Bytes read or written so far.
     done: usize,
-    statx: Box<libc::statx>,
     /// Error to report once the file is closed.
     error: Option<std::io::Error>,
     /// Whole-file reads: whether the size was asked for (after a full first read).
     statted: bool,
+    /// Chain completions still to come, and what the chain's read returned.
+    chain_left: u8,
+    chain_read: Option<usize>,
+    /// Whether the chain opened with `O_NOATIME`.
+    noatime: bool,
+}
+
+/// One request's place in the worker. The slot number is also the index of
+/// its fixed file, and what a slot owns outlives its requests: a chained
+/// read allocates nothing but the exact-size copy it returns (no zeroing,
+/// no fresh pages to fault in).
+struct Slot {
+    task: Option<Task>,
+    statx: Box<libc::statx>,
+    /// Where chained reads land: `FIRST_READ` bytes of capacity, never
+    /// initialized by us (only the pages the kernel writes become resident;
+    /// only the bytes it wrote are copied out).
+    scratch: Vec<u8>,
+}
+
+/// A [`Job::ReadBatch`] being worked on.
+struct Batch {
+    /// Lent to the tasks while their reads are in flight.
+    paths: Vec<CString>,
+    results: Vec<std::io::Result<Vec<u8>>>,
+    left: usize,
+    reply: mpsc::Sender<BatchDone>,
 }
 
 struct UringWorker {
     ring: IoUring,
-    tasks: Vec<Option<Box<Task>>>,
+    /// The ring has a fixed-file table with an entry per slot, so whole-file
+    /// reads go as linked chains.
+    chains: bool,
+    slots: Vec<Slot>,
     free: Vec<usize>,
     in_flight: usize,
+    /// Requests accepted but not started (more than `MAX_IN_FLIGHT` came).
+    backlog: VecDeque<(Request, Sink)>,
+    batches: Vec<Option<Batch>>,
+    free_batches: Vec<usize>,
+    /// Completions reaped (kept to reuse the allocation).
+    reaped: Vec<(u64, i32)>,
+    /// The drive root, and a descriptor of it (opened at the first chained
+    /// read) that chained reads resolve their paths from: the lookup walks
+    /// the few components below the drive, not the whole absolute path.
+    root: Vec<u8>,
+    root_fd: Option<std::os::fd::OwnedFd>,
+    /// Open without updating access times, as MinIO reads; dropped when the
+    /// kernel refuses it (`EPERM`: not the owner and not privileged).
+    noatime: bool,
 }
 
 /// First read of a whole-file read: most xl.meta files fit, saving a statx.
@@ -935,20 +1117,72 @@ const FIRST_READ: usize = 16 * 1024;
 /// Largest single read/write submitted (the kernel caps one op anyway).
 const MAX_IO: usize = 1 << 30;
 
+/// Completion queue size: three completions per chained read in flight.
+const CQ_ENTRIES: u32 = 4 * RING_ENTRIES * 4;
+
+/// The low bits of a submission's user data say which operation of its
+/// slot's request completed: a step of the state machine, or one link of a
+/// chained read.
+const TAG_STEP: u64 = 0;
+const TAG_OPEN: u64 = 1;
+const TAG_READ: u64 = 2;
+const TAG_CLOSE: u64 = 3;
+
 impl UringWorker {
-    fn new(ring: IoUring) -> Self {
-        Self {
+    fn new(root: &Path) -> std::io::Result<Self> {
+        // Only this thread submits and reaps: the kernel then runs
+        // completion work when we wait, instead of interrupting the thread
+        // for each one. Older kernels lack these flags: a plain ring then.
+        let ring = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .setup_submit_all()
+            .setup_cqsize(CQ_ENTRIES)
+            .build(RING_ENTRIES)
+            .or_else(|_| {
+                IoUring::builder()
+                    .setup_cqsize(CQ_ENTRIES)
+                    .build(RING_ENTRIES)
+            })?;
+        let chains = ring
+            .submitter()
+            .register_files_sparse(MAX_IN_FLIGHT as u32)
+            .is_ok();
+        Ok(Self {
             ring,
-            tasks: Vec::new(),
+            chains,
+            slots: Vec::new(),
             free: Vec::new(),
             in_flight: 0,
+            backlog: VecDeque::new(),
+            batches: Vec::new(),
+            free_batches: Vec::new(),
+            reaped: Vec::new(),
+            root: root.as_os_str().as_bytes().to_vec(),
+            root_fd: None,
+            noatime: true,
+        })
+    }
+
+    /// The drive root's descriptor, opened on first use (an absent root is
+    /// tried again at the next read: it may be created later).
+    fn root_fd(&mut self) -> Option<types::Fd> {
+        if self.root_fd.is_none() {
+            self.root_fd = CString::new(self.root.as_slice()).ok().and_then(|c| {
+                let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+                // SAFETY: a NUL-terminated path; the descriptor is owned below.
+                let fd = unsafe { libc::open(c.as_ptr(), flags) };
+                // SAFETY: `fd` is a fresh descriptor nobody else owns.
+                (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+            });
         }
+        self.root_fd.as_ref().map(|fd| types::Fd(fd.as_raw_fd()))
     }
 
     fn run(mut self, rx: mpsc::Receiver<Job>) {
         let mut open = true;
         loop {
-            if self.in_flight == 0 {
+            if self.in_flight == 0 && self.backlog.is_empty() {
                 if !open {
                     return;
                 }
@@ -957,16 +1191,23 @@ impl UringWorker {
                     Err(_) => return,
                 }
             }
-            while open && self.in_flight < MAX_IN_FLIGHT {
+            while open && self.backlog.len() < MAX_IN_FLIGHT {
                 match rx.try_recv() {
                     Ok(job) => self.accept(job),
                     Err(mpsc::TryRecvError::Empty) => break,
                     Err(mpsc::TryRecvError::Disconnected) => open = false,
                 }
             }
+            while self.in_flight < MAX_IN_FLIGHT {
+                let Some((req, sink)) = self.backlog.pop_front() else {
+                    break;
+                };
+                self.start(req, sink);
+            }
             if self.in_flight == 0 {
                 continue;
             }
+            // Everything queued goes to the kernel in this one call.
             if let Err(e) = self.ring.submit_and_wait(1) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
@@ -974,81 +1215,246 @@ impl UringWorker {
                 self.fail_all(e);
                 continue;
             }
-            let done: Vec<(u64, i32)> = self
-                .ring
-                .completion()
-                .map(|c| (c.user_data(), c.result()))
-                .collect();
-            for (slot, res) in done {
-                self.complete(slot as usize, res);
+            let mut reaped = std::mem::take(&mut self.reaped);
+            reaped.extend(self.ring.completion().map(|c| (c.user_data(), c.result())));
+            for &(user_data, res) in &reaped {
+                let slot = (user_data >> 2) as usize;
+                match user_data & 3 {
+                    TAG_STEP => self.complete(slot, res),
+                    tag => self.complete_chain(slot, tag, res),
+                }
             }
+            reaped.clear();
+            self.reaped = reaped;
         }
     }
 
     /// The ring broke (should not happen): answer every request with the error.
     fn fail_all(&mut self, e: std::io::Error) {
-        for slot in 0..self.tasks.len() {
-            if let Some(task) = self.tasks[slot].take() {
-                if task.fd >= 0 {
-                    // SAFETY: the fd was opened by this task and is closed once.
-                    unsafe { libc::close(task.fd) };
-                }
-                let _ = task
-                    .reply
-                    .send(Err(std::io::Error::new(e.kind(), e.to_string())));
-                self.free.push(slot);
-            }
+        for slot in 0..self.slots.len() {
+            self.finish(slot, Err(std::io::Error::new(e.kind(), e.to_string())));
         }
-        self.in_flight = 0;
     }
 
     fn accept(&mut self, job: Job) {
-        let (req, reply) = match job {
-            Job::Op(req, reply) => (req, reply),
-            Job::Blocking(f) => return f(),
-        };
+        match job {
+            Job::Op(req, reply) => self.backlog.push_back((req, Sink::One(reply))),
+            Job::Blocking(f) => f(),
+            Job::ReadBatch(mut paths, reply) => {
+                if paths.is_empty() {
+                    let results = Vec::new();
+                    let _ = reply.send(BatchDone { paths, results });
+                    return;
+                }
+                let batch = match self.free_batches.pop() {
+                    Some(b) => b,
+                    None => {
+                        self.batches.push(None);
+                        self.batches.len() - 1
+                    }
+                };
+                for (index, path) in paths.iter_mut().enumerate() {
+                    let req = Request::ReadFile {
+                        path: std::mem::take(path),
+                    };
+                    self.backlog.push_back((req, Sink::Batch { batch, index }));
+                }
+                let left = paths.len();
+                let results = paths.iter().map(|_| Ok(Vec::new())).collect();
+                self.batches[batch] = Some(Batch {
+                    paths,
+                    results,
+                    left,
+                    reply,
+                });
+            }
+        }
+    }
+
+    fn start(&mut self, req: Request, sink: Sink) {
         let step = match req {
+            Request::ReadFile { .. } if self.chains => Step::Chain,
             Request::ReadFile { .. }
             | Request::ReadAt { .. }
             | Request::WriteFile { .. }
             | Request::Fsync { .. } => Step::Open,
             _ => Step::Single,
         };
-        // SAFETY: statx is plain old data; all-zero is a valid value.
-        let statx: Box<libc::statx> = Box::new(unsafe { std::mem::zeroed() });
-        let task = Box::new(Task {
+        let task = Task {
             req,
-            reply,
+            sink,
             step,
             fd: -1,
             buf: Vec::new(),
             done: 0,
-            statx,
             error: None,
             statted: false,
-        });
+            chain_left: 0,
+            chain_read: None,
+            noatime: false,
+        };
         let slot = match self.free.pop() {
-            Some(s) => {
-                self.tasks[s] = Some(task);
-                s
-            }
+            Some(s) => s,
             None => {
-                self.tasks.push(Some(task));
-                self.tasks.len() - 1
+                self.slots.push(Slot {
+                    task: None,
+                    // SAFETY: statx is plain old data; all-zero is a valid value.
+                    statx: Box::new(unsafe { std::mem::zeroed() }),
+                    scratch: Vec::new(),
+                });
+                self.slots.len() - 1
             }
         };
+        self.slots[slot].task = Some(task);
         self.in_flight += 1;
         self.push_next(slot);
     }
 
+    /// Queues `entries` (all or none), handing the queue to the kernel
+    /// first when it is full.
+    ///
+    /// # Safety
+    /// Every pointer in `entries` must stay valid until their completions
+    /// are processed.
+    unsafe fn push(&mut self, entries: &[io_uring::squeue::Entry]) -> std::io::Result<()> {
+        loop {
+            // SAFETY: the caller keeps the entries' memory valid.
+            if unsafe { self.ring.submission().push_multiple(entries) }.is_ok() {
+                return Ok(());
+            }
+            if let Err(e) = self.ring.submit() {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Queues a whole-file read as one linked chain: open into the slot's
+    /// fixed file → read up to `FIRST_READ` bytes → close. No descriptor
+    /// enters the process's table and the three run in one submission.
+    fn push_chain(&mut self, slot: usize) {
+        let root_fd = self.root_fd();
+        let noatime = self.noatime;
+        let Some(Slot {
+            task: Some(task),
+            scratch,
+            ..
+        }) = self.slots.get_mut(slot)
+        else {
+            return;
+        };
+        let Request::ReadFile { path } = &task.req else {
+            return self.finish(slot, Err(std::io::Error::other("bad step")));
+        };
+        // Below the drive root: resolved from the root's descriptor.
+        let (dirfd, offset) = match (root_fd, below(&self.root, path.as_bytes())) {
+            (Some(fd), Some(offset)) => (fd, offset),
+            _ => (types::Fd(libc::AT_FDCWD), 0),
+        };
+        let Ok(dest) = types::DestinationSlot::try_from_slot_target(slot as u32) else {
+            return self.finish(slot, Err(std::io::Error::other("bad slot")));
+        };
+        if scratch.capacity() < FIRST_READ {
+            *scratch = Vec::with_capacity(FIRST_READ);
+        }
+        task.chain_left = 3;
+        task.chain_read = None;
+        task.noatime = noatime;
+        let flags = libc::O_RDONLY | if noatime { libc::O_NOATIME } else { 0 };
+        let base = (slot as u64) << 2;
+        let fixed = types::Fixed(slot as u32);
+        // SAFETY: `offset` is within the path (at most its length).
+        let name = unsafe { path.as_ptr().add(offset) };
+        let entries = [
+            opcode::OpenAt::new(dirfd, name)
+                .flags(flags)
+                .file_index(Some(dest))
+                .build()
+                .flags(io_uring::squeue::Flags::IO_LINK)
+                .user_data(base | TAG_OPEN),
+            // A short read (the end of a small file) breaks a plain link:
+            // a hard link closes the file whatever the read returned.
+            opcode::Read::new(fixed, scratch.as_mut_ptr(), FIRST_READ as u32)
+                .offset(0)
+                .build()
+                .flags(io_uring::squeue::Flags::IO_HARDLINK)
+                .user_data(base | TAG_READ),
+            opcode::Close::new(fixed)
+                .build()
+                .user_data(base | TAG_CLOSE),
+        ];
+        // SAFETY: the path (owned by the task) and the buffer (by the slot)
+        // are not touched until the chain's last completion; the root
+        // descriptor lives as long as the worker.
+        if let Err(e) = unsafe { self.push(&entries) } {
+            self.finish(slot, Err(e));
+        }
+    }
+
+    /// One completion of a chained read; the last one finishes the request.
+    fn complete_chain(&mut self, slot: usize, tag: u64, res: i32) {
+        let Some(Slot {
+            task: Some(task),
+            scratch,
+            ..
+        }) = self.slots.get_mut(slot)
+        else {
+            return;
+        };
+        // A failed open cancels the read and the close: the first real
+        // error says what went wrong.
+        if res < 0 && (res != -libc::ECANCELED || tag == TAG_OPEN) && task.error.is_none() {
+            task.error = Some(std::io::Error::from_raw_os_error(-res));
+        }
+        if tag == TAG_READ && res >= 0 {
+            task.chain_read = Some(res as usize);
+        }
+        task.chain_left = task.chain_left.saturating_sub(1);
+        if task.chain_left > 0 {
+            return;
+        }
+        let out = match (task.error.take(), task.chain_read) {
+            (Some(e), _) if task.noatime && e.raw_os_error() == Some(libc::EPERM) => {
+                // Not ours to open with O_NOATIME: open normally from now on.
+                self.noatime = false;
+                return self.push_chain(slot);
+            }
+            (Some(e), _) => Err(e),
+            (None, None) => Err(std::io::Error::other("read canceled")),
+            // A short read of a local regular file is its end.
+            (None, Some(n)) if n < FIRST_READ && n <= scratch.capacity() => {
+                // SAFETY: the read wrote `n` bytes at the start of the
+                // buffer (within its capacity).
+                let read = unsafe { std::slice::from_raw_parts(scratch.as_ptr(), n) };
+                Ok(Output::Bytes(read.to_vec()))
+            }
+            (None, Some(_)) => {
+                // The file fills the buffer: read it again from the start
+                // sized by statx (re-read, not continued, so that a file
+                // replaced in between is never mixed with its successor).
+                task.step = Step::Open;
+                task.statted = true;
+                return self.push_next(slot);
+            }
+        };
+        self.finish(slot, out)
+    }
+
     /// Queues the SQE for the task's current step.
     fn push_next(&mut self, slot: usize) {
-        let Some(task) = self.tasks[slot].as_mut() else {
+        let Some(Slot {
+            task: Some(task),
+            statx,
+            ..
+        }) = self.slots.get_mut(slot)
+        else {
             return;
         };
         let cwd = types::Fd(libc::AT_FDCWD);
         let fd = types::Fd(task.fd);
         let entry = match (&task.step, &task.req) {
+            (Step::Chain, _) => return self.push_chain(slot),
             (Step::Open, req) => {
                 let (path, flags, mode) = match req {
                     Request::ReadFile { path } | Request::ReadAt { path, .. } => {
@@ -1066,7 +1472,7 @@ impl UringWorker {
                     .build()
             }
             (Step::Statx, _) => {
-                let statx = (&mut *task.statx as *mut libc::statx).cast::<types::statx>();
+                let statx = (&mut **statx as *mut libc::statx).cast::<types::statx>();
                 opcode::Statx::new(fd, c"".as_ptr(), statx)
                     .flags(libc::AT_EMPTY_PATH)
                     .mask(libc::STATX_SIZE)
@@ -1104,7 +1510,7 @@ impl UringWorker {
                     .build()
             }
             (Step::Single, Request::Stat { path }) => {
-                let statx = (&mut *task.statx as *mut libc::statx).cast::<types::statx>();
+                let statx = (&mut **statx as *mut libc::statx).cast::<types::statx>();
                 opcode::Statx::new(cwd, path.as_ptr(), statx)
                     .flags(libc::AT_SYMLINK_NOFOLLOW)
                     .mask(libc::STATX_BASIC_STATS)
@@ -1112,35 +1518,32 @@ impl UringWorker {
             }
             _ => return self.finish(slot, Err(std::io::Error::other("bad step"))),
         };
-        let entry = entry.user_data(slot as u64);
-        loop {
-            // SAFETY: every pointer in `entry` points into the boxed task in
-            // `self.tasks[slot]` (paths, buffers, statx), which stays in place
-            // and unmodified until this entry's completion is processed.
-            let pushed = unsafe { self.ring.submission().push(&entry) };
-            if pushed.is_ok() {
-                break;
-            }
-            // Queue full: hand what we have to the kernel and retry.
-            if let Err(e) = self.ring.submit() {
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    return self.finish(slot, Err(e));
-                }
-            }
+        let entry = entry.user_data(((slot as u64) << 2) | TAG_STEP);
+        // SAFETY: every pointer in `entry` points into heap memory owned by
+        // the task (paths, buffers, data) or the slot (statx), which stays
+        // in place and unmodified until this entry's completion is processed.
+        if let Err(e) = unsafe { self.push(std::slice::from_ref(&entry)) } {
+            self.finish(slot, Err(e));
         }
     }
 
     fn complete(&mut self, slot: usize, res: i32) {
-        let Some(task) = self.tasks.get_mut(slot).and_then(Option::as_mut) else {
+        let Some(Slot {
+            task: Some(task),
+            statx,
+            ..
+        }) = self.slots.get_mut(slot)
+        else {
             return;
         };
         let err = (res < 0).then(|| std::io::Error::from_raw_os_error(-res));
         match task.step {
+            Step::Chain => return self.finish(slot, Err(std::io::Error::other("bad step"))),
             Step::Single => {
                 let out = match err {
                     Some(e) => Err(e),
                     None => match &task.req {
-                        Request::Stat { .. } => Ok(Output::Stat(to_stat(&task.statx))),
+                        Request::Stat { .. } => Ok(Output::Stat(to_stat(statx))),
                         _ => Ok(Output::Unit),
                     },
                 };
@@ -1152,6 +1555,9 @@ impl UringWorker {
                 }
                 task.fd = res;
                 task.step = match &task.req {
+                    // Known to be large (a chained read filled its buffer):
+                    // size it first.
+                    Request::ReadFile { .. } if task.statted => Step::Statx,
                     Request::ReadFile { .. } => {
                         task.buf = vec![0; FIRST_READ];
                         Step::Read
@@ -1182,7 +1588,7 @@ impl UringWorker {
                     task.error = Some(e);
                     task.step = Step::Close;
                 } else {
-                    let size = usize::try_from(task.statx.stx_size).unwrap_or(usize::MAX);
+                    let size = usize::try_from(statx.stx_size).unwrap_or(usize::MAX);
                     if size > (1 << 34) {
                         task.error = Some(std::io::Error::other(format!(
                             "file of {size} bytes is too large to read whole"
@@ -1268,16 +1674,53 @@ impl UringWorker {
     }
 
     fn finish(&mut self, slot: usize, out: std::io::Result<Output>) {
-        if let Some(task) = self.tasks.get_mut(slot).and_then(Option::take) {
-            if task.fd >= 0 {
-                // SAFETY: the fd was opened by this task and is closed once.
-                unsafe { libc::close(task.fd) };
+        let Some(task) = self.slots.get_mut(slot).and_then(|s| s.task.take()) else {
+            return;
+        };
+        if task.fd >= 0 {
+            // SAFETY: the fd was opened by this task and is closed once.
+            unsafe { libc::close(task.fd) };
+        }
+        self.free.push(slot);
+        self.in_flight -= 1;
+        let (batch, index) = match task.sink {
+            Sink::One(reply) => {
+                let _ = reply.send(out);
+                return;
             }
-            let _ = task.reply.send(out);
-            self.free.push(slot);
-            self.in_flight -= 1;
+            Sink::Batch { batch, index } => (batch, index),
+        };
+        let Some(Some(b)) = self.batches.get_mut(batch) else {
+            return;
+        };
+        if let (Request::ReadFile { path }, Some(slot)) = (task.req, b.paths.get_mut(index)) {
+            *slot = path;
+        }
+        if let Some(r) = b.results.get_mut(index) {
+            *r = match out {
+                Ok(Output::Bytes(bytes)) => Ok(bytes),
+                Ok(_) => Err(std::io::Error::other("unexpected worker output")),
+                Err(e) => Err(e),
+            };
+        }
+        b.left -= 1;
+        if b.left == 0 {
+            if let Some(b) = self.batches.get_mut(batch).and_then(Option::take) {
+                let _ = b.reply.send(BatchDone {
+                    paths: b.paths,
+                    results: b.results,
+                });
+            }
+            self.free_batches.push(batch);
         }
     }
+}
+
+/// Where the part of `path` below `root` starts, if `path` is below it.
+fn below(root: &[u8], path: &[u8]) -> Option<usize> {
+    let root = root.strip_suffix(b"/").unwrap_or(root);
+    let rest = path.strip_prefix(root)?.strip_prefix(b"/")?;
+    (!rest.is_empty()).then(|| path.len() - rest.len())
 }
 
 fn to_stat(s: &libc::statx) -> FileStat {
@@ -1385,6 +1828,70 @@ mod tests {
                 std::fs::write(dir.path().join("f"), &data).unwrap();
                 assert_eq!(io.read_file("f").wait().unwrap(), data, "{b:?} {len}");
             }
+        });
+    }
+
+    /// A batch answers every path in order: small and large files (around
+    /// the first read size), empty, missing and rejected paths, more paths
+    /// than the worker keeps in flight, and batches and single reads mixed.
+    #[test]
+    fn read_batches() {
+        each_backend(|b| {
+            let dir = tempfile::tempdir().unwrap();
+            let io = DriveIo::spawn_with(dir.path(), b).unwrap();
+            let lens = [
+                0,
+                1,
+                700,
+                FIRST_READ - 1,
+                FIRST_READ,
+                FIRST_READ + 1,
+                200_000,
+            ];
+            let mut rels = Vec::new();
+            let mut want = Vec::new();
+            for i in 0..(3 * MAX_IN_FLIGHT) {
+                let rel = format!("d{}/f{i}", i % 7);
+                let len = lens[i % lens.len()];
+                let data: Vec<u8> = (0..len).map(|j| (i * 31 + j) as u8).collect();
+                std::fs::create_dir_all(dir.path().join(format!("d{}", i % 7))).unwrap();
+                std::fs::write(dir.path().join(&rel), &data).unwrap();
+                rels.push(PathBuf::from(rel));
+                want.push(Some(data));
+            }
+            rels.insert(5, PathBuf::from("d1/missing"));
+            want.insert(5, None);
+            rels.insert(9, PathBuf::from("../escape"));
+            want.insert(9, None);
+            let single = io.read_file(&rels[3]);
+            let first = io.read_files(&rels);
+            let second = io.read_files(&rels[..10]);
+            let empty = io.read_files::<PathBuf>(&[]);
+            assert_eq!(single.wait().unwrap(), *want[3].as_ref().unwrap());
+            let got = first.wait();
+            assert_eq!(got.len(), rels.len(), "{b:?}");
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                match (g, w) {
+                    (Ok(g), Some(w)) => assert_eq!(g, w, "{b:?} item {i}"),
+                    (Err(e), None) => assert!(
+                        e.path == rels[i] && (e.is_not_found() || i == 9),
+                        "{b:?} item {i}: {e}"
+                    ),
+                    (g, _) => panic!("{b:?} item {i}: {g:?}"),
+                }
+            }
+            let got = second.wait();
+            assert_eq!(got.len(), 10);
+            assert_eq!(got[4].as_ref().unwrap(), want[4].as_ref().unwrap());
+            assert!(got[5]
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("d1/missing"));
+            assert!(empty.wait().is_empty());
+            // a directory is not a file
+            let got = io.read_files(&["d1"]).wait();
+            assert!(got[0].is_err(), "{b:?}");
         });
     }
 

@@ -13,7 +13,12 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir};
 
 use super::io::{DriveIo, DriveIoError};
 
@@ -42,21 +47,30 @@ pub fn decode_dir_object(name: &str) -> String {
 /// which sort at or after `decode(rel)`; so popping the minimum of a heap of
 /// these lists keys in byte order while only one directory level per open
 /// directory is in memory.
-#[derive(PartialEq, Eq)]
 enum Pending {
-    /// `(decode(rel), rel)`: a directory not yet read. Sorts after a `Key`
-    /// with the same text so that an equal key already found goes first.
-    Dir(String, String),
+    /// `(decode(rel), rel, parent)`: a directory not yet read, and its
+    /// parent's descriptor (opened relative to it: a one-component lookup).
+    /// Sorts after a `Key` with the same text so that an equal key already
+    /// found goes first.
+    Dir(String, String, Option<Arc<OwnedFd>>),
     Key(String),
 }
 
 impl Pending {
     fn bound(&self) -> &str {
         match self {
-            Pending::Dir(bound, _) | Pending::Key(bound) => bound,
+            Pending::Dir(bound, ..) | Pending::Key(bound) => bound,
         }
     }
 }
+
+impl PartialEq for HeapItem {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for HeapItem {}
 
 impl Ord for HeapItem {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
@@ -76,7 +90,6 @@ impl PartialOrd for HeapItem {
     }
 }
 
-#[derive(PartialEq, Eq)]
 struct HeapItem(Pending);
 
 /// The object keys of `bucket` below `prefix` on one drive root, in byte
@@ -88,66 +101,100 @@ pub struct DriveWalk {
     prefix: String,
     heap: BinaryHeap<HeapItem>,
     failed: bool,
+    /// Where directory entries are read to (reused for every directory).
+    buf: Vec<MaybeUninit<u8>>,
 }
+
+/// Directory read buffer: a few hundred entries per `getdents64`.
+const DIR_BUF: usize = 32 * 1024;
 
 impl DriveWalk {
     pub fn new(root: &Path, bucket: &str, prefix: &str) -> Self {
         let mut heap = BinaryHeap::new();
-        heap.push(HeapItem(Pending::Dir(String::new(), String::new())));
+        heap.push(HeapItem(Pending::Dir(String::new(), String::new(), None)));
         DriveWalk {
             bucket_dir: root.join(bucket),
             prefix: prefix.to_owned(),
             heap,
             failed: false,
+            buf: Vec::new(),
         }
     }
 
     /// Reads one directory: queues its own key and its relevant children.
-    fn expand(&mut self, rel: &str) -> std::io::Result<()> {
-        let dir = if rel.is_empty() {
-            self.bucket_dir.clone()
-        } else {
-            self.bucket_dir.join(rel)
+    /// Directories are opened relative to their parent and read with
+    /// `getdents64` into one reused buffer: per directory an open, its
+    /// reads and a close, nothing allocated but the names kept.
+    fn expand(&mut self, rel: &str, parent: Option<&OwnedFd>) -> std::io::Result<()> {
+        let context = |e: std::io::Error| {
+            let dir = self.bucket_dir.join(rel);
+            std::io::Error::new(e.kind(), format!("{}: {e}", dir.display()))
         };
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            // no such bucket on this drive, or removed while walking
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    e.kind(),
-                    format!("{}: {e}", dir.display()),
-                ))
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let opened = match parent {
+            Some(p) => {
+                let name = rel.rsplit('/').next().unwrap_or(rel);
+                rustix::fs::openat(p, name, flags, Mode::empty())
             }
+            None if rel.is_empty() => rustix::fs::open(&self.bucket_dir, flags, Mode::empty()),
+            None => rustix::fs::open(self.bucket_dir.join(rel), flags, Mode::empty()),
         };
-        let context =
-            |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display()));
+        let fd = match opened {
+            Ok(fd) => Arc::new(fd),
+            // no such bucket on this drive, or removed while walking
+            Err(rustix::io::Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(context(e.into())),
+        };
+        if self.buf.len() < DIR_BUF {
+            self.buf.resize(DIR_BUF, MaybeUninit::uninit());
+        }
         let mut is_object = false;
-        for entry in entries {
-            let entry = entry.map_err(context)?;
-            let name = entry.file_name();
-            if entry.file_type().map_err(context)?.is_dir() {
-                let Some(name) = name.to_str() else {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("{}: directory name is not UTF-8: {name:?}", dir.display()),
-                    ));
-                };
-                let child = if rel.is_empty() {
-                    name.to_owned()
-                } else {
-                    format!("{rel}/{name}")
-                };
-                // Only descend where keys below can still match the prefix.
-                let decoded = decode_dir_object(&child);
-                let relevant = self.prefix.starts_with(&child)
-                    || child.starts_with(&self.prefix)
-                    || decoded.starts_with(&self.prefix);
-                if relevant {
-                    self.heap.push(HeapItem(Pending::Dir(decoded, child)));
+        let mut dir = RawDir::new(&*fd, &mut self.buf);
+        while let Some(entry) = dir.next() {
+            let entry = entry.map_err(|e| context(e.into()))?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let is_dir = match entry.file_type() {
+                FileType::Directory => true,
+                // The filesystem does not say: ask (a symlink is not followed).
+                FileType::Unknown => {
+                    rustix::fs::statat(&*fd, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW)
+                        .map(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+                        .map_err(|e| context(e.into()))?
                 }
-            } else if name == "xl.meta" || name == "xl.json" {
-                is_object = true;
+                _ => false,
+            };
+            if !is_dir {
+                if name == b"xl.meta" || name == b"xl.json" {
+                    is_object = true;
+                }
+                continue;
+            }
+            let Ok(name) = std::str::from_utf8(name) else {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{}: directory name is not UTF-8: {:?}",
+                        self.bucket_dir.join(rel).display(),
+                        String::from_utf8_lossy(name)
+                    ),
+                ));
+            };
+            let child = if rel.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{rel}/{name}")
+            };
+            // Only descend where keys below can still match the prefix.
+            let decoded = decode_dir_object(&child);
+            let relevant = self.prefix.starts_with(&child)
+                || child.starts_with(&self.prefix)
+                || decoded.starts_with(&self.prefix);
+            if relevant {
+                self.heap
+                    .push(HeapItem(Pending::Dir(decoded, child, Some(fd.clone()))));
             }
         }
         if is_object && !rel.is_empty() {
@@ -172,8 +219,8 @@ impl Iterator for DriveWalk {
                 // One directory per key on a drive (the name encoding is
                 // one-to-one), so no key comes twice.
                 Pending::Key(key) => return Some(Ok(key)),
-                Pending::Dir(_, rel) => {
-                    if let Err(e) = self.expand(&rel) {
+                Pending::Dir(_, rel, parent) => {
+                    if let Err(e) = self.expand(&rel, parent.as_deref()) {
                         self.failed = true;
                         return Some(Err(e));
                     }

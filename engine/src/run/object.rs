@@ -165,13 +165,30 @@ pub struct DryVersion {
     pub source_key: Option<String>,
 }
 
+/// One drive's copy of a file as read: the bytes, or (whether it is
+/// missing, why not).
+pub type Raw = Result<Vec<u8>, (bool, String)>;
+
 /// Reads `rel` on every drive (all in flight).
-pub fn gather(ios: &[DriveIo], rel: &Path) -> Vec<Result<Vec<u8>, (bool, String)>> {
+pub fn gather(ios: &[DriveIo], rel: &Path) -> Vec<Raw> {
     let tickets: Vec<_> = ios.iter().map(|io| io.read_file(rel)).collect();
     tickets
         .into_iter()
         .map(|t| t.wait().map_err(|e| (e.is_not_found(), e.to_string())))
         .collect()
+}
+
+/// [`gather`] for many files at once: one batch per drive, every drive's
+/// batch in flight together. Per file, per drive in the order of `ios`.
+pub fn gather_many(ios: &[DriveIo], rels: &[PathBuf]) -> Vec<Vec<Raw>> {
+    let batches: Vec<_> = ios.iter().map(|io| io.read_files(rels)).collect();
+    let mut out: Vec<Vec<Raw>> = rels.iter().map(|_| Vec::with_capacity(ios.len())).collect();
+    for batch in batches {
+        for (file, r) in out.iter_mut().zip(batch.wait()) {
+            file.push(r.map_err(|e| (e.is_not_found(), e.to_string())));
+        }
+    }
+    out
 }
 
 /// The object's on-disk directory relative to a drive root.
@@ -463,9 +480,24 @@ pub fn process_versions(
     key: &str,
     only: Option<&[[u8; 16]]>,
 ) -> ObjectResult {
-    let bucket = ctx.job.bucket.as_str();
-    let dir = object_dir(bucket, key);
+    let dir = object_dir(&ctx.job.bucket, key);
     let raws = gather(ios, &dir.join("xl.meta"));
+    process_read(ctx, set, drives, key, only, dir, &raws)
+}
+
+/// [`process_versions`] on the object's `xl.meta` already read from every
+/// drive of the set (`raws`, in set order, as [`gather`] returns them);
+/// `dir` is [`object_dir`] of the key.
+pub fn process_read(
+    ctx: &ObjectCtx,
+    set: usize,
+    drives: &[PathBuf],
+    key: &str,
+    only: Option<&[[u8; 16]]>,
+    dir: PathBuf,
+    raws: &[Raw],
+) -> ObjectResult {
+    let bucket = ctx.job.bucket.as_str();
     let mut result = ObjectResult {
         set,
         key: key.to_owned(),
@@ -492,7 +524,7 @@ pub fn process_versions(
         // walk racing a delete): nothing to report.
         return result;
     }
-    let ag = agreement(&raws);
+    let ag = agreement(raws);
     let Some(reference) = ag.reference else {
         let mut v = base(String::new(), Outcome::Skipped(SkipReason::Inconsistent));
         v.error = Some(

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver};
 
 use super::exec::{Executor, PlanResult};
 use super::journal::{Journal, JournalError};
@@ -133,13 +133,14 @@ type SkipFn<'a> = dyn Fn(usize, &str) -> Option<(bool, Option<VersionIds>)> + 'a
 /// resumed job's progress starts where it stopped).
 pub type Progress<'a> = &'a mut dyn FnMut(&Summary, u64);
 
-/// Lists every set and sends its objects in order; stops on cancel.
+/// Lists every set and hands its objects in order to `emit` (which returns
+/// false to stop); stops on cancel.
 fn walk(
     sets: &[SetDrives],
     bucket: &str,
     prefixes: &[String],
     skip: &SkipFn<'_>,
-    tx: &Sender<Work>,
+    emit: &mut dyn FnMut(Work) -> bool,
     stop: &dyn Fn() -> bool,
 ) -> Result<(), String> {
     for set in sets {
@@ -162,7 +163,7 @@ fn walk(
                     only,
                 };
                 seq += 1;
-                if tx.send(work).is_err() {
+                if !emit(work) {
                     return Ok(());
                 }
             }
@@ -452,7 +453,8 @@ pub fn run(
         let stop = stop_flag.clone();
         let walker = s.spawn(move || {
             let stop_fn = || CANCEL.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed);
-            walk(sets, &bucket, &prefixes, &skip, &work_tx, &stop_fn)
+            let mut emit = |w| work_tx.send(w).is_ok();
+            walk(sets, &bucket, &prefixes, &skip, &mut emit, &stop_fn)
         });
         for _ in 0..concurrency {
             let rx: Receiver<Work> = work_rx.clone();
@@ -780,6 +782,9 @@ pub struct KmsProjection {
     pub generate: u64,
 }
 
+/// Objects per batch of the `plan` pass.
+const PLAN_BATCH: usize = 64;
+
 /// Runs the decision pass; `line` receives every version (for `--list`).
 pub fn plan(
     sets: &[SetDrives],
@@ -788,33 +793,63 @@ pub fn plan(
     line: &mut dyn FnMut(&VersionChange),
 ) -> Result<PlanReport, String> {
     let ctx = Arc::new(ctx);
-    let (work_tx, work_rx) = bounded::<Work>(concurrency * 4);
-    let (res_tx, res_rx) = bounded::<ObjectResult>(concurrency * 4);
+    // Objects travel in batches of one set's: a worker reads a batch's
+    // xl.meta with one request per drive and hands its results over at
+    // once, so no thread wakes up per object.
+    let (work_tx, work_rx) = bounded::<Vec<Work>>(concurrency * 2);
+    let (res_tx, res_rx) = bounded::<Vec<ObjectResult>>(concurrency * 2);
     let mut report = PlanReport::default();
     let bucket = ctx.job.bucket.clone();
     let prefixes = ctx.job.prefixes.clone();
     let walked = std::thread::scope(|s| {
         let walker = s.spawn(move || {
-            walk(
+            let mut batch: Vec<Work> = Vec::with_capacity(PLAN_BATCH);
+            let mut emit = |w: Work| {
+                let full =
+                    batch.len() == PLAN_BATCH || batch.first().is_some_and(|b| b.set != w.set);
+                if full && work_tx.send(std::mem::take(&mut batch)).is_err() {
+                    return false;
+                }
+                batch.push(w);
+                true
+            };
+            let walked = walk(
                 sets,
                 &bucket,
                 &prefixes,
                 &|_, _| Some((false, None)),
-                &work_tx,
+                &mut emit,
                 &|| CANCEL.load(Ordering::Relaxed),
-            )
+            );
+            if !batch.is_empty() {
+                let _ = work_tx.send(batch);
+            }
+            walked
         });
         for _ in 0..concurrency.max(1) {
             let rx = work_rx.clone();
             let tx = res_tx.clone();
             let ctx = ctx.clone();
             s.spawn(move || {
-                for w in rx {
-                    let Some(set) = sets.get(w.set) else { continue };
-                    if tx
-                        .send(object::process(&ctx, w.set, &set.roots, &set.ios, &w.key))
-                        .is_err()
-                    {
+                for batch in rx {
+                    let Some(set) = batch.first().and_then(|w| sets.get(w.set)) else {
+                        continue;
+                    };
+                    let dirs: Vec<PathBuf> = batch
+                        .iter()
+                        .map(|w| object::object_dir(&ctx.job.bucket, &w.key))
+                        .collect();
+                    let metas: Vec<PathBuf> = dirs.iter().map(|d| d.join("xl.meta")).collect();
+                    let raws = object::gather_many(&set.ios, &metas);
+                    let results = batch
+                        .iter()
+                        .zip(dirs)
+                        .zip(&raws)
+                        .map(|((w, dir), raws)| {
+                            object::process_read(&ctx, w.set, &set.roots, &w.key, None, dir, raws)
+                        })
+                        .collect();
+                    if tx.send(results).is_err() {
                         break;
                     }
                 }
@@ -822,7 +857,7 @@ pub fn plan(
         }
         drop(work_rx);
         drop(res_tx);
-        for r in res_rx.iter() {
+        for r in res_rx.iter().flatten() {
             report.objects += 1;
             for v in &r.finished {
                 count_plan(&mut report, v);
