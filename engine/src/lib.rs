@@ -8,7 +8,7 @@
 //! | `run` | executing a job: journal, counters, report, notification |
 //! | `cli` | argument parsing and output of each `keyrotate` command |
 //! | `sse` | MinIO's object crypto: sealing object keys, SSE metadata, DARE streams, ETags, config blobs |
-//! | `drives` | endpoints, format.json topology, placement, per-drive io_uring workers, listing |
+//! | `drives` | endpoints, format.json topology, placement, per-drive I/O workers (io_uring reads, batched crash-safe writes), listing |
 //! | `erasure` | Reed-Solomon shards, streaming bitrot, reading/writing a set's shard streams |
 //! | `fixture` | builds MinIO-format test deployments with a manifest |
 //! | `internal` | re-encryption of MinIO's internal data in `.minio.sys` (IAM, config, tier config, bucket targets) |

@@ -1,6 +1,7 @@
 //! Per-drive I/O workers: one thread per drive owns an `io_uring` ring and
-//! runs every file operation on that drive (read, write, fsync, rename, mkdir,
-//! unlink, stat), many in flight at once.
+//! runs every read-side operation on that drive (read, stat, and the odd
+//! single write, mkdir, rename or unlink), many in flight at once; the
+//! drive's crash-safe batch writes have their own thread (below).
 //!
 //! Callers submit requests and get a [`Ticket`] back, so a caller can queue
 //! hundreds of reads on every drive and then collect them; [`DriveIo::read_files`]
