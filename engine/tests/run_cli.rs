@@ -439,7 +439,6 @@ fn force_encrypt_locked_rotates_locked_encrypted_versions_only() {
 /// Skipped(`vanished`), not a failure; everything else completes.
 #[test]
 fn an_object_deleted_during_the_run_is_skipped_as_vanished() {
-    use std::process::Stdio;
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("d");
     fixture(&root, 40, "sse-kms=1", &[]);
@@ -455,24 +454,11 @@ fn an_object_deleted_during_the_run_is_skipped_as_vanished() {
         .collect();
     objects.sort();
     let last = objects.pop().unwrap();
-    let mut cmd = run_cmd(&job, &drives, &state, KEY1);
-    cmd.env("KEYROTATE_TEST_COMMIT_DELAY_MS", "25")
-        .env("KEYROTATE_TEST_BATCH", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    wait_for_reports(&state, 2);
+    let child = start_slowed_run(&job, &drives, &state, KEY1);
     for d in &drives {
         std::fs::remove_dir_all(d.join("fixture").join(&last)).unwrap();
     }
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = summary_of(child, 0);
     assert_eq!(summary["skippedByReason"]["vanished"], 1, "{summary}");
     assert_eq!(summary["objectsRotated"], 39, "{summary}");
     assert_eq!(summary["objectsFailed"], 0, "{summary}");

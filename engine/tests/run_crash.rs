@@ -143,25 +143,10 @@ fn cancel_durably_and_resume(signal: i32) {
     fixture(&root, 40, "sse-kms=1", &[]);
     let job = write_job(&root, "fixture", "");
     let state = root.join("state");
-    let mut cmd = run_cmd(&job, &drives(&root, 4), &state, KEY1);
-    cmd.env("KEYROTATE_TEST_COMMIT_DELAY_MS", "25")
-        .env("KEYROTATE_TEST_BATCH", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    // Signal once some versions are reported (a fixed sleep can land before
-    // the first commit on a loaded machine).
-    wait_for_reports(&state, 2);
+    let child = start_slowed_run(&job, &drives(&root, 4), &state, KEY1);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, signal) };
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = summary_of(child, 130);
     assert_eq!(v["status"], "canceled");
     assert_eq!(
         (v["complete"].as_bool(), v["failed"].as_bool()),

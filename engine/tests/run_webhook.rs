@@ -118,7 +118,6 @@ fn notifies_once_at_the_end_with_retry() {
 /// with status `canceled`; a 2xx other than 200 is success (no retry).
 #[test]
 fn a_canceled_run_notifies_canceled() {
-    use std::process::Stdio;
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("d");
     fixture(&root, 40, "sse-kms=1", &[]);
@@ -129,22 +128,10 @@ fn a_canceled_run_notifies_canceled() {
         &format!("  flags:\n    notify:\n      endpoint: {url}\n    retry:\n      attempts: 3\n      delay: 10ms\n"),
     );
     let state = root.join("state");
-    let mut cmd = run_cmd(&job, &drives(&root, 4), &state, KEY1);
-    cmd.env("KEYROTATE_TEST_COMMIT_DELAY_MS", "25")
-        .env("KEYROTATE_TEST_BATCH", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    wait_for_reports(&state, 2);
+    let child = start_slowed_run(&job, &drives(&root, 4), &state, KEY1);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    summary_of(child, 130);
     let (head, body) = rx
         .recv_timeout(std::time::Duration::from_secs(5))
         .expect("a canceled run notifies");

@@ -151,6 +151,39 @@ pub fn wait_for_reports(state: &Path, n: usize) {
     }
 }
 
+/// Starts `keyrotate run` with one version per group commit, each commit
+/// slowed by 25 ms, and returns once it has reported 2 versions: a run
+/// caught in the middle, for a signal or a change under its feet.
+pub fn start_slowed_run(
+    job: &Path,
+    drives: &[PathBuf],
+    state: &Path,
+    key: &str,
+) -> std::process::Child {
+    use std::process::Stdio;
+    let mut cmd = run_cmd(job, drives, state, key);
+    cmd.env("KEYROTATE_TEST_COMMIT_DELAY_MS", "25")
+        .env("KEYROTATE_TEST_BATCH", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Reports, not a fixed sleep: a loaded machine may not have committed yet.
+    wait_for_reports(state, 2);
+    child
+}
+
+/// Waits for `child` and returns its JSON summary, asserting its exit code.
+pub fn summary_of(child: std::process::Child, code: i32) -> Value {
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 pub fn manifest(root: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap()
 }
