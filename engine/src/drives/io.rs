@@ -623,14 +623,11 @@ fn run_writer(root: PathBuf, rx: mpsc::Receiver<WriteJob>) {
 fn syncfs_reports_errors() -> bool {
     static REPORTS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *REPORTS.get_or_init(|| {
-        // SAFETY: uname fills the zeroed struct it is given.
-        let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-        if unsafe { libc::uname(&mut u) } != 0 {
-            return false;
-        }
-        // SAFETY: uname NUL-terminates `release`.
-        let release = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) };
-        kernel_at_least(&release.to_string_lossy(), (5, 8))
+        let release = rustix::system::uname()
+            .release()
+            .to_string_lossy()
+            .into_owned();
+        kernel_at_least(&release, (5, 8))
     })
 }
 
@@ -682,7 +679,6 @@ fn write_batch(
     dir: &std::fs::File,
     batch: Vec<BatchItem>,
 ) -> Result<(), DriveIoError> {
-    use std::os::fd::AsRawFd;
     let err = |op: &'static str, path: &Path, source: std::io::Error| DriveIoError {
         drive: root.to_owned(),
         op,
@@ -719,12 +715,7 @@ fn write_batch(
     let (staged, failed): (Vec<_>, Vec<_>) = staged.into_iter().partition(Result::is_ok);
     let staged: Vec<Staged> = staged.into_iter().filter_map(Result::ok).collect();
     let sync = |what: &Path| -> Result<(), DriveIoError> {
-        // SAFETY: syncfs only uses the descriptor, which `dir` keeps open.
-        if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
-            Ok(())
-        } else {
-            Err(err("syncfs", what, std::io::Error::last_os_error()))
-        }
+        rustix::fs::syncfs(dir).map_err(|e| err("syncfs", what, e.into()))
     };
     // 2. staged files durable
     let failure = match failed.into_iter().find_map(Result::err) {
@@ -739,13 +730,9 @@ fn write_batch(
     // 3. renames
     // (the failures, with their staged files)
     let renames = fan_out(threads, staged, |_, _, s| {
-        // SAFETY: both paths are NUL-terminated C strings that outlive the call.
-        match unsafe { libc::rename(s.tmp.as_ptr(), s.target.as_ptr()) } {
-            0 => Ok(s.rel),
-            _ => Err(Box::new((
-                err("rename", &s.rel, std::io::Error::last_os_error()),
-                s,
-            ))),
+        match std::fs::rename(os_path(&s.tmp), os_path(&s.target)) {
+            Ok(()) => Ok(s.rel),
+            Err(e) => Err(Box::new((err("rename", &s.rel, e), s))),
         }
     });
     let mut first_err = None;
@@ -828,7 +815,6 @@ struct Staged {
 /// the set-user-ID and set-group-ID bits.
 fn stage(target: &CString, tmp: &CString, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::fd::AsRawFd;
     let old = match std::fs::symlink_metadata(os_path(target)) {
         Ok(m) => Some(m),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -843,11 +829,8 @@ fn stage(target: &CString, tmp: &CString, data: &[u8]) -> std::io::Result<()> {
     let written = f.write_all(data).and_then(|()| match &old {
         Some(m) => {
             std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()))?;
-            // SAFETY: fchmod on a descriptor `f` keeps open.
-            match unsafe { libc::fchmod(f.as_raw_fd(), mode) } {
-                0 => Ok(()),
-                _ => Err(std::io::Error::last_os_error()),
-            }
+            // fchmod on the open file
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
         }
         None => Ok(()),
     });
@@ -858,8 +841,7 @@ fn stage(target: &CString, tmp: &CString, data: &[u8]) -> std::io::Result<()> {
     });
     if written.is_err() {
         drop(f);
-        // SAFETY: a NUL-terminated path that outlives the call.
-        unsafe { libc::unlink(tmp.as_ptr()) };
+        let _ = std::fs::remove_file(os_path(tmp));
     }
     written
 }
@@ -885,8 +867,7 @@ fn fsync_parents(root: &Path, rels: &[PathBuf]) -> Result<(), DriveIoError> {
 /// Best-effort removal of staged files after a failure.
 fn discard(staged: &[Staged]) {
     for s in staged {
-        // SAFETY: a NUL-terminated path that outlives the call.
-        unsafe { libc::unlink(s.tmp.as_ptr()) };
+        let _ = std::fs::remove_file(os_path(&s.tmp));
     }
 }
 
