@@ -572,8 +572,9 @@ pub fn encrypt_in_place(
     let packages = n.div_ceil(MAX_PAYLOAD);
     buf.resize(total, 0);
     // Last package first, each moved to its slot and sealed while it is
-    // still in cache: one pass over memory, and nothing is overwritten
-    // before it moved (every slot lies at or after its source).
+    // still in cache; nothing is overwritten before it moved (every slot
+    // lies at or after its source). The move is still a copy: bulk data
+    // should be read into its slots instead (`Encryptor::seal_laid_out`).
     let enc = Encryptor::new(key, suite, random);
     for i in (0..packages).rev() {
         let src = i * MAX_PAYLOAD;
