@@ -87,6 +87,12 @@ fn kill_nine_at_random_points_then_resume() {
         assert_eq!(last[k], reference[k], "{k}: {last} vs {reference}");
     }
     assert_eq!(last["skippedByReason"], reference["skippedByReason"]);
+    // Staging (spares kept between batches, files of killed runs) is gone.
+    assert_eq!(
+        staging_left(&drives(&b, 4)),
+        0,
+        "staging left after {kills} kills"
+    );
     // Every object reads back and all drives agree.
     let kms = KmsConfig::from_lookup(
         &|n: &str| (n == "MINIO_KMS_SECRET_KEY").then(|| KEY1.to_owned()),

@@ -113,6 +113,11 @@ fn check_deployment(root: &Path, n: usize, key: &str, key_name: &str, buckets: &
         let failed = summary["failedByReason"].as_object().unwrap();
         assert!(failed.is_empty(), "{bucket}: {summary}");
         assert_eq!(code, 0, "{bucket}: {summary}");
+        assert_eq!(
+            staging_left(&drives),
+            0,
+            "{bucket}: staging left by the run"
+        );
         // The job's key is the default key: MinIO's internal data moves too.
         assert_eq!(summary["internal"]["failed"], 0, "{summary}");
         assert!(

@@ -206,7 +206,7 @@ impl Suite {
                 "floor_sweep_files_per_s": floor.sweep.iter().map(|(t, r)| json!({"threads": t, "files_per_s": r})).collect::<Vec<_>>(),
                 "sweep_sample_files": self.sizes.sweep_rewrites}),
             format!(
-                "keyrotate run (SSE-KMS → SSE-KMS, static key; journal, io_uring reads, per-drive batched writes with two syncfs per batch) vs rewriting every one of the {} xl.meta files (read, temp file, fsync, rename, directory fsync) with {} threads, the best of {:?} on a {}-file sample. Objects are inline (0–{} B). The cached fixture is re-rotated in place each run.",
+                "keyrotate run (SSE-KMS → SSE-KMS, static key; journal, io_uring reads, per-drive batched writes: staged files exchanged with their targets, two syncfs per batch) vs rewriting every one of the {} xl.meta files (read, temp file, fsync, rename, directory fsync) with {} threads, the best of {:?} on a {}-file sample. Objects are inline (0–{} B). The cached fixture is re-rotated in place each run.",
                 floor.rewrites,
                 floor.threads,
                 floors::candidate_threads(4),

@@ -16,23 +16,24 @@
 //! is made once per process and reported once ([`backend`]).
 //!
 //! Crash-safe writes ([`DriveIo::atomic_write`], [`DriveIo::atomic_write_batch`])
-//! run on a second thread per drive, the writer, with plain syscalls: they
+//! run on a second thread per drive, the writer ([`super::write`]): they
 //! stage the new bytes in `.minio.sys/tmp/` on the same drive (MinIO discards
 //! that folder at start, so a crash leaves no garbage that MinIO would read)
 //! with the owner/group/mode of the file they replace, sync the filesystem
-//! once, rename every staged file over its target and sync once more
-//! (the durability argument is at `write_batch`).
+//! once, swap every staged file with its target and sync once more.
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::OnceLock;
 
 use io_uring::{opcode, types, IoUring};
+
+use super::write::{self, WriteJob};
 
 /// Which mechanism the workers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,7 +326,7 @@ impl DriveIo {
         let dir = root.clone();
         std::thread::Builder::new()
             .name(format!("drive-write:{}", root.display()))
-            .spawn(move || run_writer(dir, jobs))?;
+            .spawn(move || write::run_writer(dir, jobs))?;
         Ok(Self { root, tx, writer })
     }
 
@@ -556,9 +557,11 @@ impl DriveIo {
     }
 
     /// [`atomic_write`](Self::atomic_write) for many files at the cost of
-    /// two filesystem syncs for the whole batch (see `write_batch`), on
-    /// the drive's writer thread. Files are committed independently: on
-    /// error, the files already renamed stay new, and no staged file is left.
+    /// two filesystem syncs for the whole batch, on the drive's writer
+    /// thread (the durability argument is at [`super::write`]). Files are
+    /// committed independently: on error, the files already swapped in stay
+    /// new. Staging files are kept for the next batch until
+    /// [`release_staging`](Self::release_staging).
     pub fn atomic_write_batch(&self, items: Vec<(PathBuf, Vec<u8>)>) -> Result<(), DriveIoError> {
         let batch = items
             .into_iter()
@@ -566,7 +569,7 @@ impl DriveIo {
             .collect::<Result<Vec<_>, DriveIoError>>()?;
         let (reply, rx) = mpsc::channel();
         // A send error drops `reply`: reported as a stopped writer below.
-        let _ = self.writer.send(WriteJob { batch, reply });
+        let _ = self.writer.send(WriteJob::Batch { batch, reply });
         rx.recv().unwrap_or_else(|_| {
             Err(self.error(
                 "write",
@@ -575,299 +578,14 @@ impl DriveIo {
             ))
         })
     }
-}
 
-/// One file of a batch: absolute target, the same relative (for errors), bytes.
-type BatchItem = (CString, PathBuf, Vec<u8>);
-
-/// A batch for the drive's writer thread.
-struct WriteJob {
-    batch: Vec<BatchItem>,
-    reply: mpsc::Sender<Result<(), DriveIoError>>,
-}
-
-/// The drive's writer thread: every crash-safe write of the drive, one
-/// batch at a time, with plain syscalls. Each step blocks in the filesystem
-/// (inode allocation, journal), so io_uring would only hand it to its own
-/// worker threads; here the ring thread stays free for reads meanwhile.
-fn run_writer(root: PathBuf, rx: mpsc::Receiver<WriteJob>) {
-    // Opened before the first file is staged and kept: syncfs(2) on this
-    // descriptor reports every writeback error of the filesystem since the
-    // previous call (Linux 5.8+).
-    let mut dir: Option<std::fs::File> = None;
-    while let Ok(WriteJob { batch, reply }) = rx.recv() {
-        let opened = match dir.take() {
-            Some(f) => Ok(f),
-            None => std::fs::File::open(&root),
-        };
-        let res = match opened {
-            Ok(f) => {
-                let res = write_batch(&root, &f, batch);
-                dir = Some(f);
-                res
-            }
-            Err(source) => Err(DriveIoError {
-                drive: root.clone(),
-                op: "open",
-                path: PathBuf::new(),
-                source,
-            }),
-        };
-        let _ = reply.send(res);
-    }
-}
-
-/// Whether `syncfs(2)` reports writeback errors: only since Linux 5.8.
-/// Before that, a batch also fsyncs every staged file and every target
-/// directory itself, so no write error can go unseen.
-fn syncfs_reports_errors() -> bool {
-    static REPORTS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *REPORTS.get_or_init(|| {
-        let release = rustix::system::uname()
-            .release()
-            .to_string_lossy()
-            .into_owned();
-        kernel_at_least(&release, (5, 8))
-    })
-}
-
-/// `release` (`6.18.44-fc`, `5.8.0`) is at least `major.minor`.
-fn kernel_at_least(release: &str, (major, minor): (u32, u32)) -> bool {
-    let mut parts = release
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|p| p.parse::<u32>().ok());
-    match (parts.next().flatten(), parts.next().flatten()) {
-        (Some(a), Some(b)) => (a, b) >= (major, minor),
-        _ => false,
-    }
-}
-
-/// Threads a batch fans out to on its drive: staging and renaming wait on
-/// the filesystem (inode allocation, journal handles, freeing the replaced
-/// file), so several in flight hide that latency.
-const WRITE_THREADS: usize = 8;
-
-/// Writes a batch crash-safely with two filesystem syncs in all.
-///
-/// Durability argument, in order:
-/// 1. Every new file is created under a fresh name in the staging folder
-///    (invisible to MinIO, which empties that folder when it starts), with
-///    the mode, owner and group of the file it replaces, and written.
-/// 2. `syncfs` of the drive's filesystem: when it returns without error,
-///    the data and inode of every staged file are on stable storage (it
-///    writes back every dirty inode of the filesystem, waits for it, commits
-///    the filesystem journal and flushes the device cache), so no rename
-///    below can make a file visible whose bytes a power loss could lose.
-///    One sync for the batch instead of one fsync per file.
-/// 3. Each staged file is renamed over its target (atomic replace).
-/// 4. `syncfs` again makes every rename durable; only then does the batch
-///    report success, and only then does the caller journal it as done.
-///
-/// Before Linux 5.8 `syncfs` does not report writeback errors, so there
-/// each staged file is also fsynced in step 1 and each target directory in
-/// step 4 ([`syncfs_reports_errors`]).
-///
-/// A crash before 3 leaves only staging garbage; during 3 or 4 some targets
-/// are new and some old, each file whole — the journaled intent lets a
-/// resume finish the rest.
-///
-/// Steps 1 and 3 fan out to [`WRITE_THREADS`] threads, each staging into
-/// its own folder `.minio.sys/tmp/keyrotate-<uuid>-<thread>/`: creating
-/// files in one shared folder would serialize on that folder's lock.
-fn write_batch(
-    root: &Path,
-    dir: &std::fs::File,
-    batch: Vec<BatchItem>,
-) -> Result<(), DriveIoError> {
-    let err = |op: &'static str, path: &Path, source: std::io::Error| DriveIoError {
-        drive: root.to_owned(),
-        op,
-        path: path.to_owned(),
-        source,
-    };
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let threads = WRITE_THREADS.min(batch.len());
-    let prefix = format!("keyrotate-{}", uuid::Uuid::new_v4());
-    let folders: Vec<PathBuf> = (0..threads)
-        .map(|k| Path::new(STAGING_DIR).join(format!("{prefix}-{k}")))
-        .collect();
-    for f in &folders {
-        if let Err(e) = std::fs::DirBuilder::new()
-            .recursive(true)
-            .create(root.join(f))
-        {
-            remove_folders(root, &folders);
-            return Err(err("mkdir", f, e));
+    /// Removes the writer's staging folders and the spare files it keeps
+    /// between batches; waits for it. The next batch starts afresh.
+    pub fn release_staging(&self) {
+        let (reply, rx) = mpsc::channel();
+        if self.writer.send(WriteJob::Release { reply }).is_ok() {
+            let _ = rx.recv();
         }
-    }
-    // 1. stage (thread k takes items k, k + threads, …)
-    let staged: Vec<Result<Staged, DriveIoError>> = fan_out(threads, batch, |k, i, item| {
-        let (target, rel, data) = item;
-        let tmp_rel = folders[k].join(i.to_string());
-        CString::new(root.join(&tmp_rel).into_os_string().into_vec())
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
-            .and_then(|tmp| stage(&target, &tmp, &data).map(|()| tmp))
-            .map(|tmp| Staged { tmp, target, rel })
-            .map_err(|e| err("write", &tmp_rel, e))
-    });
-    let (staged, failed): (Vec<_>, Vec<_>) = staged.into_iter().partition(Result::is_ok);
-    let staged: Vec<Staged> = staged.into_iter().filter_map(Result::ok).collect();
-    let sync = |what: &Path| -> Result<(), DriveIoError> {
-        rustix::fs::syncfs(dir).map_err(|e| err("syncfs", what, e.into()))
-    };
-    // 2. staged files durable
-    let failure = match failed.into_iter().find_map(Result::err) {
-        Some(e) => Some(e),
-        None => sync(Path::new(STAGING_DIR)).err(),
-    };
-    if let Some(e) = failure {
-        discard(&staged);
-        remove_folders(root, &folders);
-        return Err(e);
-    }
-    // 3. renames
-    // (the failures, with their staged files)
-    let renames = fan_out(threads, staged, |_, _, s| {
-        match std::fs::rename(os_path(&s.tmp), os_path(&s.target)) {
-            Ok(()) => Ok(s.rel),
-            Err(e) => Err(Box::new((err("rename", &s.rel, e), s))),
-        }
-    });
-    let mut first_err = None;
-    let mut left = Vec::new();
-    let mut renamed = Vec::new();
-    for r in renames {
-        match r {
-            Ok(rel) => renamed.push(rel),
-            Err(failed) => {
-                let (e, s) = *failed;
-                first_err.get_or_insert(e);
-                left.push(s);
-            }
-        }
-    }
-    // 4. renames durable
-    if let Err(e) = sync(Path::new(".")) {
-        first_err.get_or_insert(e);
-    }
-    if !syncfs_reports_errors() {
-        if let Err(e) = fsync_parents(root, &renamed) {
-            first_err.get_or_insert(e);
-        }
-    }
-    discard(&left);
-    remove_folders(root, &folders);
-    first_err.map_or(Ok(()), Err)
-}
-
-/// Runs `f(thread, index, item)` for every item on `threads` threads,
-/// thread `k` taking items `k`, `k + threads`, …; results in no set order.
-fn fan_out<T: Send, R: Send>(
-    threads: usize,
-    items: Vec<T>,
-    f: impl Fn(usize, usize, T) -> R + Sync,
-) -> Vec<R> {
-    let mut shares: Vec<Vec<(usize, T)>> = (0..threads).map(|_| Vec::new()).collect();
-    for (i, item) in items.into_iter().enumerate() {
-        shares[i % threads].push((i, item));
-    }
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = shares
-            .into_iter()
-            .enumerate()
-            .map(|(k, share)| {
-                s.spawn(move || {
-                    share
-                        .into_iter()
-                        .map(|(i, item)| f(k, i, item))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
-}
-
-/// Removes a batch's (empty) staging folders; best effort: MinIO empties
-/// its staging area at start, and a resume removes what a killed run left.
-fn remove_folders(root: &Path, folders: &[PathBuf]) {
-    for f in folders {
-        let _ = std::fs::remove_dir(root.join(f));
-    }
-}
-
-/// A staged file: its absolute path, its absolute target, the target relative to the root.
-struct Staged {
-    tmp: CString,
-    target: CString,
-    rel: PathBuf,
-}
-
-/// Creates `tmp` (which must not exist) holding `data`, with the mode, owner
-/// and group of `target` when it exists. The mode is set explicitly after
-/// the owner: the umask applies at creation, and a change of owner clears
-/// the set-user-ID and set-group-ID bits.
-fn stage(target: &CString, tmp: &CString, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let old = match std::fs::symlink_metadata(os_path(target)) {
-        Ok(m) => Some(m),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
-    };
-    let mode = old.as_ref().map_or(0o666, |m| m.mode() & 0o7777);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(os_path(tmp))?;
-    let written = f.write_all(data).and_then(|()| match &old {
-        Some(m) => {
-            std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()))?;
-            // fchmod on the open file
-            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
-        }
-        None => Ok(()),
-    });
-    // Without error-reporting syncfs, each file's own fsync is the check.
-    let written = written.and_then(|()| match syncfs_reports_errors() {
-        true => Ok(()),
-        false => f.sync_all(),
-    });
-    if written.is_err() {
-        drop(f);
-        let _ = std::fs::remove_file(os_path(tmp));
-    }
-    written
-}
-
-/// fsyncs the distinct parent directories of `rels` (the renames' entries).
-fn fsync_parents(root: &Path, rels: &[PathBuf]) -> Result<(), DriveIoError> {
-    let mut dirs: Vec<&Path> = rels.iter().filter_map(|r| r.parent()).collect();
-    dirs.sort();
-    dirs.dedup();
-    for d in dirs {
-        std::fs::File::open(root.join(d))
-            .and_then(|f| f.sync_all())
-            .map_err(|source| DriveIoError {
-                drive: root.to_owned(),
-                op: "fsync",
-                path: d.to_owned(),
-                source,
-            })?;
-    }
-    Ok(())
-}
-
-/// Best-effort removal of staged files after a failure.
-fn discard(staged: &[Staged]) {
-    for s in staged {
-        let _ = std::fs::remove_file(os_path(&s.tmp));
     }
 }
 
@@ -1738,16 +1456,6 @@ mod tests {
     }
 
     #[test]
-    fn kernel_release_comparison() {
-        assert!(kernel_at_least("6.18.44-fc-v669", (5, 8)));
-        assert!(kernel_at_least("5.8.0", (5, 8)));
-        assert!(kernel_at_least("5.10.0-28-amd64", (5, 8)));
-        assert!(!kernel_at_least("5.4.0-150-generic", (5, 8)));
-        assert!(!kernel_at_least("4.18.0-553.el8_10.x86_64", (5, 8)));
-        assert!(!kernel_at_least("garbage", (5, 8)));
-    }
-
-    #[test]
     fn basic_operations() {
         each_backend(|b| {
             let dir = tempfile::tempdir().unwrap();
@@ -1916,13 +1624,16 @@ mod tests {
                 std::fs::read(dir.path().join("bkt/obj7.meta")).unwrap(),
                 vec![7u8; 10]
             );
+            io.release_staging();
             let staging = std::fs::read_dir(dir.path().join(STAGING_DIR))
                 .unwrap()
                 .count();
-            assert_eq!(staging, 0, "staged files are renamed away");
-            // a batch with an impossible target fails and leaves no staged file
+            assert_eq!(staging, 0, "released staging leaves nothing");
+            // a batch with an impossible target fails and leaves no staged
+            // file once released
             let bad = vec![(PathBuf::from("nodir/x/y"), b"z".to_vec())];
             assert!(io.atomic_write_batch(bad).is_err());
+            io.release_staging();
             assert_eq!(
                 std::fs::read_dir(dir.path().join(STAGING_DIR))
                     .unwrap()

@@ -6,7 +6,8 @@
 //! | [`endpoints`] | `/mnt/disk{1...4}` argument expansion into pools |
 //! | [`walk`] | bucket/prefix listing in MinIO order, per drive and merged per set |
 //! | [`topology`] | format.json, pools, sets, drive positions, discovery errors |
-//! | [`io`] | one io_uring worker thread per drive, crash-safe (batched) atomic writes |
+//! | [`io`] | one io_uring worker thread per drive: reads, listing, the odd single write |
+//! | [`write`] | the drive's writer thread: crash-safe batched writes that reuse inodes |
 //! | [`placement`] | object → set (`sipHashMod`/`crcHashMod`) and shard order (`hashOrder`) |
 
 pub mod endpoints;
@@ -14,3 +15,4 @@ pub mod io;
 pub mod placement;
 pub mod topology;
 pub mod walk;
+pub mod write;

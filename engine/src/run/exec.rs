@@ -81,6 +81,14 @@ impl Executor {
         Ok(w)
     }
 
+    /// Removes every drive writer's staging files (kept between batches so
+    /// their inodes are reused). Also done when the executor is dropped.
+    pub fn release_staging(&self) {
+        for w in self.workers.values() {
+            w.release_staging();
+        }
+    }
+
     /// Applies a batch of plans; result `i` answers plan `i`.
     pub fn execute(&mut self, plans: &[&CommitPlan]) -> Vec<PlanResult> {
         let mut results: Vec<Option<PlanResult>> = vec![None; plans.len()];
@@ -238,6 +246,12 @@ impl Executor {
             states.push(s);
         }
         states
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        self.release_staging();
     }
 }
 

@@ -48,6 +48,22 @@ pub fn drives(root: &Path, n: usize) -> Vec<PathBuf> {
     (1..=n).map(|i| root.join(format!("drive{i}"))).collect()
 }
 
+/// `keyrotate-*` staging entries (folders, spare files) left in the drives'
+/// `.minio.sys/tmp`.
+#[allow(dead_code)]
+pub fn staging_left(drives: &[PathBuf]) -> usize {
+    drives
+        .iter()
+        .flat_map(|r| {
+            std::fs::read_dir(r.join(".minio.sys/tmp"))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|e| e.file_name().to_string_lossy().starts_with("keyrotate-"))
+        .count()
+}
+
 pub fn write_job(dir: &Path, bucket: &str, extra: &str) -> PathBuf {
     let p = dir.join(format!("job-{bucket}.yaml"));
     std::fs::write(
