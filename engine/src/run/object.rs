@@ -113,6 +113,11 @@ pub struct Breaker {
 }
 
 impl Breaker {
+    /// Versions failing in a row that trip the breaker.
+    const STREAK: u64 = 100;
+    /// Milliseconds of failures without a success that trip it.
+    const WINDOW_MS: u64 = 60_000;
+
     fn now_ms(&self) -> u64 {
         self.origin.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
     }
@@ -123,8 +128,12 @@ impl Breaker {
     }
 
     fn failure(&self) {
+        self.failure_at(self.now_ms());
+    }
+
+    /// A failure at `now` (ms since the origin, + 1).
+    fn failure_at(&self, now: u64) {
         self.streak.fetch_add(1, Ordering::Relaxed);
-        let now = self.now_ms();
         let _ = self
             .since_ms
             .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
@@ -132,9 +141,13 @@ impl Breaker {
 
     /// Whether the job must stop.
     pub fn tripped(&self) -> bool {
+        self.tripped_at(self.now_ms())
+    }
+
+    fn tripped_at(&self, now: u64) -> bool {
         let since = self.since_ms.load(Ordering::Relaxed);
-        self.streak.load(Ordering::Relaxed) >= 100
-            || (since > 0 && self.now_ms().saturating_sub(since) >= 60_000)
+        self.streak.load(Ordering::Relaxed) >= Self::STREAK
+            || (since > 0 && now.saturating_sub(since) >= Self::WINDOW_MS)
     }
 }
 
@@ -830,5 +843,22 @@ mod breaker_tests {
             b.failure();
         }
         assert!(!b.tripped(), "the streak restarted at the success");
+    }
+
+    #[test]
+    fn a_minute_of_failures_without_a_success_trips() {
+        let b = Breaker::default();
+        b.failure_at(5_000);
+        b.failure_at(30_000);
+        assert!(!b.tripped_at(64_999), "59.999 s of failures");
+        assert!(b.tripped_at(65_000), "60 s of failures, 2 in a row");
+        // The window restarts at the first failure after a success.
+        b.success();
+        assert!(!b.tripped_at(1_000_000), "a success clears the window");
+        b.failure_at(70_000);
+        assert!(!b.tripped_at(129_999));
+        assert!(b.tripped_at(130_000));
+        // No failure at all never trips, however long the run.
+        assert!(!Breaker::default().tripped_at(u64::MAX));
     }
 }
