@@ -28,7 +28,8 @@ pub fn decode(v: &LocatedVersion, remove: &[usize], corrupt: Option<usize>) -> V
     for &r in remove {
         locations[r] = ShardLocation::Missing;
     }
-    let mut restore = None;
+    // (part file, original bytes) of every part corrupted on disk.
+    let mut restore = Vec::new();
     if let Some(c) = corrupt {
         match &mut locations[c] {
             ShardLocation::Inline(bytes) if !bytes.is_empty() => {
@@ -36,14 +37,17 @@ pub fn decode(v: &LocatedVersion, remove: &[usize], corrupt: Option<usize>) -> V
                 bytes[mid] ^= 0x5a;
             }
             ShardLocation::DataDir(dir) => {
-                let part = dir.join(format!("part.{}", v.layout.parts[0].0));
-                if let Ok(mut bytes) = std::fs::read(&part) {
-                    if !bytes.is_empty() {
-                        let mid = bytes.len() / 2;
-                        bytes[mid] ^= 0x5a;
-                        let orig = std::fs::read(&part).unwrap();
-                        std::fs::write(&part, &bytes).unwrap();
-                        restore = Some((part, orig));
+                // Every part of the object is damaged on this drive.
+                for (number, _) in &v.layout.parts {
+                    let part = dir.join(format!("part.{number}"));
+                    if let Ok(orig) = std::fs::read(&part) {
+                        if !orig.is_empty() {
+                            let mut bytes = orig.clone();
+                            let mid = bytes.len() / 2;
+                            bytes[mid] ^= 0x5a;
+                            std::fs::write(&part, &bytes).unwrap();
+                            restore.push((part, orig));
+                        }
                     }
                 }
             }
@@ -52,7 +56,7 @@ pub fn decode(v: &LocatedVersion, remove: &[usize], corrupt: Option<usize>) -> V
     }
     let mut out = Vec::new();
     let result = read_object(&v.layout, &locations, &mut out);
-    if let Some((part, orig)) = restore {
+    for (part, orig) in restore {
         std::fs::write(part, orig).unwrap();
     }
     result.unwrap_or_else(|e| panic!("remove {remove:?} corrupt {corrupt:?}: {e}"));
