@@ -21,13 +21,14 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, CWD};
 use rustix::io::Errno;
 
 use super::io::{DriveIoError, STAGING_DIR};
+use crate::crashpoint::crash_point;
 
 /// One file of a batch: absolute target, the same relative (for errors), bytes.
 pub(super) type BatchItem = (CString, PathBuf, Vec<u8>);
@@ -124,6 +125,21 @@ enum StageError {
     Create(std::io::Error),
     /// The staged file (by name) could not be written.
     Write(u32, std::io::Error),
+}
+
+/// Files of a batch swapped in so far, over all lanes: the crash point
+/// `write.half_swapped` fires once half of them are in.
+struct SwapCount {
+    done: AtomicUsize,
+    half: usize,
+}
+
+impl SwapCount {
+    fn one_more(&self) {
+        if self.done.fetch_add(1, Ordering::Relaxed) + 1 == self.half {
+            crash_point("write.half_swapped");
+        }
+    }
 }
 
 /// One lane's outcome of the renames.
@@ -244,6 +260,7 @@ impl Writer {
         }
         // 2. staged files durable
         if failure.is_none() {
+            crash_point("write.staged");
             failure = self.sync(Path::new(STAGING_DIR)).err();
         }
         if let Some(e) = failure {
@@ -252,10 +269,16 @@ impl Writer {
             }
             return Err(e);
         }
+        crash_point("write.after_first_sync");
         // 3. swaps
         let exchange = &self.exchange;
+        let total: usize = per_lane.iter().map(Vec::len).sum();
+        let swaps = SwapCount {
+            done: AtomicUsize::new(0),
+            half: (total / 2).max(1),
+        };
         let renamed: Vec<Renamed> = on_lanes(&mut self.lanes[..lanes], per_lane, |lane, staged| {
-            lane.swap_all(root, staged, exchange)
+            lane.swap_all(root, staged, exchange, &swaps)
         });
         // 4. swaps durable
         let mut first_err = None;
@@ -265,6 +288,9 @@ impl Writer {
         if first_err.is_none() && !syncfs_reports_errors() {
             let targets: Vec<&PathBuf> = renamed.iter().flat_map(|r| &r.targets).collect();
             first_err = fsync_parents(root, &targets).err();
+        }
+        if first_err.is_none() {
+            crash_point("write.after_second_sync");
         }
         let durable = first_err.is_none();
         for (lane, r) in self.lanes.iter_mut().zip(renamed) {
@@ -429,7 +455,13 @@ impl Lane {
     }
 
     /// Swaps (or renames) every staged file into place.
-    fn swap_all(&mut self, root: &Path, staged: Vec<Staged>, exchange: &AtomicBool) -> Renamed {
+    fn swap_all(
+        &mut self,
+        root: &Path,
+        staged: Vec<Staged>,
+        exchange: &AtomicBool,
+        swaps: &SwapCount,
+    ) -> Renamed {
         let mut out = Renamed::default();
         for s in staged {
             let name = s.name.to_string();
@@ -444,6 +476,7 @@ impl Lane {
                     Ok(()) => {
                         out.swapped.push(s.name);
                         out.targets.push(s.rel);
+                        swaps.one_more();
                         continue;
                     }
                     // No exchange on this filesystem: rename from now on.
@@ -461,7 +494,10 @@ impl Lane {
                 }
             }
             match rustix::fs::renameat(&self.dir, &name, CWD, s.target.as_c_str()) {
-                Ok(()) => out.targets.push(s.rel),
+                Ok(()) => {
+                    out.targets.push(s.rel);
+                    swaps.one_more();
+                }
                 Err(e) => {
                     out.error
                         .get_or_insert_with(|| error(root, "rename", &s.rel, e.into()));

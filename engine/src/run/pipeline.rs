@@ -23,6 +23,7 @@ use super::plan::{CommitPlan, VersionChange};
 use super::record::{EditIntent, Ledger, Pending, Record, ReportLine, INTERNAL_SET};
 use super::state::{write_atomic, JobDir};
 use super::summary::{JobState, Outcome, SkipReason, Summary};
+use crate::crashpoint::crash_point;
 use crate::drives::io::DriveIo;
 use crate::drives::topology::Topology;
 use crate::drives::walk::stream_set;
@@ -404,6 +405,7 @@ pub fn run(
     }
     c.commit()?;
     c.execute(pending)?;
+    crash_point("run.resume_executed");
     c.commit()?;
     if resumed {
         remove_abandoned_staging(sets, process_start);
@@ -521,6 +523,7 @@ pub fn run(
         JobState::Completed | JobState::Failed => c.append(Record::End { state, at })?,
         _ => c.append(Record::Stopped { state, at })?,
     }
+    crash_point("run.end_appended");
     c.commit()?;
     fill_summary(&mut c.ledger.summary, job_sha256, ctx.t0, dir);
     c.ledger.summary.finish(state);
@@ -563,6 +566,7 @@ fn internal(c: &mut Committer<'_>, ctx: &ObjectCtx) -> Result<(), RunError> {
         errors: work.failed.clone(),
     })?;
     c.commit()?;
+    crash_point("internal.intents_committed");
     let refs: Vec<&CommitPlan> = work.plans.iter().collect();
     let results = c.exec.execute(&refs);
     for (id, result) in ids.into_iter().zip(results) {
@@ -572,6 +576,7 @@ fn internal(c: &mut Committer<'_>, ctx: &ObjectCtx) -> Result<(), RunError> {
         };
         c.append(Record::Done { id, error })?;
     }
+    crash_point("internal.done_appended");
     c.commit()?;
     Ok(())
 }
@@ -695,7 +700,10 @@ fn commit_loop(
         }
         // One fdatasync makes the whole window of intents durable.
         c.commit()?;
+        crash_point("run.intents_committed");
         let changed = c.execute(plans)?;
+        // Done records are appended; the next commit makes them durable.
+        crash_point("run.done_appended");
         // A conflicting object is finished only after its second decision.
         let mut deferred = HashMap::new();
         let mut finished_now = 0;
