@@ -12,7 +12,7 @@
 //! [`CRASH_POINTS`] lists every point; engine/tests/run_crashpoints.rs crashes
 //! a run at each one and checks that a resume ends where an uninterrupted run
 //! does, and fails for a point that is never reached, while the unit test
-//! below checks that the table and the `crash_point("…")` calls in the
+//! below checks that the table and the [`crash_point`] calls in the
 //! sources name the same points. Names are `area.what`:
 //!
 //! | area | module | boundary |
@@ -113,7 +113,7 @@ mod tests {
     use std::collections::BTreeSet;
     use std::path::Path;
 
-    /// Every `crash_point("…")` call in the sources.
+    /// The point named by every call of `crash_point` in the sources.
     fn called(dir: &Path, out: &mut BTreeSet<String>) {
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
             let path = entry.path();
@@ -137,7 +137,10 @@ mod tests {
     #[test]
     fn the_table_names_exactly_the_points_in_the_code() {
         let mut calls = BTreeSet::new();
-        called(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut calls);
+        called(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut calls,
+        );
         let table: BTreeSet<String> = CRASH_POINTS.iter().map(|p| p.to_string()).collect();
         assert_eq!(table.len(), CRASH_POINTS.len(), "a point listed twice");
         assert_eq!(calls, table);

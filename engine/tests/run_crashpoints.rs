@@ -97,7 +97,12 @@ fn kms() -> StaticKms {
 }
 
 fn copy(from: &Path, to: &Path) {
-    let o = Command::new("cp").arg("-a").arg(from).arg(to).output().unwrap();
+    let o = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -340,18 +345,20 @@ fn scenario(
         }
     }
     let t = Instant::now();
-    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_end(fx, dir, &out)));
+    let checked =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_end(fx, dir, &out)));
     eprintln!("TIMING check {:?}", t.elapsed());
-    checked.map_err(
-        |p| {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            format!("after a crash at {}:{} and {second:?}: {msg}", first.0, first.1)
-        },
-    )?;
+    checked.map_err(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        format!(
+            "after a crash at {}:{} and {second:?}: {msg}",
+            first.0, first.1
+        )
+    })?;
     std::fs::remove_dir_all(dir).unwrap();
     Ok(crashes)
 }

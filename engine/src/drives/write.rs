@@ -312,6 +312,11 @@ impl Writer {
     }
 
     fn sync(&self, what: &Path) -> Result<(), DriveIoError> {
+        #[cfg(test)]
+        if fault::sync_fails(&self.root) {
+            let eio = std::io::Error::from_raw_os_error(libc::EIO);
+            return Err(self.error("syncfs", what, eio));
+        }
         rustix::fs::syncfs(&self.root_dir).map_err(|e| self.error("syncfs", what, e.into()))
     }
 
@@ -586,6 +591,38 @@ fn fsync_parents(root: &Path, rels: &[&PathBuf]) -> Result<(), DriveIoError> {
     Ok(())
 }
 
+/// Test hook: failing `syncfs` calls of a chosen writer on demand, the
+/// writeback error (EIO) a real disk reports late.
+#[cfg(test)]
+pub(super) mod fault {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    /// Per drive root: `syncfs` calls left before the failing one.
+    static SYNC: Mutex<Vec<(PathBuf, u32)>> = Mutex::new(Vec::new());
+
+    /// Makes the `n`-th `syncfs` from now (1: the next) of the writer of
+    /// the drive at `root` fail with EIO; once.
+    pub fn fail_sync(root: &Path, n: u32) {
+        assert!(n > 0);
+        SYNC.lock().unwrap().push((root.to_owned(), n));
+    }
+
+    /// Counts a `syncfs` of the writer at `root`: whether it must fail.
+    pub(super) fn sync_fails(root: &Path) -> bool {
+        let mut armed = SYNC.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(at) = armed.iter().position(|(r, _)| r == root) else {
+            return false;
+        };
+        armed[at].1 -= 1;
+        if armed[at].1 > 0 {
+            return false;
+        }
+        armed.remove(at);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -603,6 +640,9 @@ mod tests {
 
 #[cfg(test)]
 mod reuse_tests {
+    use std::collections::BTreeSet;
+    use std::fs::File;
+    use std::io::Read;
     use std::os::unix::fs::MetadataExt;
     use std::path::{Path, PathBuf};
 
@@ -681,6 +721,104 @@ mod reuse_tests {
         }
         for r in &rels[10..] {
             assert_eq!(std::fs::read(dir.path().join(r)).unwrap(), vec![b'Y'; 3000]);
+        }
+        io.release_staging();
+        assert!(files_in_staging(dir.path()).is_empty());
+    }
+
+    fn inode(p: &Path) -> u64 {
+        std::fs::metadata(p).unwrap().ino()
+    }
+
+    fn batch_of(rels: &[PathBuf], bytes: &[u8]) -> Vec<(PathBuf, Vec<u8>)> {
+        rels.iter().map(|r| (r.clone(), bytes.to_vec())).collect()
+    }
+
+    /// The error of a failed sync names the drive, the operation and the
+    /// disk's error.
+    fn assert_sync_error(err: &crate::drives::io::DriveIoError, root: &Path) {
+        assert_eq!(err.drive, root);
+        assert_eq!(err.op, "syncfs");
+        assert_eq!(err.source.raw_os_error(), Some(libc::EIO));
+        let text = err.to_string();
+        assert!(
+            text.contains(&root.display().to_string()) && text.contains("syncfs"),
+            "{text}"
+        );
+    }
+
+    /// The first sync fails: no target changes, and the staged files go
+    /// back to the spares — the next batch is written into them, and a
+    /// release removes them.
+    #[test]
+    fn a_failed_first_sync_changes_no_target_and_keeps_the_staged_files() {
+        let (dir, io, rels) = setup(6, 700);
+        let before: Vec<(u64, Vec<u8>)> = rels
+            .iter()
+            .map(|r| {
+                let p = dir.path().join(r);
+                (inode(&p), std::fs::read(&p).unwrap())
+            })
+            .collect();
+        super::fault::fail_sync(dir.path(), 1);
+        let err = io.atomic_write_batch(batch_of(&rels, b"new")).unwrap_err();
+        assert_sync_error(&err, dir.path());
+        for (r, (ino, bytes)) in rels.iter().zip(&before) {
+            let p = dir.path().join(r);
+            assert_eq!(
+                (inode(&p), std::fs::read(&p).unwrap()),
+                (*ino, bytes.clone())
+            );
+        }
+        let staged: BTreeSet<u64> = files_in_staging(dir.path())
+            .iter()
+            .map(|p| inode(p))
+            .collect();
+        assert_eq!(staged.len(), rels.len(), "one staged file per target");
+        io.atomic_write_batch(batch_of(&rels, b"again")).unwrap();
+        let now: BTreeSet<u64> = rels.iter().map(|r| inode(&dir.path().join(r))).collect();
+        assert_eq!(now, staged, "the next batch reuses the staged files");
+        for r in &rels {
+            assert_eq!(std::fs::read(dir.path().join(r)).unwrap(), b"again");
+        }
+        io.release_staging();
+        assert!(files_in_staging(dir.path()).is_empty());
+    }
+
+    /// The second sync fails: the targets already swapped hold the new
+    /// bytes, and the old files they held are unlinked, never written
+    /// again — after a power loss a target could still name one of them.
+    #[test]
+    fn a_failed_second_sync_keeps_the_swaps_and_drops_the_old_files() {
+        let (dir, io, rels) = setup(6, 700);
+        let (first, second) = rels.split_at(3);
+        // Held open, an unlinked old file keeps its inode number: no new
+        // file can get it by chance.
+        let held: Vec<File> = first
+            .iter()
+            .map(|r| File::open(dir.path().join(r)).unwrap())
+            .collect();
+        let old: BTreeSet<u64> = held.iter().map(|f| f.metadata().unwrap().ino()).collect();
+        super::fault::fail_sync(dir.path(), 2);
+        let err = io.atomic_write_batch(batch_of(first, b"new")).unwrap_err();
+        assert_sync_error(&err, dir.path());
+        for r in first {
+            assert_eq!(std::fs::read(dir.path().join(r)).unwrap(), b"new");
+        }
+        for f in &held {
+            assert_eq!(f.metadata().unwrap().nlink(), 0, "old file unlinked");
+        }
+        assert!(files_in_staging(dir.path()).is_empty(), "no spare kept");
+        io.atomic_write_batch(batch_of(second, b"later")).unwrap();
+        let now: BTreeSet<u64> = second.iter().map(|r| inode(&dir.path().join(r))).collect();
+        assert!(now.is_disjoint(&old), "{now:?} reuses one of {old:?}");
+        for (i, f) in held.iter().enumerate() {
+            let mut bytes = Vec::new();
+            (&*f).read_to_end(&mut bytes).unwrap();
+            assert_eq!(bytes, vec![b'a' + i as u8; 700], "old file untouched");
+        }
+        for r in second {
+            assert_eq!(std::fs::read(dir.path().join(r)).unwrap(), b"later");
         }
         io.release_staging();
         assert!(files_in_staging(dir.path()).is_empty());
