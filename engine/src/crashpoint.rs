@@ -22,7 +22,7 @@
 //! | `exec` | [`crate::run::exec`] | a batch of plans: classified, data dirs moved in, `xl.meta` written, old dirs removed |
 //! | `encrypt` | [`crate::run::encrypt`] | a new data dir staged and durable, its intent not yet journaled |
 //! | `run` | [`crate::run::pipeline`] | intents committed, Done records appended but not committed, resume, end |
-//! | `internal` | [`crate::run::pipeline`] | the internal items' intents committed, their Done records appended |
+//! | `internal` | [`crate::internal`], [`crate::run::pipeline`] | a new data dir staged (no intent yet); the internal items' intents committed, their Done records appended |
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -48,6 +48,7 @@ pub const CRASH_POINTS: &[&str] = &[
     "run.resume_executed",
     "run.end_appended",
     "encrypt.staged",
+    "internal.staged",
     "internal.intents_committed",
     "internal.done_appended",
 ];

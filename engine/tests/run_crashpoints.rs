@@ -62,16 +62,30 @@ const COUNTERS: &[&str] = &[
     "status",
 ];
 
-/// Hit counts tried for every point: the first and a later one, mid-run.
-const HITS: &[u64] = &[1, 3];
-
 /// Points a run passes once: only their first hit exists.
 const ONCE: &[&str] = &[
+    "internal.staged",
     "run.resume_executed",
     "run.end_appended",
     "internal.intents_committed",
     "internal.done_appended",
 ];
+
+/// Points passed once per encrypted data dir: a few times per run.
+const FEW: &[&str] = &["encrypt.staged"];
+
+/// The hit counts tried at a point. The first batch of a run is the
+/// internal items' (4 drive batches, 1 executor batch, the 2nd and 3rd
+/// journal commits); the 9th hit lands in the objects' batches, mid-run.
+fn hits(point: &str) -> &'static [u64] {
+    if ONCE.contains(&point) {
+        &[1]
+    } else if FEW.contains(&point) {
+        &[1, 3]
+    } else {
+        &[1, 3, 9]
+    }
+}
 
 /// Where a resume after a later-hit crash crashes again: every resume
 /// passes it (plans left by the first crash re-executed, their Done
@@ -134,12 +148,6 @@ fn tmp_entries(root: &Path) -> Vec<BTreeSet<String>> {
 
 /// One `keyrotate run` on the deployment at `root`, optionally armed.
 fn run_at(root: &Path, crash: Option<(&str, u64)>) -> Output {
-    let t = Instant::now();
-    let o = run_at_(root, crash);
-    eprintln!("TIMING run {:?}", t.elapsed());
-    o
-}
-fn run_at_(root: &Path, crash: Option<(&str, u64)>) -> Output {
     let job = root.join("job-fixture.yaml");
     let mut cmd = run_cmd(&job, &drives(root, DRIVES), &root.join("state"), KEY1);
     cmd.env("KEYROTATE_TEST_BATCH", "1").env_remove(ENV);
@@ -175,6 +183,38 @@ fn report(root: &Path) -> Vec<String> {
     lines
 }
 
+/// 300 KB of config history, inline now: its rotation moves it to a new
+/// data dir, staged like an encryption's.
+fn add_large_internal_item(root: &Path) {
+    use kms_client::Kms;
+    use rand_chacha::rand_core::SeedableRng;
+    let name = "config/history/7d3e1c2a-0000-4000-8000-000000000001.kv";
+    let plain: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let k = kms();
+    let blob = engine::sse::config::encrypt_config_with_kms(
+        &k,
+        k.default_key(),
+        name,
+        &plain,
+        &mut engine::sse::OsRandom,
+    )
+    .unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
+    let (files, _) = engine::fixture::object::meta_bucket_object(
+        DRIVES,
+        name,
+        &blob,
+        1_748_779_200_000_000_000,
+        &mut rng,
+    )
+    .unwrap();
+    for (drive, xl) in drives(root, DRIVES).iter().zip(files) {
+        let dir = drive.join(".minio.sys").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("xl.meta"), xl).unwrap();
+    }
+}
+
 fn build_fixture(base: &Path) -> Fixture {
     let pristine = base.join("pristine");
     fixture(
@@ -191,6 +231,7 @@ fn build_fixture(base: &Path) -> Fixture {
             "--internal",
         ],
     );
+    add_large_internal_item(&pristine);
     write_job(&pristine, "fixture", "");
     let reference_root = base.join("reference");
     copy(&pristine, &reference_root);
@@ -344,10 +385,8 @@ fn scenario(
             ));
         }
     }
-    let t = Instant::now();
     let checked =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_end(fx, dir, &out)));
-    eprintln!("TIMING check {:?}", t.elapsed());
     checked.map_err(|p| {
         let msg = p
             .downcast_ref::<String>()
@@ -368,27 +407,28 @@ fn a_crash_at_every_durability_point_resumes_to_the_uninterrupted_end() {
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
     let fx = build_fixture(tmp.path());
-    for p in ONCE.iter().chain([&SECOND]) {
+    for p in ONCE.iter().chain(FEW).chain([&SECOND]) {
         assert!(CRASH_POINTS.contains(p), "{p} is no crash point");
     }
-    // (first crash, second crash during the resume)
+    // (first crash, second crash during the resume: the point and whether
+    // the resume must reach it)
     let mut cases: Vec<((&str, u64), Option<(&str, bool)>)> = Vec::new();
     for (i, &point) in CRASH_POINTS.iter().enumerate() {
-        for &n in HITS {
-            if n > 1 && ONCE.contains(&point) {
-                continue;
-            }
-            let second = if n == 1 {
-                // A resume crashing in turn at another point, if it gets
-                // there (after a late first crash some points are behind).
-                Some((CRASH_POINTS[(i + 1) % CRASH_POINTS.len()], false))
-            } else {
-                Some((SECOND, true))
+        for (j, &n) in hits(point).iter().enumerate() {
+            let next = CRASH_POINTS[(i + 1) % CRASH_POINTS.len()];
+            let seconds: &[Option<(&str, bool)>] = match j {
+                // A single crash and a clean resume; and a resume that
+                // crashes in turn at another point, if it gets there (a
+                // resume does less than a run: some points may lie
+                // behind it).
+                0 => &[None, Some((next, false))],
+                // A resume that crashes while it finishes what the first
+                // crash left.
+                1 => &[Some((SECOND, true))],
+                _ => &[None],
             };
-            cases.push(((point, n), second));
+            cases.extend(seconds.iter().map(|&second| ((point, n), second)));
         }
-        // A single crash, then a clean resume.
-        cases.push(((point, 1), None));
     }
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
