@@ -91,6 +91,13 @@ pub fn crash_point(name: &'static str) {
     }
 }
 
+/// Whether `name` is the armed point: a point that needs bookkeeping to find
+/// its place (a count of files) keeps it only then.
+#[inline]
+pub fn is_armed(name: &str) -> bool {
+    matches!(ARMED.get_or_init(arm), Some(armed) if armed.name == name)
+}
+
 #[cold]
 #[inline(never)]
 fn hit(armed: &Armed, name: &'static str) {

@@ -94,6 +94,11 @@ const SECOND: &str = "run.resume_executed";
 
 const DRIVES: usize = 4;
 
+/// A point and its armed hit.
+type Crash = (&'static str, u64);
+/// The point a resume crashes at, and whether it must reach it.
+type Second = (&'static str, bool);
+
 struct Fixture {
     /// The pristine deployment every scenario copies.
     pristine: PathBuf,
@@ -357,8 +362,8 @@ fn check_end(fx: &Fixture, root: &Path, last: &Output) {
 fn scenario(
     fx: &Fixture,
     dir: &Path,
-    first: (&str, u64),
-    second: Option<(&str, bool)>,
+    first: Crash,
+    second: Option<Second>,
 ) -> Result<usize, String> {
     copy(&fx.pristine, dir);
     let out = run_at(dir, Some(first));
@@ -412,11 +417,11 @@ fn a_crash_at_every_durability_point_resumes_to_the_uninterrupted_end() {
     }
     // (first crash, second crash during the resume: the point and whether
     // the resume must reach it)
-    let mut cases: Vec<((&str, u64), Option<(&str, bool)>)> = Vec::new();
+    let mut cases: Vec<(Crash, Option<Second>)> = Vec::new();
     for (i, &point) in CRASH_POINTS.iter().enumerate() {
         for (j, &n) in hits(point).iter().enumerate() {
             let next = CRASH_POINTS[(i + 1) % CRASH_POINTS.len()];
-            let seconds: &[Option<(&str, bool)>] = match j {
+            let seconds: &[Option<Second>] = match j {
                 // A single crash and a clean resume; and a resume that
                 // crashes in turn at another point, if it gets there (a
                 // resume does less than a run: some points may lie

@@ -143,7 +143,6 @@ fn check_deployment(root: &Path, m: &serde_json::Value, etags: &[(String, String
 }
 
 /// (object, version id, stored etag) before the run.
-
 fn etags_of(root: &Path, m: &serde_json::Value) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for e in m["objects"].as_array().unwrap() {

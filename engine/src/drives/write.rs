@@ -28,7 +28,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, CWD};
 use rustix::io::Errno;
 
 use super::io::{DriveIoError, STAGING_DIR};
-use crate::crashpoint::crash_point;
+use crate::crashpoint::{crash_point, is_armed};
 
 /// One file of a batch: absolute target, the same relative (for errors), bytes.
 pub(super) type BatchItem = (CString, PathBuf, Vec<u8>);
@@ -272,13 +272,14 @@ impl Writer {
         crash_point("write.after_first_sync");
         // 3. swaps
         let exchange = &self.exchange;
-        let total: usize = per_lane.iter().map(Vec::len).sum();
-        let swaps = SwapCount {
+        // Counted only for a test that crashes half-way: no shared counter
+        // on the hot path.
+        let swaps = is_armed("write.half_swapped").then(|| SwapCount {
             done: AtomicUsize::new(0),
-            half: (total / 2).max(1),
-        };
+            half: (per_lane.iter().map(Vec::len).sum::<usize>() / 2).max(1),
+        });
         let renamed: Vec<Renamed> = on_lanes(&mut self.lanes[..lanes], per_lane, |lane, staged| {
-            lane.swap_all(root, staged, exchange, &swaps)
+            lane.swap_all(root, staged, exchange, swaps.as_ref())
         });
         // 4. swaps durable
         let mut first_err = None;
@@ -465,7 +466,7 @@ impl Lane {
         root: &Path,
         staged: Vec<Staged>,
         exchange: &AtomicBool,
-        swaps: &SwapCount,
+        swaps: Option<&SwapCount>,
     ) -> Renamed {
         let mut out = Renamed::default();
         for s in staged {
@@ -481,7 +482,7 @@ impl Lane {
                     Ok(()) => {
                         out.swapped.push(s.name);
                         out.targets.push(s.rel);
-                        swaps.one_more();
+                        swaps.inspect(|c| c.one_more());
                         continue;
                     }
                     // No exchange on this filesystem: rename from now on.
@@ -501,7 +502,7 @@ impl Lane {
             match rustix::fs::renameat(&self.dir, &name, CWD, s.target.as_c_str()) {
                 Ok(()) => {
                     out.targets.push(s.rel);
-                    swaps.one_more();
+                    swaps.inspect(|c| c.one_more());
                 }
                 Err(e) => {
                     out.error

@@ -408,7 +408,7 @@ pub fn run(
     crash_point("run.resume_executed");
     c.commit()?;
     if resumed {
-        remove_abandoned_staging(sets, process_start);
+        remove_abandoned_staging(&c.exec, sets, process_start);
     }
 
     internal(&mut c, &ctx)?;
@@ -931,7 +931,18 @@ fn count_plan(report: &mut PlanReport, v: &VersionChange) {
 /// so no remaining plan needs any of it; entries newer than this process
 /// (another job working on the same drives) are left alone. MinIO would
 /// discard them at its start anyway; this keeps the drives clean now.
-fn remove_abandoned_staging(sets: &[SetDrives], process_start: std::time::SystemTime) {
+///
+/// This process's own drive writers stage in `keyrotate-*` folders too (the
+/// plans just finished made them), and a filesystem stamps times with a
+/// coarse clock that can lag `process_start` by a tick: their staging is
+/// released first, or the sweep could delete the folders under them and
+/// fail every later batch. The next batch makes new ones.
+fn remove_abandoned_staging(
+    exec: &Executor,
+    sets: &[SetDrives],
+    process_start: std::time::SystemTime,
+) {
+    exec.release_staging();
     for root in sets.iter().flat_map(|s| &s.roots) {
         let tmp = root.join(crate::drives::io::STAGING_DIR);
         let Ok(entries) = std::fs::read_dir(&tmp) else {
@@ -959,5 +970,44 @@ fn remove_abandoned_staging(sets: &[SetDrives], process_start: std::time::System
                 tracing::warn!("{}: cannot remove abandoned staging: {e}", path.display());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sweep after a resume's plans: a killed run's staging goes, and
+    /// this process's writers go on writing — even when the filesystem
+    /// stamped their folders before the process started (coarse clock),
+    /// as `process_start` in the future simulates.
+    #[test]
+    fn the_staging_sweep_spares_this_process_s_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        let tmp = root.join(crate::drives::io::STAGING_DIR);
+        std::fs::create_dir_all(tmp.join("keyrotate-killed/part")).unwrap();
+        std::fs::create_dir_all(tmp.join("minio-own")).unwrap();
+        std::fs::create_dir_all(root.join("b/o")).unwrap();
+        std::fs::write(root.join("b/o/xl.meta"), b"old").unwrap();
+        let io = DriveIo::spawn(&root).unwrap();
+        let sets = [SetDrives {
+            index: 0,
+            roots: vec![root.clone()],
+            ios: vec![io.clone()],
+        }];
+        let exec = Executor::new([(root.clone(), io.clone())].into_iter().collect());
+        io.atomic_write_batch(vec![(PathBuf::from("b/o/xl.meta"), b"one".to_vec())])
+            .unwrap();
+        let later = std::time::SystemTime::now() + Duration::from_secs(60);
+        remove_abandoned_staging(&exec, &sets, later);
+        let left: Vec<String> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["minio-own"], "only what is not keyrotate's is left");
+        io.atomic_write_batch(vec![(PathBuf::from("b/o/xl.meta"), b"two".to_vec())])
+            .unwrap();
+        assert_eq!(std::fs::read(root.join("b/o/xl.meta")).unwrap(), b"two");
     }
 }
