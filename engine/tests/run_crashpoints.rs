@@ -64,15 +64,15 @@ const COUNTERS: &[&str] = &[
 
 /// Points a run passes once: only their first hit exists.
 const ONCE: &[&str] = &[
-    "internal.staged",
     "run.resume_executed",
     "run.end_appended",
     "internal.intents_committed",
     "internal.done_appended",
 ];
 
-/// Points passed once per encrypted data dir: a few times per run.
-const FEW: &[&str] = &["encrypt.staged"];
+/// Points passed once per staged data dir (an encrypted version, a drive of
+/// the large internal item): a few times per run.
+const FEW: &[&str] = &["encrypt.staged", "internal.staged"];
 
 /// The hit counts tried at a point. The first batch of a run is the
 /// internal items' (4 drive batches, 1 executor batch, the 2nd and 3rd
