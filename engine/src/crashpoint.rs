@@ -3,11 +3,13 @@
 //!
 //! `KEYROTATE_TEST_CRASH_AT=<name>:<n>` arms one point: its `n`-th hit
 //! (counted over all threads, from 1) calls [`std::process::abort`], which
-//! runs no destructor and flushes no buffer — for a run that is what
-//! `kill -9` is, and what a power cut is for everything not yet made durable
-//! by the syncs the point sits between. The environment is read once per
-//! process; unarmed, a point costs one atomic load and a branch (the points
-//! sit on the hot path of benchmarked runs).
+//! runs no destructor and flushes no buffer: for the run, what `kill -9`
+//! is. (A power cut can lose more — bytes written but not yet synced —
+//! which the journal's torn-tail rule and the writer's sync order answer
+//! for; their own tests cover that.) The environment is read once per
+//! process; unarmed, a point costs the load and branch of an initialised
+//! `OnceLock` (the points sit on the hot path of benchmarked runs: once per
+//! batch or commit, once per encrypted version).
 //!
 //! [`CRASH_POINTS`] lists every point; engine/tests/run_crashpoints.rs crashes
 //! a run at each one and checks that a resume ends where an uninterrupted run
@@ -30,7 +32,7 @@ use std::sync::OnceLock;
 /// The environment variable that arms a point: `<name>:<n>`.
 pub const ENV: &str = "KEYROTATE_TEST_CRASH_AT";
 
-/// Every crash point, in the order a batch meets them.
+/// Every crash point, roughly in the order a run meets them.
 pub const CRASH_POINTS: &[&str] = &[
     "journal.before_write",
     "journal.before_sync",
@@ -65,21 +67,22 @@ static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
 /// stderr and arms nothing (so a test expecting the crash fails).
 fn arm() -> Option<Armed> {
     let value = std::env::var(ENV).ok()?;
-    let parsed = value.rsplit_once(':').and_then(|(name, n)| {
-        let n = n.parse::<u64>().ok().filter(|&n| n > 0)?;
-        let name = CRASH_POINTS.iter().copied().find(|p| *p == name)?;
-        Some((name, n))
-    });
-    match parsed {
-        Some((name, n)) => Some(Armed {
-            name,
-            left: AtomicU64::new(n),
-        }),
-        None => {
-            eprintln!("keyrotate: ignoring {ENV}={value:?}: not <crash point>:<n ≥ 1>");
-            None
-        }
+    let parsed = parse(&value);
+    if parsed.is_none() {
+        eprintln!("keyrotate: ignoring {ENV}={value:?}: not <crash point>:<n ≥ 1>");
     }
+    parsed.map(|(name, n)| Armed {
+        name,
+        left: AtomicU64::new(n),
+    })
+}
+
+/// `<name>:<n>` with a listed name and `n ≥ 1`.
+fn parse(value: &str) -> Option<(&'static str, u64)> {
+    let (name, n) = value.rsplit_once(':')?;
+    let n = n.parse::<u64>().ok().filter(|&n| n > 0)?;
+    let name = CRASH_POINTS.iter().copied().find(|p| *p == name)?;
+    Some((name, n))
 }
 
 /// A durability boundary named `name` (one of [`CRASH_POINTS`]): aborts the
@@ -117,7 +120,7 @@ fn hit(armed: &Armed, name: &'static str) {
 
 #[cfg(test)]
 mod tests {
-    use super::CRASH_POINTS;
+    use super::{parse, CRASH_POINTS};
     use std::collections::BTreeSet;
     use std::path::Path;
 
@@ -139,6 +142,26 @@ mod tests {
                 let end = rest.find('"').unwrap();
                 out.insert(rest[..end].to_owned());
             }
+        }
+    }
+
+    #[test]
+    fn only_a_listed_point_and_a_positive_count_arm() {
+        assert_eq!(parse("write.staged:3"), Some(("write.staged", 3)));
+        assert_eq!(
+            parse("journal.after_sync:1"),
+            Some(("journal.after_sync", 1))
+        );
+        for bad in [
+            "write.staged:0",
+            "write.staged:",
+            "write.staged",
+            "write.staged:-1",
+            "write.nowhere:1",
+            ":1",
+            "",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
         }
     }
 
