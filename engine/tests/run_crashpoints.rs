@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -358,16 +358,20 @@ fn check_end(fx: &Fixture, root: &Path, last: &Output) {
 }
 
 /// One scenario: crash at `first`, resume (crashing at `second` when
-/// given: `strict` when that resume must reach it), finish, check.
+/// given: `strict` when that resume must reach it), finish, check; returns
+/// the crashes. A run that never reaches `first` fails it, unless
+/// `may_finish`: then that run is checked and 0 returned.
 fn scenario(
     fx: &Fixture,
     dir: &Path,
     first: Crash,
     second: Option<Second>,
+    may_finish: bool,
 ) -> Result<usize, String> {
     copy(&fx.pristine, dir);
     let out = run_at(dir, Some(first));
-    if !crashed_at(&out, first.0) {
+    let finished = may_finish && out.status.code() == Some(0);
+    if !finished && !crashed_at(&out, first.0) {
         return Err(format!(
             "{}:{} was not reached (no abort there)\n{}",
             first.0,
@@ -375,9 +379,11 @@ fn scenario(
             describe(&out)
         ));
     }
-    let mut crashes = 1;
-    let mut out = run_at(dir, second.map(|(name, _)| (name, 1)));
-    if let Some((name, strict)) = second {
+    let (mut crashes, mut out) = match finished {
+        true => (0, out),
+        false => (1, run_at(dir, second.map(|(name, _)| (name, 1)))),
+    };
+    if let (Some((name, strict)), 1) = (second, crashes) {
         if crashed_at(&out, name) {
             crashes += 1;
             out = run_at(dir, None);
@@ -447,7 +453,7 @@ fn a_crash_at_every_durability_point_resumes_to_the_uninterrupted_end() {
                     break;
                 };
                 let dir = tmp.path().join(format!("case{i}"));
-                match scenario(&fx, &dir, first, second) {
+                match scenario(&fx, &dir, first, second, false) {
                     Ok(c) => {
                         if c == 2 && second.is_some_and(|(_, strict)| !strict) {
                             lenient.fetch_add(1, Ordering::Relaxed);
@@ -479,5 +485,48 @@ fn a_crash_at_every_durability_point_resumes_to_the_uninterrupted_end() {
     assert!(
         lenient * 2 >= lenient_cases,
         "only {lenient} of {lenient_cases} resumes crashed at their second point"
+    );
+}
+
+/// A resume needs nothing but the journal: a crash right after each intent
+/// commit of the run in turn (that batch's intents durable, none of them
+/// executed: the compact ones are rebuilt from the drives) resumes to the
+/// uninterrupted end.
+#[test]
+fn a_crash_after_each_intent_commit_resumes_to_the_uninterrupted_end() {
+    const POINT: &str = "run.intents_committed";
+    let tmp = tempfile::tempdir().unwrap();
+    let fx = build_fixture(tmp.path());
+    let next = AtomicU64::new(1);
+    // The first hit count a run does not reach.
+    let end = AtomicU64::new(u64::MAX);
+    let failures = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= end.load(Ordering::Relaxed) || n > 200 {
+                    break;
+                }
+                let dir = tmp.path().join(format!("hit{n}"));
+                match scenario(&fx, &dir, (POINT, n), None, true) {
+                    Ok(0) => {
+                        end.fetch_min(n, Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(e) => failures.lock().unwrap().push(e),
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let end = end.into_inner();
+    eprintln!("a crash after each of {} intent commits", end.saturating_sub(1));
+    // One batch per object result: at least one per object.
+    assert!(
+        (11..=200).contains(&end),
+        "{POINT} reached {} times",
+        end.saturating_sub(1)
     );
 }
