@@ -522,7 +522,10 @@ fn a_crash_after_each_intent_commit_resumes_to_the_uninterrupted_end() {
     let failures = failures.into_inner().unwrap();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     let end = end.into_inner();
-    eprintln!("a crash after each of {} intent commits", end.saturating_sub(1));
+    eprintln!(
+        "a crash after each of {} intent commits",
+        end.saturating_sub(1)
+    );
     // One batch per object result: at least one per object.
     assert!(
         (11..=200).contains(&end),

@@ -231,7 +231,10 @@ impl Writer {
     /// A crash before 3 leaves only staging garbage; during 3 or 4 some
     /// targets are new and some old, each file whole — the journaled intent
     /// lets a resume finish the rest. Files are committed independently: on
-    /// error, the files already swapped stay new.
+    /// error, the files already swapped stay new. The crash points
+    /// `write.staged`, `write.after_first_sync`, `write.half_swapped` and
+    /// `write.after_second_sync` ([`crate::crashpoint`]) stop a test run
+    /// between these steps.
     fn write_batch(&mut self, batch: Vec<BatchItem>) -> Result<(), DriveIoError> {
         if batch.is_empty() {
             return Ok(());
@@ -482,7 +485,9 @@ impl Lane {
                     Ok(()) => {
                         out.swapped.push(s.name);
                         out.targets.push(s.rel);
-                        swaps.inspect(|c| c.one_more());
+                        if let Some(c) = swaps {
+                            c.one_more();
+                        }
                         continue;
                     }
                     // No exchange on this filesystem: rename from now on.
@@ -502,7 +507,9 @@ impl Lane {
             match rustix::fs::renameat(&self.dir, &name, CWD, s.target.as_c_str()) {
                 Ok(()) => {
                     out.targets.push(s.rel);
-                    swaps.inspect(|c| c.one_more());
+                    if let Some(c) = swaps {
+                        c.one_more();
+                    }
                 }
                 Err(e) => {
                     out.error
