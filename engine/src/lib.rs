@@ -13,8 +13,10 @@
 //! | `fixture` | builds MinIO-format test deployments with a manifest |
 //! | `internal` | re-encryption of MinIO's internal data in `.minio.sys` (IAM, config, tier config, bucket targets) |
 //! | `job` | the job file: YAML model, validation (V-1…V-18), filters and per-version decisions |
+//! | `crashpoint` | test hook: named durability boundaries where a run can be made to abort |
 
 pub mod cli;
+pub mod crashpoint;
 pub mod drives;
 pub mod erasure;
 pub mod fixture;

@@ -21,13 +21,14 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, CWD};
 use rustix::io::Errno;
 
 use super::io::{DriveIoError, STAGING_DIR};
+use crate::crashpoint::{crash_point, is_armed};
 
 /// One file of a batch: absolute target, the same relative (for errors), bytes.
 pub(super) type BatchItem = (CString, PathBuf, Vec<u8>);
@@ -126,6 +127,21 @@ enum StageError {
     Write(u32, std::io::Error),
 }
 
+/// Files of a batch swapped in so far, over all lanes: the crash point
+/// `write.half_swapped` fires once half of them are in.
+struct SwapCount {
+    done: AtomicUsize,
+    half: usize,
+}
+
+impl SwapCount {
+    fn one_more(&self) {
+        if self.done.fetch_add(1, Ordering::Relaxed) + 1 == self.half {
+            crash_point("write.half_swapped");
+        }
+    }
+}
+
 /// One lane's outcome of the renames.
 #[derive(Default)]
 struct Renamed {
@@ -215,7 +231,10 @@ impl Writer {
     /// A crash before 3 leaves only staging garbage; during 3 or 4 some
     /// targets are new and some old, each file whole — the journaled intent
     /// lets a resume finish the rest. Files are committed independently: on
-    /// error, the files already swapped stay new.
+    /// error, the files already swapped stay new. The crash points
+    /// `write.staged`, `write.after_first_sync`, `write.half_swapped` and
+    /// `write.after_second_sync` ([`crate::crashpoint`]) stop a test run
+    /// between these steps.
     fn write_batch(&mut self, batch: Vec<BatchItem>) -> Result<(), DriveIoError> {
         if batch.is_empty() {
             return Ok(());
@@ -244,6 +263,7 @@ impl Writer {
         }
         // 2. staged files durable
         if failure.is_none() {
+            crash_point("write.staged");
             failure = self.sync(Path::new(STAGING_DIR)).err();
         }
         if let Some(e) = failure {
@@ -252,10 +272,17 @@ impl Writer {
             }
             return Err(e);
         }
+        crash_point("write.after_first_sync");
         // 3. swaps
         let exchange = &self.exchange;
+        // Counted only for a test that crashes half-way: no shared counter
+        // on the hot path.
+        let swaps = is_armed("write.half_swapped").then(|| SwapCount {
+            done: AtomicUsize::new(0),
+            half: (per_lane.iter().map(Vec::len).sum::<usize>() / 2).max(1),
+        });
         let renamed: Vec<Renamed> = on_lanes(&mut self.lanes[..lanes], per_lane, |lane, staged| {
-            lane.swap_all(root, staged, exchange)
+            lane.swap_all(root, staged, exchange, swaps.as_ref())
         });
         // 4. swaps durable
         let mut first_err = None;
@@ -265,6 +292,9 @@ impl Writer {
         if first_err.is_none() && !syncfs_reports_errors() {
             let targets: Vec<&PathBuf> = renamed.iter().flat_map(|r| &r.targets).collect();
             first_err = fsync_parents(root, &targets).err();
+        }
+        if first_err.is_none() {
+            crash_point("write.after_second_sync");
         }
         let durable = first_err.is_none();
         for (lane, r) in self.lanes.iter_mut().zip(renamed) {
@@ -286,6 +316,11 @@ impl Writer {
     }
 
     fn sync(&self, what: &Path) -> Result<(), DriveIoError> {
+        #[cfg(test)]
+        if fault::sync_fails(&self.root) {
+            let eio = std::io::Error::from_raw_os_error(libc::EIO);
+            return Err(self.error("syncfs", what, eio));
+        }
         rustix::fs::syncfs(&self.root_dir).map_err(|e| self.error("syncfs", what, e.into()))
     }
 
@@ -429,7 +464,13 @@ impl Lane {
     }
 
     /// Swaps (or renames) every staged file into place.
-    fn swap_all(&mut self, root: &Path, staged: Vec<Staged>, exchange: &AtomicBool) -> Renamed {
+    fn swap_all(
+        &mut self,
+        root: &Path,
+        staged: Vec<Staged>,
+        exchange: &AtomicBool,
+        swaps: Option<&SwapCount>,
+    ) -> Renamed {
         let mut out = Renamed::default();
         for s in staged {
             let name = s.name.to_string();
@@ -444,6 +485,9 @@ impl Lane {
                     Ok(()) => {
                         out.swapped.push(s.name);
                         out.targets.push(s.rel);
+                        if let Some(c) = swaps {
+                            c.one_more();
+                        }
                         continue;
                     }
                     // No exchange on this filesystem: rename from now on.
@@ -461,7 +505,12 @@ impl Lane {
                 }
             }
             match rustix::fs::renameat(&self.dir, &name, CWD, s.target.as_c_str()) {
-                Ok(()) => out.targets.push(s.rel),
+                Ok(()) => {
+                    out.targets.push(s.rel);
+                    if let Some(c) = swaps {
+                        c.one_more();
+                    }
+                }
                 Err(e) => {
                     out.error
                         .get_or_insert_with(|| error(root, "rename", &s.rel, e.into()));
@@ -550,6 +599,38 @@ fn fsync_parents(root: &Path, rels: &[&PathBuf]) -> Result<(), DriveIoError> {
     Ok(())
 }
 
+/// Test hook: failing `syncfs` calls of a chosen writer on demand, the
+/// writeback error (EIO) a real disk reports late.
+#[cfg(test)]
+pub(super) mod fault {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    /// Per drive root: `syncfs` calls left before the failing one.
+    static SYNC: Mutex<Vec<(PathBuf, u32)>> = Mutex::new(Vec::new());
+
+    /// Makes the `n`-th `syncfs` from now (1: the next) of the writer of
+    /// the drive at `root` fail with EIO; once.
+    pub fn fail_sync(root: &Path, n: u32) {
+        assert!(n > 0);
+        SYNC.lock().unwrap().push((root.to_owned(), n));
+    }
+
+    /// Counts a `syncfs` of the writer at `root`: whether it must fail.
+    pub(super) fn sync_fails(root: &Path) -> bool {
+        let mut armed = SYNC.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(at) = armed.iter().position(|(r, _)| r == root) else {
+            return false;
+        };
+        armed[at].1 -= 1;
+        if armed[at].1 > 0 {
+            return false;
+        }
+        armed.remove(at);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -567,6 +648,9 @@ mod tests {
 
 #[cfg(test)]
 mod reuse_tests {
+    use std::collections::BTreeSet;
+    use std::fs::File;
+    use std::io::Read;
     use std::os::unix::fs::MetadataExt;
     use std::path::{Path, PathBuf};
 
@@ -645,6 +729,104 @@ mod reuse_tests {
         }
         for r in &rels[10..] {
             assert_eq!(std::fs::read(dir.path().join(r)).unwrap(), vec![b'Y'; 3000]);
+        }
+        io.release_staging();
+        assert!(files_in_staging(dir.path()).is_empty());
+    }
+
+    fn inode(p: &Path) -> u64 {
+        std::fs::metadata(p).unwrap().ino()
+    }
+
+    fn batch_of(rels: &[PathBuf], bytes: &[u8]) -> Vec<(PathBuf, Vec<u8>)> {
+        rels.iter().map(|r| (r.clone(), bytes.to_vec())).collect()
+    }
+
+    /// The error of a failed sync names the drive, the operation and the
+    /// disk's error.
+    fn assert_sync_error(err: &crate::drives::io::DriveIoError, root: &Path) {
+        assert_eq!(err.drive, root);
+        assert_eq!(err.op, "syncfs");
+        assert_eq!(err.source.raw_os_error(), Some(libc::EIO));
+        let text = err.to_string();
+        assert!(
+            text.contains(&root.display().to_string()) && text.contains("syncfs"),
+            "{text}"
+        );
+    }
+
+    /// The first sync fails: no target changes, and the staged files go
+    /// back to the spares — the next batch is written into them, and a
+    /// release removes them.
+    #[test]
+    fn a_failed_first_sync_changes_no_target_and_keeps_the_staged_files() {
+        let (dir, io, rels) = setup(6, 700);
+        let before: Vec<(u64, Vec<u8>)> = rels
+            .iter()
+            .map(|r| {
+                let p = dir.path().join(r);
+                (inode(&p), std::fs::read(&p).unwrap())
+            })
+            .collect();
+        super::fault::fail_sync(dir.path(), 1);
+        let err = io.atomic_write_batch(batch_of(&rels, b"new")).unwrap_err();
+        assert_sync_error(&err, dir.path());
+        for (r, (ino, bytes)) in rels.iter().zip(&before) {
+            let p = dir.path().join(r);
+            assert_eq!(
+                (inode(&p), std::fs::read(&p).unwrap()),
+                (*ino, bytes.clone())
+            );
+        }
+        let staged: BTreeSet<u64> = files_in_staging(dir.path())
+            .iter()
+            .map(|p| inode(p))
+            .collect();
+        assert_eq!(staged.len(), rels.len(), "one staged file per target");
+        io.atomic_write_batch(batch_of(&rels, b"again")).unwrap();
+        let now: BTreeSet<u64> = rels.iter().map(|r| inode(&dir.path().join(r))).collect();
+        assert_eq!(now, staged, "the next batch reuses the staged files");
+        for r in &rels {
+            assert_eq!(std::fs::read(dir.path().join(r)).unwrap(), b"again");
+        }
+        io.release_staging();
+        assert!(files_in_staging(dir.path()).is_empty());
+    }
+
+    /// The second sync fails: the targets already swapped hold the new
+    /// bytes, and the old files they held are unlinked, never written
+    /// again — after a power loss a target could still name one of them.
+    #[test]
+    fn a_failed_second_sync_keeps_the_swaps_and_drops_the_old_files() {
+        let (dir, io, rels) = setup(6, 700);
+        let (first, second) = rels.split_at(3);
+        // Held open, an unlinked old file keeps its inode number: no new
+        // file can get it by chance.
+        let held: Vec<File> = first
+            .iter()
+            .map(|r| File::open(dir.path().join(r)).unwrap())
+            .collect();
+        let old: BTreeSet<u64> = held.iter().map(|f| f.metadata().unwrap().ino()).collect();
+        super::fault::fail_sync(dir.path(), 2);
+        let err = io.atomic_write_batch(batch_of(first, b"new")).unwrap_err();
+        assert_sync_error(&err, dir.path());
+        for r in first {
+            assert_eq!(std::fs::read(dir.path().join(r)).unwrap(), b"new");
+        }
+        for f in &held {
+            assert_eq!(f.metadata().unwrap().nlink(), 0, "old file unlinked");
+        }
+        assert!(files_in_staging(dir.path()).is_empty(), "no spare kept");
+        io.atomic_write_batch(batch_of(second, b"later")).unwrap();
+        let now: BTreeSet<u64> = second.iter().map(|r| inode(&dir.path().join(r))).collect();
+        assert!(now.is_disjoint(&old), "{now:?} reuses one of {old:?}");
+        for (i, f) in held.iter().enumerate() {
+            let mut bytes = Vec::new();
+            (&*f).read_to_end(&mut bytes).unwrap();
+            assert_eq!(bytes, vec![b'a' + i as u8; 700], "old file untouched");
+        }
+        for r in second {
+            assert_eq!(std::fs::read(dir.path().join(r)).unwrap(), b"later");
         }
         io.release_staging();
         assert!(files_in_staging(dir.path()).is_empty());

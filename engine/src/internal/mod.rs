@@ -787,8 +787,10 @@ impl NewVersion {
     }
 }
 
-/// Writes one drive's `part.1` under `.minio.sys/tmp/<tmp>/<dir>/` and makes
-/// it durable (file and both directories fsynced).
+/// Writes one drive's `part.1` under `.minio.sys/tmp/keyrotate-<tmp>/<dir>/`
+/// and makes it durable (file and both directories fsynced). The
+/// `keyrotate-` prefix marks it as ours: a resume removes what a crash left
+/// there before the intent naming it was journaled.
 fn stage_part(
     item: &InternalItem,
     root: &Path,
@@ -799,7 +801,7 @@ fn stage_part(
     use std::io::Write as _;
     let rel = Path::new(META_BUCKET)
         .join("tmp")
-        .join(tmp.to_string())
+        .join(format!("keyrotate-{tmp}"))
         .join(dir.to_string());
     let abs = root.join(&rel);
     let io = |e: std::io::Error| InternalError::Read {
@@ -816,6 +818,8 @@ fn stage_part(
             .and_then(|f| f.sync_all())
             .map_err(io)?;
     }
+    // Durable; no intent names it yet.
+    crate::crashpoint::crash_point("internal.staged");
     Ok(StagedDataDir {
         staged_at: rel,
         name: dir.to_string(),

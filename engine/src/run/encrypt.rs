@@ -39,6 +39,7 @@ use xlmeta::{ObjectV2, VersionType, XlMeta};
 
 use super::plan::{CommitPlan, DriveChange, StagedDataDir, VersionChange};
 use super::summary::{ActionKind, Outcome, SkipReason, VersionSizes};
+use crate::crashpoint::crash_point;
 use crate::drives::io::{DriveIo, DriveIoError, STAGING_DIR};
 use crate::drives::walk::encode_dir_object;
 use crate::erasure::bitrot::{self, HASH_LEN};
@@ -1041,6 +1042,8 @@ impl StreamJob<'_> {
         for t in tickets {
             t.wait().map_err(drive_err)?;
         }
+        // Durable on every drive; no intent names it yet.
+        crash_point("encrypt.staged");
         Ok(())
     }
 }

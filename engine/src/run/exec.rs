@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use xxhash_rust::xxh64::xxh64;
 
 use super::plan::{CommitPlan, StagedDataDir};
+use crate::crashpoint::crash_point;
 use crate::drives::io::{DriveIo, DriveIoError};
 
 /// What became of one plan.
@@ -118,6 +119,7 @@ impl Executor {
         // 1. classify every drive (all reads in flight)
         let states = self.classify(plans, &ios, &mut results);
         test_delay();
+        crash_point("exec.classified");
         // 2. staged data dirs into place (drives in parallel)
         on_every_drive(plans, &ios, &mut results, |i, d, io| {
             let state = states.get(i).and_then(|s| s.get(d));
@@ -126,6 +128,7 @@ impl Executor {
                 _ => Ok(()),
             }
         });
+        crash_point("exec.staged_moved");
         // 3. xl.meta swaps: per drive one batch, drives in parallel
         let mut per_drive: HashMap<PathBuf, DriveBatch> = HashMap::new();
         for (i, plan) in plans.iter().enumerate() {
@@ -158,11 +161,13 @@ impl Executor {
                 }
             }
         }
+        crash_point("exec.xlmeta_written");
         // 4. old data dirs, only once every drive holds the new xl.meta
         // (drives in parallel)
         on_every_drive(plans, &ios, &mut results, |i, _, io| {
             remove_old_dirs(plans[i], io)
         });
+        crash_point("exec.old_removed");
         for r in results.iter_mut() {
             r.get_or_insert(PlanResult::Committed);
         }

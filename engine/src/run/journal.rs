@@ -30,6 +30,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use xxhash_rust::xxh64::xxh64;
 
+use crate::crashpoint::crash_point;
+
 const MAGIC: &[u8; 4] = b"KRJ1";
 const MAGIC_COMMIT: &[u8; 4] = b"KRJC";
 const HEADER_LEN: usize = 16;
@@ -231,8 +233,11 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
             path: path.clone(),
             source,
         };
+        crash_point("journal.before_write");
         self.out.flush().map_err(io_err)?;
+        crash_point("journal.before_sync");
         self.out.get_ref().sync_data().map_err(io_err)?;
+        crash_point("journal.after_sync");
         self.pending = 0;
         self.unmarked_commit = Some(self.len);
         Ok(())

@@ -162,7 +162,8 @@ pub struct ObjectResult {
     /// Sum of the `xl.meta` sizes that a commit rewrites.
     pub rewrite_bytes: u64,
     /// The metadata edits behind `plan` (journaled instead of the bytes
-    /// when the plan has no data part).
+    /// when the plan has no data part). Empty when they do not describe
+    /// the whole plan: an encryption rewrites data they do not carry.
     pub edits: Vec<MetaEdit>,
     /// Plaintext versions left for another pass: one data rewrite per
     /// object per commit (each pass stages one new data dir per drive), so
@@ -782,6 +783,13 @@ pub fn process_read(
     }
     if planned.is_empty() {
         return result;
+    }
+    if data_plan.is_some() {
+        // The new bytes include re-encrypted data (inline in `xl.meta`
+        // when the version is small, with no data dir to stage or remove):
+        // re-applying the edits on resume could not reproduce them, so the
+        // intent must carry the bytes.
+        result.edits.clear();
     }
     let mut per_drive = Vec::with_capacity(metas.len());
     for (d, m) in metas.iter().enumerate() {

@@ -23,6 +23,7 @@ use super::plan::{CommitPlan, VersionChange};
 use super::record::{EditIntent, Ledger, Pending, Record, ReportLine, INTERNAL_SET};
 use super::state::{write_atomic, JobDir};
 use super::summary::{JobState, Outcome, SkipReason, Summary};
+use crate::crashpoint::crash_point;
 use crate::drives::io::DriveIo;
 use crate::drives::topology::Topology;
 use crate::drives::walk::stream_set;
@@ -404,9 +405,10 @@ pub fn run(
     }
     c.commit()?;
     c.execute(pending)?;
+    crash_point("run.resume_executed");
     c.commit()?;
     if resumed {
-        remove_abandoned_staging(sets, process_start);
+        remove_abandoned_staging(&c.exec, sets, process_start);
     }
 
     internal(&mut c, &ctx)?;
@@ -521,6 +523,7 @@ pub fn run(
         JobState::Completed | JobState::Failed => c.append(Record::End { state, at })?,
         _ => c.append(Record::Stopped { state, at })?,
     }
+    crash_point("run.end_appended");
     c.commit()?;
     fill_summary(&mut c.ledger.summary, job_sha256, ctx.t0, dir);
     c.ledger.summary.finish(state);
@@ -563,6 +566,7 @@ fn internal(c: &mut Committer<'_>, ctx: &ObjectCtx) -> Result<(), RunError> {
         errors: work.failed.clone(),
     })?;
     c.commit()?;
+    crash_point("internal.intents_committed");
     let refs: Vec<&CommitPlan> = work.plans.iter().collect();
     let results = c.exec.execute(&refs);
     for (id, result) in ids.into_iter().zip(results) {
@@ -572,6 +576,7 @@ fn internal(c: &mut Committer<'_>, ctx: &ObjectCtx) -> Result<(), RunError> {
         };
         c.append(Record::Done { id, error })?;
     }
+    crash_point("internal.done_appended");
     c.commit()?;
     Ok(())
 }
@@ -695,7 +700,10 @@ fn commit_loop(
         }
         // One fdatasync makes the whole window of intents durable.
         c.commit()?;
+        crash_point("run.intents_committed");
         let changed = c.execute(plans)?;
+        // Done records are appended; the next commit makes them durable.
+        crash_point("run.done_appended");
         // A conflicting object is finished only after its second decision.
         let mut deferred = HashMap::new();
         let mut finished_now = 0;
@@ -923,7 +931,18 @@ fn count_plan(report: &mut PlanReport, v: &VersionChange) {
 /// so no remaining plan needs any of it; entries newer than this process
 /// (another job working on the same drives) are left alone. MinIO would
 /// discard them at its start anyway; this keeps the drives clean now.
-fn remove_abandoned_staging(sets: &[SetDrives], process_start: std::time::SystemTime) {
+///
+/// This process's own drive writers stage in `keyrotate-*` folders too (the
+/// plans just finished made them), and a filesystem stamps times with a
+/// coarse clock that can lag `process_start` by a tick: their staging is
+/// released first, or the sweep could delete the folders under them and
+/// fail every later batch. The next batch makes new ones.
+fn remove_abandoned_staging(
+    exec: &Executor,
+    sets: &[SetDrives],
+    process_start: std::time::SystemTime,
+) {
+    exec.release_staging();
     for root in sets.iter().flat_map(|s| &s.roots) {
         let tmp = root.join(crate::drives::io::STAGING_DIR);
         let Ok(entries) = std::fs::read_dir(&tmp) else {
@@ -951,5 +970,44 @@ fn remove_abandoned_staging(sets: &[SetDrives], process_start: std::time::System
                 tracing::warn!("{}: cannot remove abandoned staging: {e}", path.display());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sweep after a resume's plans: a killed run's staging goes, and
+    /// this process's writers go on writing — even when the filesystem
+    /// stamped their folders before the process started (coarse clock),
+    /// as `process_start` in the future simulates.
+    #[test]
+    fn the_staging_sweep_spares_this_process_s_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        let tmp = root.join(crate::drives::io::STAGING_DIR);
+        std::fs::create_dir_all(tmp.join("keyrotate-killed/part")).unwrap();
+        std::fs::create_dir_all(tmp.join("minio-own")).unwrap();
+        std::fs::create_dir_all(root.join("b/o")).unwrap();
+        std::fs::write(root.join("b/o/xl.meta"), b"old").unwrap();
+        let io = DriveIo::spawn(&root).unwrap();
+        let sets = [SetDrives {
+            index: 0,
+            roots: vec![root.clone()],
+            ios: vec![io.clone()],
+        }];
+        let exec = Executor::new([(root.clone(), io.clone())].into_iter().collect());
+        io.atomic_write_batch(vec![(PathBuf::from("b/o/xl.meta"), b"one".to_vec())])
+            .unwrap();
+        let later = std::time::SystemTime::now() + Duration::from_secs(60);
+        remove_abandoned_staging(&exec, &sets, later);
+        let left: Vec<String> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["minio-own"], "only what is not keyrotate's is left");
+        io.atomic_write_batch(vec![(PathBuf::from("b/o/xl.meta"), b"two".to_vec())])
+            .unwrap();
+        assert_eq!(std::fs::read(root.join("b/o/xl.meta")).unwrap(), b"two");
     }
 }
