@@ -84,7 +84,9 @@ fn apply(exec: &mut Executor, plans: &[CommitPlan]) -> Result<(), String> {
     for r in results {
         match r {
             PlanResult::Committed => {}
-            PlanResult::Conflict(e) | PlanResult::Failed(e) => return Err(e),
+            PlanResult::Conflict(e) | PlanResult::Failed(e) | PlanResult::Unfinished(e) => {
+                return Err(e)
+            }
             PlanResult::Vanished => return Err("object vanished".into()),
         }
     }

@@ -23,6 +23,7 @@ use xxhash_rust::xxh64::xxh64;
 use super::plan::{CommitPlan, StagedDataDir};
 use crate::crashpoint::crash_point;
 use crate::drives::io::{DriveIo, DriveIoError};
+use crate::job::model::Retry;
 
 /// What became of one plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +35,14 @@ pub enum PlanResult {
     Conflict(String),
     /// All drives hold nothing of the object any more.
     Vanished,
-    /// An I/O error; drives may disagree until a resume retries the plan.
+    /// An I/O error before any drive took the new `xl.meta`: the drives
+    /// still agree on the old one.
     Failed(String),
+    /// An I/O error after some drive took the new `xl.meta`: the drives
+    /// disagree until the plan is executed again, which finishes it
+    /// (classification skips the drives already done). The intent must stay
+    /// pending for a resume.
+    Unfinished(String),
 }
 
 /// Applies plans through one worker per drive.
@@ -90,10 +97,55 @@ impl Executor {
         }
     }
 
-    /// Applies a batch of plans; result `i` answers plan `i`.
-    pub fn execute(&mut self, plans: &[&CommitPlan]) -> Vec<PlanResult> {
-        let mut results: Vec<Option<PlanResult>> = vec![None; plans.len()];
-        // Workers per plan drive.
+    /// [`execute`](Self::execute), then the plans that failed with an I/O
+    /// error are executed again, up to `retry.attempts` tries in all, a
+    /// jittered `[delay, 2·delay)` apart (JOB.md §10: drive I/O errors are
+    /// transient). Executing a plan again is safe at any point: it finishes
+    /// what the last try left. A plan that still fails after some drive
+    /// took its new `xl.meta` is [`PlanResult::Unfinished`].
+    pub fn execute_retrying(&mut self, plans: &[&CommitPlan], retry: Retry) -> Vec<PlanResult> {
+        let mut results = self.execute(plans);
+        let failed = |results: &[PlanResult]| -> Vec<usize> {
+            (0..results.len())
+                .filter(|&i| matches!(results[i], PlanResult::Failed(_)))
+                .collect()
+        };
+        for _ in 1..retry.attempts.max(1) {
+            let again = failed(&results);
+            if again.is_empty() {
+                return results;
+            }
+            let jitter: f64 = rand::random();
+            std::thread::sleep(retry.delay.mul_f64(1.0 + jitter));
+            let subset: Vec<&CommitPlan> = again.iter().map(|&i| plans[i]).collect();
+            for (i, r) in again.into_iter().zip(self.execute(&subset)) {
+                results[i] = r;
+            }
+        }
+        let left = failed(&results);
+        if left.is_empty() {
+            return results;
+        }
+        let subset: Vec<&CommitPlan> = left.iter().map(|&i| plans[i]).collect();
+        let mut unused = vec![None; subset.len()];
+        let ios = self.workers_of(&subset, &mut unused);
+        let states = self.classify(&subset, &ios, &mut unused);
+        for (k, i) in left.into_iter().enumerate() {
+            let partial = states.get(k).is_some_and(|s| s.contains(&DriveState::New));
+            if let (true, PlanResult::Failed(e)) = (partial, &results[i]) {
+                results[i] = PlanResult::Unfinished(e.clone());
+            }
+        }
+        results
+    }
+
+    /// The workers of every plan's drives, by plan; a plan whose workers
+    /// cannot be had (or that is malformed) gets its failure in `results`.
+    fn workers_of(
+        &mut self,
+        plans: &[&CommitPlan],
+        results: &mut [Option<PlanResult>],
+    ) -> Vec<Vec<DriveIo>> {
         let mut ios: Vec<Vec<DriveIo>> = Vec::with_capacity(plans.len());
         for (i, plan) in plans.iter().enumerate() {
             let mut v = Vec::with_capacity(plan.drives.len());
@@ -116,6 +168,13 @@ impl Executor {
             }
             ios.push(v);
         }
+        ios
+    }
+
+    /// Applies a batch of plans; result `i` answers plan `i`.
+    pub fn execute(&mut self, plans: &[&CommitPlan]) -> Vec<PlanResult> {
+        let mut results: Vec<Option<PlanResult>> = vec![None; plans.len()];
+        let ios = self.workers_of(plans, &mut results);
         // 1. classify every drive (all reads in flight)
         let states = self.classify(plans, &ios, &mut results);
         test_delay();

@@ -27,6 +27,7 @@ use crate::crashpoint::crash_point;
 use crate::drives::io::DriveIo;
 use crate::drives::topology::Topology;
 use crate::drives::walk::stream_set;
+use crate::job::model::Retry;
 
 /// Set by SIGINT/SIGTERM: stop listing, finish what is in flight, record
 /// the cancel durably.
@@ -221,6 +222,12 @@ struct Committer<'a> {
     report: std::io::BufWriter<std::fs::File>,
     exec: Executor,
     dir: &'a JobDir,
+    /// Tries of a plan that fails with a drive I/O error (the job's retry policy).
+    retry: Retry,
+    /// Set when a plan is left [`PlanResult::Unfinished`]: its drives
+    /// disagree, its intent stays pending, and the job stops (aborted,
+    /// resumable) so that no run ends with drives disagreeing.
+    halt: Option<String>,
 }
 
 impl Committer<'_> {
@@ -234,6 +241,14 @@ impl Committer<'_> {
     fn commit(&mut self) -> Result<(), RunError> {
         self.journal.commit()?;
         Ok(())
+    }
+
+    /// Stops the job after a plan was left half applied.
+    fn unfinished(&mut self, plan: &CommitPlan, error: String) {
+        self.halt.get_or_insert(format!(
+            "{}: {error}; its drives disagree until a resume of this job finishes it",
+            plan.object_dir.display()
+        ));
     }
 
     fn save_summary(&mut self) {
@@ -255,11 +270,13 @@ impl Committer<'_> {
             return Ok(Vec::new());
         }
         let refs: Vec<&CommitPlan> = plans.iter().map(|p| &p.3).collect();
-        let results = self.exec.execute(&refs);
+        let results = self.exec.execute_retrying(&refs, self.retry);
         let mut again = Vec::new();
         for ((id, set, key, plan, second_try), result) in plans.into_iter().zip(results) {
             match result {
                 PlanResult::Committed => self.append(Record::Done { id, error: None })?,
+                // No record: the intent stays pending, a resume finishes it.
+                PlanResult::Unfinished(e) => self.unfinished(&plan, e),
                 PlanResult::Failed(e) => self.append(Record::Done {
                     id,
                     error: Some(("io".into(), e)),
@@ -338,6 +355,8 @@ pub fn run(
                 .collect(),
         ),
         dir,
+        retry: ctx.job.retry,
+        halt: None,
     };
     match c.ledger.begin.clone() {
         Some((job_id, start, t0, sha)) => {
@@ -410,8 +429,17 @@ pub fn run(
     if resumed {
         remove_abandoned_staging(&c.exec, sets, process_start);
     }
+    // A plan a resume could not finish either: stop before anything new.
+    if let Some(e) = c.halt.take() {
+        c.ledger.summary.last_error = e;
+        return close(c, JobState::Aborted, job_sha256, ctx.t0, dir);
+    }
 
     internal(&mut c, &ctx)?;
+    if let Some(e) = c.halt.take() {
+        c.ledger.summary.last_error = e;
+        return close(c, JobState::Aborted, job_sha256, ctx.t0, dir);
+    }
 
     // The walk skips what the journal has recorded.
     let watermark = c.ledger.watermark.clone();
@@ -518,6 +546,18 @@ pub fn run(
     if let Some(e) = &walk_error {
         c.ledger.summary.last_error = e.clone();
     }
+    close(c, state, job_sha256, ctx.t0, dir)
+}
+
+/// Ends a run in `state`: the journal's end (or stop) record, committed,
+/// and the final summary.
+fn close(
+    mut c: Committer<'_>,
+    state: JobState,
+    job_sha256: &str,
+    t0: crate::job::timestamp::Timestamp,
+    dir: &JobDir,
+) -> Result<RunEnd, RunError> {
     let at = now_rfc3339();
     match state {
         JobState::Completed | JobState::Failed => c.append(Record::End { state, at })?,
@@ -525,7 +565,7 @@ pub fn run(
     }
     crash_point("run.end_appended");
     c.commit()?;
-    fill_summary(&mut c.ledger.summary, job_sha256, ctx.t0, dir);
+    fill_summary(&mut c.ledger.summary, job_sha256, t0, dir);
     c.ledger.summary.finish(state);
     c.ledger.summary.end_time = now_rfc3339();
     c.save_summary();
@@ -568,10 +608,14 @@ fn internal(c: &mut Committer<'_>, ctx: &ObjectCtx) -> Result<(), RunError> {
     c.commit()?;
     crash_point("internal.intents_committed");
     let refs: Vec<&CommitPlan> = work.plans.iter().collect();
-    let results = c.exec.execute(&refs);
-    for (id, result) in ids.into_iter().zip(results) {
+    let results = c.exec.execute_retrying(&refs, c.retry);
+    for ((id, plan), result) in ids.into_iter().zip(&work.plans).zip(results) {
         let error = match result {
             PlanResult::Committed => None,
+            PlanResult::Unfinished(e) => {
+                c.unfinished(plan, e);
+                continue;
+            }
             other => Some(("internal".into(), format!("{other:?}"))),
         };
         c.append(Record::Done { id, error })?;
@@ -702,6 +746,10 @@ fn commit_loop(
         c.commit()?;
         crash_point("run.intents_committed");
         let changed = c.execute(plans)?;
+        if let Some(e) = c.halt.clone() {
+            c.ledger.summary.last_error = e;
+            return Ok(JobState::Aborted);
+        }
         // Done records are appended; the next commit makes them durable.
         crash_point("run.done_appended");
         // A conflicting object is finished only after its second decision.
