@@ -39,23 +39,6 @@ fn decisions(lines: &[Value]) -> BTreeMap<(String, String, String), String> {
         .collect()
 }
 
-fn verify_cmd(drives: &[PathBuf], extra: &[&str]) -> (i32, Value, String) {
-    let o = Command::new(bin())
-        .arg("verify")
-        .args(extra)
-        .arg("--json")
-        .arg("--drives")
-        .args(drives)
-        .env("MINIO_KMS_SECRET_KEY", KEY1)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        serde_json::from_slice(&o.stdout).unwrap_or(Value::Null),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
 /// Every `xl.meta` below `dir`.
 fn xl_metas(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -41,15 +41,7 @@ impl Drop for Immutable {
 const VICTIM: &str = "fixture/dir000/obj-0000007";
 
 fn verify(drives: &[PathBuf]) -> serde_json::Value {
-    let o = Command::new(bin())
-        .arg("verify")
-        .arg("--json")
-        .arg("--drives")
-        .args(drives)
-        .env("MINIO_KMS_SECRET_KEY", KEY1)
-        .output()
-        .unwrap();
-    serde_json::from_slice(&o.stdout).unwrap()
+    verify_cmd(drives, &[]).1
 }
 
 fn xl(drive: &Path) -> Vec<u8> {

@@ -41,22 +41,9 @@ fn run_on_fresh(old_kernel: bool, trace: bool) -> (serde_json::Value, Option<u64
     if old_kernel {
         cmd.env("KEYROTATE_TEST_OLD_KERNEL", "1");
     }
-    let out = cmd.output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of_success(&cmd.output().unwrap());
     // Everything reads back under the new sealing, all drives agree.
-    let verify = Command::new(bin())
-        .args(["verify", "--data", "--json", "--drives"])
-        .args(&drives)
-        .env("MINIO_KMS_SECRET_KEY", KEY1)
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    let (_, report, _) = verify_cmd(&drives, &["--data"]);
     assert_eq!(report["problems"].as_array().unwrap().len(), 0, "{report}");
     assert_eq!(report["plaintext"], 0, "{report}");
     assert_eq!(staging_left(&drives), 0);

@@ -48,6 +48,36 @@ pub fn drives(root: &Path, n: usize) -> Vec<PathBuf> {
     (1..=n).map(|i| root.join(format!("drive{i}"))).collect()
 }
 
+/// `keyrotate verify --json [EXTRA] --drives DRIVES` with the static key:
+/// (exit code, JSON report, stderr).
+pub fn verify_cmd(drives: &[PathBuf], extra: &[&str]) -> (i32, Value, String) {
+    let o = Command::new(bin())
+        .arg("verify")
+        .args(extra)
+        .arg("--json")
+        .arg("--drives")
+        .args(drives)
+        .env("MINIO_KMS_SECRET_KEY", KEY1)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        serde_json::from_slice(&o.stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The JSON on stdout of a command that must have exited 0.
+pub fn json_of_success(out: &Output) -> Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// `keyrotate-*` staging entries (folders, spare files) left in the drives'
 /// `.minio.sys/tmp`.
 #[allow(dead_code)]
