@@ -16,19 +16,6 @@ use sha2::{Digest, Sha256};
 mod runs;
 use runs::*;
 
-const COUNTERS: &[&str] = &[
-    "objectsScanned",
-    "objects",
-    "objectsRotated",
-    "objectsConverted",
-    "objectsSkipped",
-    "objectsFiltered",
-    "objectsFailed",
-    "deleteMarkersSkipped",
-    "bytesTransferred",
-    "attempts",
-];
-
 #[test]
 fn kill_nine_at_random_points_then_resume() {
     let tmp = tempfile::tempdir().unwrap();

@@ -39,29 +39,6 @@ use xlmeta::XlMeta;
 mod runs;
 use runs::*;
 
-/// Summary fields a crash must not change.
-const COUNTERS: &[&str] = &[
-    "objectsScanned",
-    "objects",
-    "objectsRotated",
-    "objectsConverted",
-    "objectsEncrypted",
-    "objectsSkipped",
-    "objectsFiltered",
-    "objectsFailed",
-    "deleteMarkersSkipped",
-    "bytesTransferred",
-    "bytesActual",
-    "deleteMarkers",
-    "complete",
-    "failed",
-    "attempts",
-    "skippedByReason",
-    "failedByReason",
-    "internal",
-    "status",
-];
-
 /// Points a run passes once: only their first hit exists.
 const ONCE: &[&str] = &[
     "run.resume_executed",

@@ -48,6 +48,29 @@ pub fn drives(root: &Path, n: usize) -> Vec<PathBuf> {
     (1..=n).map(|i| root.join(format!("drive{i}"))).collect()
 }
 
+/// Summary fields a crash must not change.
+pub const COUNTERS: &[&str] = &[
+    "objectsScanned",
+    "objects",
+    "objectsRotated",
+    "objectsConverted",
+    "objectsEncrypted",
+    "objectsSkipped",
+    "objectsFiltered",
+    "objectsFailed",
+    "deleteMarkersSkipped",
+    "bytesTransferred",
+    "bytesActual",
+    "deleteMarkers",
+    "complete",
+    "failed",
+    "attempts",
+    "skippedByReason",
+    "failedByReason",
+    "internal",
+    "status",
+];
+
 /// `keyrotate verify --json [EXTRA] --drives DRIVES` with the static key:
 /// (exit code, JSON report, stderr).
 pub fn verify_cmd(drives: &[PathBuf], extra: &[&str]) -> (i32, Value, String) {
