@@ -404,8 +404,9 @@ fn reapply(bytes: &[u8], edits: &[MetaEdit]) -> Option<Vec<u8>> {
     x.encode().ok()
 }
 
-/// Applies `changes` to version `i` of one drive's file.
-fn apply_changes(x: &mut XlMeta<'_>, i: usize, changes: &Changes) -> Result<(), xlmeta::Error> {
+/// Applies `changes` to version `i` of one drive's file (public for the
+/// `rotate_edit` fuzz target: the exact edit a rotation commits).
+pub fn apply_changes(x: &mut XlMeta<'_>, i: usize, changes: &Changes) -> Result<(), xlmeta::Error> {
     x.edit_object(i, |o| {
         let sys = o.meta_sys.get_or_insert_with(Vec::new);
         sys.retain(|(k, _)| !changes.sys_remove.iter().any(|r| r == k.as_ref()));
