@@ -24,9 +24,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(back.versions().len(), xl.versions().len());
     }
     // Edit the first object version that accepts edits.
-    let Some(i) = (0..xl.versions().len()).find(|&i| xl.object(i).is_ok()) else {
-        return;
-    };
+    let Some(i) = (0..xl.versions().len()).find(|&i| xl.object(i).is_ok()) else { return };
     let mut edited = xl.clone();
     let edit = edited.edit_object(i, |o| {
         o.set_meta_sys("X-Minio-Internal-fuzz", b"1");
