@@ -55,12 +55,34 @@ bench-e2e: build
 	$(CARGO) build --release -p bench --bin e2e --bin encrypt_bench
 	target/release/e2e --keyrotate target/release/keyrotate --out target/bench-results/e2e.json $(E2E_ARGS)
 
-# Coverage-guided fuzzing of the on-disk decoders (cargo-fuzz on the stable
-# toolchain: RUSTC_BOOTSTRAP lets it use the sanitizer flags it needs).
+# Coverage-guided fuzzing of every decoder of untrusted input (cargo-fuzz on
+# the stable toolchain: RUSTC_BOOTSTRAP lets it use the sanitizer flags it
+# needs). The fuzz crates (<crate>/fuzz) are outside the workspace, so
+# `make test` never builds them. Targets run one after another, FUZZ_SECONDS
+# EACH (default 600: all 13 take over two hours); FUZZ_TARGETS picks a subset
+# as crate/target or bare target names, e.g.
+#   make fuzz FUZZ_TARGETS="dare kms-client/responses" FUZZ_SECONDS=60
+# Each target's corpus grows in <crate>/fuzz/corpus/<target> (git-ignored),
+# starting from the committed <crate>/fuzz/seeds/<target>; a crash stops the
+# run and leaves its input in <crate>/fuzz/artifacts/<target>.
+FUZZ_ALL := xlmeta/decode xlmeta/format_json \
+	engine/bitrot engine/bucket_meta engine/config_blob engine/dare engine/job \
+	engine/names engine/rotate_edit engine/sse_metadata \
+	kms-client/config kms-client/responses kms-client/static_key
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_RUN = $(foreach t,$(FUZZ_TARGETS),$(if $(findstring /,$(t)),$(t),$(or $(filter %/$(t),$(FUZZ_ALL)),unknown/$(t))))
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	mkdir -p xlmeta/fuzz/corpus
-	cd xlmeta && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode fuzz/corpus fuzz/seeds -- -max_total_time=$(FUZZ_SECONDS)
+	for t in $(FUZZ_RUN); do \
+		test -d $${t%%/*}/fuzz/seeds/$${t#*/} || { echo "no fuzz target $$t (see FUZZ_ALL)"; exit 2; }; \
+	done
+	set -e; for t in $(FUZZ_RUN); do \
+		crate=$${t%%/*}; name=$${t#*/}; \
+		echo "== fuzz $$crate/$$name for $(FUZZ_SECONDS)s"; \
+		mkdir -p $$crate/fuzz/corpus/$$name; \
+		(cd $$crate && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$name fuzz/corpus/$$name fuzz/seeds/$$name \
+			-- -max_total_time=$(FUZZ_SECONDS)); \
+	done
 
 # End-to-end demo on a throwaway deployment: a 4-drive MinIO-format fixture
 # with SSE-KMS and SSE-S3 objects under a static KMS key, then plan, run and

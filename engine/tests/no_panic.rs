@@ -223,3 +223,38 @@ fn bitrot_frames() {
         let _ = engine::erasure::bitrot::verify_frame(b);
     });
 }
+
+/// Found by the `rotate_edit` fuzzer: a version whose `MetaSys` repeats the
+/// KMS key id. The rotation's edit replaced only the first copy, while
+/// MinIO reads the last, so the rotated object kept its old key id.
+#[test]
+fn rotation_edit_replaces_repeated_keys() {
+    use engine::sse::metadata::META_KEY_ID;
+    use engine::sse::Changes;
+    use xlmeta::XlMeta;
+
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/fuzz/repeated-sys-key.xl.meta");
+    let raw = std::fs::read(path).unwrap();
+    let xl = XlMeta::parse(&raw).unwrap();
+    let i = (0..xl.versions().len())
+        .find(|&i| xl.object(i).is_ok())
+        .unwrap();
+    let mut changes = Changes::default();
+    changes.set_sys(META_KEY_ID, "rotated-key");
+    let mut edited = xl.clone();
+    engine::run::object::apply_changes(&mut edited, i, &changes).unwrap();
+    let back_raw = edited.encode().unwrap();
+    let back = XlMeta::parse(&back_raw).unwrap();
+    let obj = back.object(i).unwrap();
+    // MinIO reads the last copy of a repeated key; every copy must change.
+    assert_eq!(obj.meta_sys(META_KEY_ID), Some(&b"rotated-key"[..]));
+    let copies: Vec<&[u8]> = obj
+        .meta_sys
+        .iter()
+        .flatten()
+        .filter(|(k, _)| k == META_KEY_ID)
+        .map(|(_, v)| v.as_ref())
+        .collect();
+    assert_eq!(copies, [b"rotated-key", b"rotated-key"]);
+}

@@ -405,8 +405,18 @@ pub fn expand_endpoints(text: &str) -> Result<Vec<String>, KmsError> {
     Ok(out)
 }
 
+/// More endpoints than any KMS cluster has. Ellipses multiply (five
+/// `{1...32}` make 33 million names), so the expansion stops here with an
+/// error instead of exhausting memory (found by the `config` fuzzer).
+const MAX_ENDPOINTS: usize = 10_000;
+
 fn expand_one(pattern: &str, out: &mut Vec<String>) -> Result<(), KmsError> {
     let Some(open) = pattern.find('{') else {
+        if out.len() >= MAX_ENDPOINTS {
+            return Err(KmsError::Config(format!(
+                "KMS endpoint list expands to more than {MAX_ENDPOINTS} endpoints"
+            )));
+        }
         out.push(pattern.to_string());
         return Ok(());
     };
@@ -455,5 +465,14 @@ mod tests {
             ["h08", "h09", "h10"]
         );
         assert!(expand_endpoints("h{3...1}").is_err());
+        assert_eq!(
+            expand_endpoints("h{1...100}{1...100}").unwrap().len(),
+            10_000
+        );
+        assert!(expand_endpoints("h{1...100}{1...100},i").is_err());
+        // Found by the `config` fuzzer: 33 million names ran out of memory.
+        let oom = "https://kes{1...32}.x/kms{08...11}:ex https://kes{1...32}.x/kms{08...11}:ex \
+                   \u{1a}tt-es{1...32}\u{1a}tt-es{1...32}.x/km}:";
+        assert!(expand_endpoints(oom).is_err());
     }
 }

@@ -121,7 +121,7 @@ struct DecryptBody {
     plaintext: String,
 }
 
-fn parse_generate(key: &KeyId, response: Response) -> Result<DataKey, KmsError> {
+pub(crate) fn parse_generate(key: &KeyId, response: Response) -> Result<DataKey, KmsError> {
     if !response.status.is_success() {
         return Err(map_error(key, &response));
     }
@@ -148,7 +148,7 @@ fn take_plaintext(text: &mut String) -> Option<PlaintextKey> {
     decoded.as_deref().and_then(PlaintextKey::from_slice)
 }
 
-fn parse_decrypt(key: &KeyId, response: Response) -> Result<PlaintextKey, KmsError> {
+pub(crate) fn parse_decrypt(key: &KeyId, response: Response) -> Result<PlaintextKey, KmsError> {
     if !response.status.is_success() {
         return Err(map_error(key, &response));
     }

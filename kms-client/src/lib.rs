@@ -36,6 +36,8 @@ pub mod config;
 pub mod context;
 mod crypto;
 pub mod env_file;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod identity;
 pub mod kes;

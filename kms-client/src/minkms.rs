@@ -242,19 +242,7 @@ impl MinKmsClient {
         }]);
         self.transport
             .post(&self.path, "application/octet-stream", body, |r| {
-                let fields = single_frame(key, CMD_KEY_GENERATE, &r)?;
-                let plaintext = field(&fields, 2).and_then(PlaintextKey::from_slice);
-                let ciphertext = field(&fields, 3).filter(|c| !c.is_empty());
-                match (plaintext, ciphertext) {
-                    (Some(plaintext), Some(ciphertext)) => Ok(DataKey {
-                        key_id: key.clone(),
-                        plaintext,
-                        ciphertext: ciphertext.to_vec(),
-                    }),
-                    _ => Err(KmsError::MalformedResponse(format!(
-                        "MinIO KMS generate for key {key:?}: missing fields"
-                    ))),
-                }
+                parse_generate(key, &r)
             })
             .await
     }
@@ -275,17 +263,40 @@ impl MinKmsClient {
         }]);
         self.transport
             .post(&self.path, "application/octet-stream", body, |r| {
-                let fields = single_frame(key, CMD_KEY_DECRYPT, &r)?;
-                field(&fields, 1)
-                    .and_then(PlaintextKey::from_slice)
-                    .ok_or_else(|| {
-                        KmsError::MalformedResponse(format!(
-                            "MinIO KMS decrypt for key {key:?}: no 32-byte plaintext"
-                        ))
-                    })
+                parse_decrypt(key, &r)
             })
             .await
     }
+}
+
+/// A `KeyGenerate` answer: plaintext (field 2, 32 bytes) and ciphertext
+/// (field 3, non-empty).
+pub(crate) fn parse_generate(key: &KeyId, r: &Response) -> Result<DataKey, KmsError> {
+    let fields = single_frame(key, CMD_KEY_GENERATE, r)?;
+    let plaintext = field(&fields, 2).and_then(PlaintextKey::from_slice);
+    let ciphertext = field(&fields, 3).filter(|c| !c.is_empty());
+    match (plaintext, ciphertext) {
+        (Some(plaintext), Some(ciphertext)) => Ok(DataKey {
+            key_id: key.clone(),
+            plaintext,
+            ciphertext: ciphertext.to_vec(),
+        }),
+        _ => Err(KmsError::MalformedResponse(format!(
+            "MinIO KMS generate for key {key:?}: missing fields"
+        ))),
+    }
+}
+
+/// A `KeyDecrypt` answer: the plaintext (field 1, 32 bytes).
+pub(crate) fn parse_decrypt(key: &KeyId, r: &Response) -> Result<PlaintextKey, KmsError> {
+    let fields = single_frame(key, CMD_KEY_DECRYPT, r)?;
+    field(&fields, 1)
+        .and_then(PlaintextKey::from_slice)
+        .ok_or_else(|| {
+            KmsError::MalformedResponse(format!(
+                "MinIO KMS decrypt for key {key:?}: no 32-byte plaintext"
+            ))
+        })
 }
 
 fn field<'a>(fields: &[(u32, &'a [u8])], number: u32) -> Option<&'a [u8]> {

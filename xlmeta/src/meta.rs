@@ -349,6 +349,22 @@ impl<'a> VersionMeta<'a> {
     }
 }
 
+/// Replaces the value of every entry named `key`, or appends one. A map
+/// read from a drive may repeat a key; MinIO (like [`ObjectV2::meta_sys`])
+/// reads the last copy, so updating only the first would leave the old
+/// value in force (found by the `rotate_edit` fuzzer: a rotated object kept
+/// its old sealed key).
+fn set_entry<'a, V: ToOwned + ?Sized>(map: &mut MetaMap<'a, V>, key: &str, value: Cow<'a, V>) {
+    let mut found = false;
+    for entry in map.iter_mut().filter(|(k, _)| k == key) {
+        entry.1 = value.clone();
+        found = true;
+    }
+    if !found {
+        map.push((Cow::Owned(key.to_owned()), value));
+    }
+}
+
 fn meta_sys_get<'m>(map: Option<&'m MetaSys<'_>>, key: &str) -> Option<&'m [u8]> {
     map?.iter()
         .rev()
@@ -372,14 +388,12 @@ impl<'a> ObjectV2<'a> {
             .map(|(_, v)| v.as_ref())
     }
 
-    /// Sets a MetaSys entry: replaces the value in place if the key exists,
-    /// otherwise appends (creating the map if it was nil).
+    /// Sets a MetaSys entry: replaces the value in place if the key exists
+    /// (in every copy of a duplicated key, see [`set_entry`]), otherwise
+    /// appends (creating the map if it was nil).
     pub fn set_meta_sys(&mut self, key: &str, value: &[u8]) {
         let map = self.meta_sys.get_or_insert_with(Vec::new);
-        match map.iter_mut().find(|(k, _)| k == key) {
-            Some(entry) => entry.1 = Cow::Owned(value.to_vec()),
-            None => map.push((Cow::Owned(key.to_owned()), Cow::Owned(value.to_vec()))),
-        }
+        set_entry(map, key, Cow::Owned(value.to_vec()));
     }
 
     /// Removes a MetaSys entry; returns whether it existed.
@@ -395,10 +409,7 @@ impl<'a> ObjectV2<'a> {
     /// Sets a MetaUsr entry (in place or appended).
     pub fn set_meta_usr(&mut self, key: &str, value: &str) {
         let map = self.meta_usr.get_or_insert_with(Vec::new);
-        match map.iter_mut().find(|(k, _)| k == key) {
-            Some(entry) => entry.1 = Cow::Owned(value.to_owned()),
-            None => map.push((Cow::Owned(key.to_owned()), Cow::Owned(value.to_owned()))),
-        }
+        set_entry(map, key, Cow::Owned(value.to_owned()));
     }
 
     /// Removes a MetaUsr entry; returns whether it existed.

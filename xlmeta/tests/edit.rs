@@ -603,3 +603,56 @@ fn legacy_delete_marker_header_uses_utc_timestamps() {
         "meta bytes stay verbatim"
     );
 }
+
+/// A version read from a drive may repeat a `MetaSys` or `MetaUsr` key (the
+/// `rotate_edit` fuzzer found one repeating the KMS key id). MinIO reads the
+/// last copy, so a set must replace every copy, not only the first.
+#[test]
+fn set_replaces_every_copy_of_a_repeated_key() {
+    const KEY_ID: &str = "X-Minio-Internal-Server-Side-Encryption-S3-Kms-Key-Id";
+    let raw = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/fuzz/repeated-sys-key.xl.meta"
+    ))
+    .unwrap();
+    let xl = XlMeta::parse(&raw).unwrap();
+    let i = (0..xl.versions().len())
+        .find(|&i| xl.object(i).is_ok())
+        .unwrap();
+    let copies = |o: &ObjectV2<'_>| sys_keys(o).iter().filter(|k| *k == KEY_ID).count();
+    assert_eq!(
+        copies(&xl.object(i).unwrap()),
+        2,
+        "the input repeats the key"
+    );
+    assert_eq!(
+        xl.object(i).unwrap().meta_sys(KEY_ID),
+        Some(&b"c2VhbGVk"[..])
+    );
+
+    let mut edited = xl.clone();
+    edited
+        .edit_object(i, |o| {
+            o.set_meta_sys(KEY_ID, b"rotated-key");
+            o.meta_usr = Some(vec![
+                (Cow::Borrowed("x-amz-meta-a"), Cow::Borrowed("1")),
+                (Cow::Borrowed("x-amz-meta-a"), Cow::Borrowed("2")),
+            ]);
+            o.set_meta_usr("x-amz-meta-a", "3");
+            Ok(())
+        })
+        .unwrap();
+    let out = edited.encode().unwrap();
+    let back = XlMeta::parse(&out).unwrap();
+    let o = back.object(i).unwrap();
+    assert_eq!(copies(&o), 2, "no copy removed: other bytes stay as stored");
+    assert!(o
+        .meta_sys
+        .iter()
+        .flatten()
+        .filter(|(k, _)| k == KEY_ID)
+        .all(|(_, v)| v.as_ref() == b"rotated-key"));
+    assert_eq!(o.meta_sys(KEY_ID), Some(&b"rotated-key"[..]));
+    assert_eq!(o.meta_usr("x-amz-meta-a"), Some("3"));
+    assert!(o.meta_usr.iter().flatten().all(|(_, v)| v == "3"));
+}

@@ -418,24 +418,25 @@ fn reapply(bytes: &[u8], edits: &[MetaEdit]) -> Option<Vec<u8>> {
     x.encode().ok()
 }
 
-/// Applies `changes` to version `i` of one drive's file.
-fn apply_changes(x: &mut XlMeta<'_>, i: usize, changes: &Changes) -> Result<(), xlmeta::Error> {
+/// Applies `changes` to version `i` of one drive's file (public for the
+/// `rotate_edit` fuzz target: the exact edit a rotation commits).
+pub fn apply_changes(x: &mut XlMeta<'_>, i: usize, changes: &Changes) -> Result<(), xlmeta::Error> {
     x.edit_object(i, |o| {
-        let sys = o.meta_sys.get_or_insert_with(Vec::new);
-        sys.retain(|(k, _)| !changes.sys_remove.iter().any(|r| r == k.as_ref()));
-        for (k, v) in &changes.sys_set {
-            match sys.iter_mut().find(|(key, _)| key.as_ref() == k.as_str()) {
-                Some(entry) => entry.1 = v.clone().into(),
-                None => sys.push((k.clone().into(), v.clone().into())),
-            }
+        // Both maps are written even when nil before (as always).
+        o.meta_sys.get_or_insert_with(Vec::new);
+        o.meta_usr.get_or_insert_with(Vec::new);
+        for k in &changes.sys_remove {
+            o.remove_meta_sys(k);
         }
-        let usr = o.meta_usr.get_or_insert_with(Vec::new);
-        usr.retain(|(k, _)| !changes.usr_remove.iter().any(|r| r == k.as_ref()));
+        // The setters replace every copy of a repeated key (MinIO reads the last).
+        for (k, v) in &changes.sys_set {
+            o.set_meta_sys(k, v);
+        }
+        for k in &changes.usr_remove {
+            o.remove_meta_usr(k);
+        }
         for (k, v) in &changes.usr_set {
-            match usr.iter_mut().find(|(key, _)| key.as_ref() == k.as_str()) {
-                Some(entry) => entry.1 = v.clone().into(),
-                None => usr.push((k.clone().into(), v.clone().into())),
-            }
+            o.set_meta_usr(k, v);
         }
         Ok(())
     })
