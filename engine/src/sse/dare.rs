@@ -186,14 +186,28 @@ impl Aead {
         buf: &mut [u8],
         tag: &[u8; TAG_SIZE],
     ) -> Result<(), DareError> {
+        self.open_shifted(nonce, aad, buf, 0, tag)
+    }
+
+    /// Opens the ciphertext at `in_out[src..]`, writing the plaintext to
+    /// the start of `in_out`: decryption and the move towards the front
+    /// are one pass over the bytes.
+    pub(crate) fn open_shifted(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        in_out: &mut [u8],
+        src: usize,
+        tag: &[u8; TAG_SIZE],
+    ) -> Result<(), DareError> {
         let nonce = ring::aead::Nonce::assume_unique_for_key(*nonce);
         self.0
             .open_in_place_separate_tag(
                 nonce,
                 ring::aead::Aad::from(aad),
                 ring::aead::Tag::from(*tag),
-                buf,
-                0..,
+                in_out,
+                src..,
             )
             .map(|_| ())
             .map_err(|_| DareError::TagMismatch)
@@ -443,6 +457,18 @@ impl Decryptor {
         payload: &mut [u8],
         tag: &[u8; TAG_SIZE],
     ) -> Result<(), DareError> {
+        self.open_shifted(header, payload, 0, tag)
+    }
+
+    /// [`open`](Self::open) of the payload at `in_out[src..]`, its
+    /// plaintext written to the start of `in_out` in the same pass.
+    fn open_shifted(
+        &mut self,
+        header: &[u8; HEADER_SIZE],
+        in_out: &mut [u8],
+        src: usize,
+        tag: &[u8; TAG_SIZE],
+    ) -> Result<(), DareError> {
         let suite =
             CipherSuite::from_id(header[1]).ok_or(DareError::UnsupportedCipher(header[1]))?;
         let slot = match suite {
@@ -458,7 +484,7 @@ impl Decryptor {
             n
         };
         let aad = [header[0], header[1], header[2], header[3]];
-        aead.open(&nonce, &aad, payload, tag)?;
+        aead.open_shifted(&nonce, &aad, in_out, src, tag)?;
         if header[0] == VERSION_20 && header[4] & FINAL_FLAG != 0 {
             self.finalized = true;
         }
@@ -628,14 +654,17 @@ fn decrypt_in_place_inner(dec: &mut Decryptor, buf: &mut [u8]) -> Result<usize, 
             .ok_or(DareError::UnexpectedEof)?;
         let header = *header;
         let len = dec.check_header(&header)?;
-        let (payload, body) = body
-            .split_at_mut_checked(len)
-            .ok_or(DareError::UnexpectedEof)?;
         let tag = *body
-            .first_chunk::<TAG_SIZE>()
+            .get(len..)
+            .and_then(|b| b.first_chunk::<TAG_SIZE>())
             .ok_or(DareError::UnexpectedEof)?;
-        dec.open(&header, payload, &tag)?;
-        buf.copy_within(read + HEADER_SIZE..read + HEADER_SIZE + len, written);
+        // The payload is opened straight into its place in the plaintext
+        // (`written ≤ read`): no second pass to close the gaps.
+        let payload_end = read + HEADER_SIZE + len;
+        let in_out = buf
+            .get_mut(written..payload_end)
+            .ok_or(DareError::UnexpectedEof)?;
+        dec.open_shifted(&header, in_out, read + HEADER_SIZE - written, &tag)?;
         written += len;
         read += HEADER_SIZE + len + TAG_SIZE;
     }
