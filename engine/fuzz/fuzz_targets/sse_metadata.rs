@@ -12,27 +12,24 @@
 
 use engine::sse::etag::StoredEtag;
 use engine::sse::metadata::{
-    sealed_key_entries, META_ACTUAL_SIZE, META_ALGORITHM, META_CONTEXT, META_DATA_ENCRYPTION_KEY,
-    META_IV, META_KEY_ID, META_MULTIPART, META_SEALED_KEY_KMS, META_SEALED_KEY_S3,
-    META_SEALED_KEY_SSEC,
+    sealed_key_entries, CRYPTO_KEYS, META_ACTUAL_SIZE, META_MULTIPART,
 };
 use engine::sse::{CryptoEntries, Domain, Iv, SealAlgorithm, SseType};
 use kms_client::PlaintextKey;
 use libfuzzer_sys::fuzz_target;
 
-const KEYS: [&str; 11] = [
-    META_IV,
-    META_ALGORITHM,
-    META_SEALED_KEY_SSEC,
-    META_SEALED_KEY_S3,
-    META_SEALED_KEY_KMS,
-    META_KEY_ID,
-    META_DATA_ENCRYPTION_KEY,
-    META_CONTEXT,
-    META_MULTIPART,
-    META_ACTUAL_SIZE,
-    "X-Minio-Internal-Server-Side-Encryption-Unknown",
-];
+/// The keys the input picks from: every encryption key, the actual size,
+/// and one MinIO does not know.
+const KEYS: [&str; CRYPTO_KEYS.len() + 2] = {
+    let mut keys = [META_ACTUAL_SIZE; CRYPTO_KEYS.len() + 2];
+    let mut i = 0;
+    while i < CRYPTO_KEYS.len() {
+        keys[i] = CRYPTO_KEYS[i];
+        i += 1;
+    }
+    keys[i + 1] = "X-Minio-Internal-Server-Side-Encryption-Unknown";
+    keys
+};
 
 fuzz_target!(|data: &[u8]| {
     let mut sys: Vec<(&str, &[u8])> = Vec::new();

@@ -416,7 +416,11 @@ impl Lane {
             Err(e) => return Err(StageError::Target(e)),
         };
         let mode = old.as_ref().map_or(0o666, |m| m.mode() & 0o7777);
-        let (name, file, reused) = self.take_file(mode).map_err(StageError::Create)?;
+        // A spare takes the owner and mode of the file it replaces: with no
+        // file to replace there is none to copy, so a new file is made.
+        let (name, file, reused) = self
+            .take_file(mode, old.is_some())
+            .map_err(StageError::Create)?;
         let written = write_staged(&file, reused.as_ref(), old.as_ref(), mode, data);
         if let Err(e) = written {
             drop(file);
@@ -430,11 +434,16 @@ impl Lane {
         Ok((name, swap))
     }
 
-    /// A file to stage into: a spare that is still a regular file linked
-    /// only from here (anything else is dropped from the folder), or a new
-    /// file. Returns its name, the open file, and the spare's metadata.
-    fn take_file(&mut self, mode: u32) -> std::io::Result<(u32, File, Option<rustix::fs::Stat>)> {
-        while let Some(name) = self.spare.pop() {
+    /// A file to stage into: when `reuse`, a spare that is still a regular
+    /// file linked only from here (anything else is dropped from the
+    /// folder); else, or with no spare left, a new file. Returns its name,
+    /// the open file, and the spare's metadata.
+    fn take_file(
+        &mut self,
+        mode: u32,
+        reuse: bool,
+    ) -> std::io::Result<(u32, File, Option<rustix::fs::Stat>)> {
+        while let Some(name) = reuse.then(|| self.spare.pop()).flatten() {
             let opened = rustix::fs::openat(
                 &self.dir,
                 name.to_string(),
@@ -655,7 +664,7 @@ mod reuse_tests {
     use std::collections::BTreeSet;
     use std::fs::File;
     use std::io::Read;
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::path::{Path, PathBuf};
 
     use crate::drives::io::{DriveIo, STAGING_DIR};
@@ -883,6 +892,31 @@ mod reuse_tests {
         assert_eq!(std::fs::read(dir.path().join(&rels[0])).unwrap(), b"third");
         io.release_staging();
         assert!(files_in_staging(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_new_file_is_never_made_from_a_spare() {
+        let (dir, io, rels) = setup(2, 10);
+        let first = dir.path().join(&rels[0]);
+        std::fs::set_permissions(&first, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let old_inode = std::fs::metadata(&first).unwrap().ino();
+        io.atomic_write_batch(vec![(rels[0].clone(), b"x".to_vec())])
+            .unwrap();
+        // No file to replace, no owner or mode to copy: a fresh file, not
+        // the spare (which holds another file's mode).
+        let fresh = PathBuf::from("bkt/o0/fresh");
+        io.atomic_write_batch(vec![(fresh.clone(), b"f".to_vec())])
+            .unwrap();
+        let m = std::fs::metadata(dir.path().join(&fresh)).unwrap();
+        assert_ne!(m.ino(), old_inode);
+        assert_ne!(m.permissions().mode() & 0o7777, 0o600);
+        // The spare waits for the next file that replaces one.
+        io.atomic_write_batch(vec![(rels[1].clone(), b"y".to_vec())])
+            .unwrap();
+        let m = std::fs::metadata(dir.path().join(&rels[1])).unwrap();
+        assert_eq!(m.ino(), old_inode);
+        assert_eq!(std::fs::read(dir.path().join(&rels[1])).unwrap(), b"y");
+        io.release_staging();
     }
 
     #[test]

@@ -251,6 +251,18 @@ impl Committer<'_> {
         ));
     }
 
+    /// Whether a plan was left unfinished (the job must stop); its error
+    /// becomes the job's last error.
+    fn halted(&mut self) -> bool {
+        match self.halt.take() {
+            Some(e) => {
+                self.ledger.summary.last_error = e;
+                true
+            }
+            None => false,
+        }
+    }
+
     fn save_summary(&mut self) {
         let _ = self.report.flush();
         let mut s = self.ledger.summary.clone();
@@ -430,14 +442,12 @@ pub fn run(
         remove_abandoned_staging(&c.exec, sets, process_start);
     }
     // A plan a resume could not finish either: stop before anything new.
-    if let Some(e) = c.halt.take() {
-        c.ledger.summary.last_error = e;
+    if c.halted() {
         return close(c, JobState::Aborted, job_sha256, ctx.t0, dir);
     }
 
     internal(&mut c, &ctx)?;
-    if let Some(e) = c.halt.take() {
-        c.ledger.summary.last_error = e;
+    if c.halted() {
         return close(c, JobState::Aborted, job_sha256, ctx.t0, dir);
     }
 
@@ -746,8 +756,7 @@ fn commit_loop(
         c.commit()?;
         crash_point("run.intents_committed");
         let changed = c.execute(plans)?;
-        if let Some(e) = c.halt.clone() {
-            c.ledger.summary.last_error = e;
+        if c.halted() {
             return Ok(JobState::Aborted);
         }
         // Done records are appended; the next commit makes them durable.

@@ -43,7 +43,7 @@ pub const META_CRC: &str = "x-minio-internal-crc";
 pub const USR_ETAG: &str = "etag";
 
 /// Every key whose presence marks a version as encrypted (MinIO `IsEncrypted`).
-const CRYPTO_KEYS: [&str; 9] = [
+pub const CRYPTO_KEYS: [&str; 9] = [
     META_MULTIPART,
     META_IV,
     META_ALGORITHM,
