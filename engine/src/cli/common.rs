@@ -95,6 +95,17 @@ impl Target {
         Ok(())
     }
 
+    /// Locks every drive of the topology for this process (drives/lock.rs).
+    pub fn lock(
+        &self,
+        topo: &Topology,
+        access: crate::drives::lock::Access,
+    ) -> Result<crate::drives::lock::DriveLocks, CliError> {
+        let drives: Vec<PathBuf> = topo.drives().map(|d| d.path.clone()).collect();
+        crate::drives::lock::lock_drives(&drives, access)
+            .map_err(|e| CliError::new(EXIT_PREFLIGHT, e))
+    }
+
     /// Sets with a worker per drive.
     pub fn sets(&self, topo: &Topology) -> Result<Vec<SetDrives>, CliError> {
         sets_of(topo).map_err(|e| CliError::new(EXIT_PREFLIGHT, anyhow::anyhow!(e)))

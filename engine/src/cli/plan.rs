@@ -33,6 +33,10 @@ pub struct Args {
 pub fn run(args: Args) -> CmdResult {
     let (job, _) = read_job(&args.job)?;
     let topo = args.target.topology(false)?;
+    // No `run` may rewrite the drives while they are read.
+    let _drives = args
+        .target
+        .lock(&topo, crate::drives::lock::Access::Shared)?;
     let sets = args.target.sets(&topo)?;
     let (target, job_context) = target_key(&job, None);
     // Without KMS calls, an unnamed target is the default key; a named one

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::common::{is_tty, read_job, target_key, Target, EXIT_PREFLIGHT};
 use super::{CliError, CmdResult};
+use crate::drives::lock::Access;
 use crate::job::decide::Capabilities;
 use crate::run::notify::{self, RetryPolicy, Token};
 use crate::run::object::{Breaker, InternalPlanner, ObjectCtx};
@@ -42,6 +43,8 @@ pub struct Args {
 pub fn run(args: Args) -> CmdResult {
     let (job, bytes) = read_job(&args.job)?;
     let topo = args.target.topology(false)?;
+    // Held until the process ends: no other job, plan or verify meanwhile.
+    let _drives = args.target.lock(&topo, Access::Exclusive)?;
     args.target.server_check(&topo)?;
     let kms = args.target.kms()?;
     let root = match &args.state_dir {

@@ -33,6 +33,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> CmdResult {
     let topo = args.target.topology(false)?;
+    // No `run` may rewrite the drives while they are read.
+    let _drives = args
+        .target
+        .lock(&topo, crate::drives::lock::Access::Shared)?;
     let sets = args.target.sets(&topo)?;
     let kms = if args.no_kms {
         None

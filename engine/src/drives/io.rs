@@ -460,8 +460,18 @@ impl DriveIo {
         }
     }
 
-    /// Reads `len` bytes at `offset` (fewer at end of file).
+    /// Reads `len` bytes at `offset` (fewer at end of file). The buffer is
+    /// made before the read: a `len` above 1 GiB (only corrupt metadata
+    /// asks for one; readers take at most a batch of erasure blocks) is
+    /// refused instead.
     pub fn read_at(&self, rel: impl AsRef<Path>, offset: u64, len: usize) -> Ticket<Vec<u8>> {
+        if len > MAX_READ_AT {
+            let e = std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("a read of {len} bytes (at most {MAX_READ_AT})"),
+            );
+            return self.failed(self.error("read", rel.as_ref(), e));
+        }
         self.request(
             "read",
             rel.as_ref(),
@@ -809,13 +819,35 @@ struct UringWorker {
     /// Open without updating access times, as MinIO reads; dropped when the
     /// kernel refuses it (`EPERM`: not the owner and not privileged).
     noatime: bool,
+    /// The ring failed ([`UringWorker::abandon_ring`]): requests run as plain
+    /// syscalls on this thread from then on.
+    broken: bool,
+    /// Test hook: the number of ring waits that succeed before one fails
+    /// with everything submitted still in the kernel ([`inject_ring_fault`]).
+    #[cfg(test)]
+    fail_wait_after: Option<usize>,
 }
+
+/// Test hook: the next worker started on `root` has its ring fail (as
+/// `io_uring_enter` can, e.g. `EBUSY`, `ENOMEM`) at its `waits`+1-th wait,
+/// after handing every queued operation to the kernel and letting them
+/// complete unreaped.
+#[cfg(test)]
+fn inject_ring_fault(root: &Path, waits: usize) {
+    RING_FAULTS.lock().unwrap().push((root.to_owned(), waits));
+}
+
+#[cfg(test)]
+static RING_FAULTS: std::sync::Mutex<Vec<(PathBuf, usize)>> = std::sync::Mutex::new(Vec::new());
 
 /// First read of a whole-file read: most xl.meta files fit, saving a statx.
 const FIRST_READ: usize = 16 * 1024;
 
 /// Largest single read/write submitted (the kernel caps one op anyway).
 const MAX_IO: usize = 1 << 30;
+
+/// Largest [`DriveIo::read_at`].
+const MAX_READ_AT: usize = MAX_IO;
 
 /// Completion queue size: three completions per chained read in flight.
 const CQ_ENTRIES: u32 = 4 * RING_ENTRIES * 4;
@@ -861,7 +893,29 @@ impl UringWorker {
             root: root.as_os_str().as_bytes().to_vec(),
             root_fd: None,
             noatime: true,
+            broken: false,
+            #[cfg(test)]
+            fail_wait_after: {
+                let mut faults = RING_FAULTS.lock().unwrap_or_else(|e| e.into_inner());
+                let at = faults.iter().position(|(r, _)| r == root);
+                at.map(|i| faults.remove(i).1)
+            },
         })
+    }
+
+    /// Hands everything queued to the kernel and waits for a completion.
+    fn submit_and_wait(&mut self) -> std::io::Result<usize> {
+        #[cfg(test)]
+        if let Some(left) = self.fail_wait_after.as_mut() {
+            if *left == 0 {
+                self.fail_wait_after = None;
+                // Submitted, completed, not reaped: the kernel owned them.
+                self.ring.submit_and_wait(self.in_flight)?;
+                return Err(std::io::Error::other("injected ring failure"));
+            }
+            *left -= 1;
+        }
+        self.ring.submit_and_wait(1)
     }
 
     /// The drive root's descriptor, opened on first use (an absent root is
@@ -908,11 +962,11 @@ impl UringWorker {
                 continue;
             }
             // Everything queued goes to the kernel in this one call.
-            if let Err(e) = self.ring.submit_and_wait(1) {
+            if let Err(e) = self.submit_and_wait() {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
-                self.fail_all(e);
+                self.abandon_ring(e);
                 continue;
             }
             let mut reaped = std::mem::take(&mut self.reaped);
@@ -929,10 +983,55 @@ impl UringWorker {
         }
     }
 
-    /// The ring broke (should not happen): answer every request with the error.
-    fn fail_all(&mut self, e: std::io::Error) {
-        for slot in 0..self.slots.len() {
-            self.finish(slot, Err(std::io::Error::new(e.kind(), e.to_string())));
+    /// The ring failed (`io_uring_enter` refused for another reason than a
+    /// signal; should not happen). What it was handed may still be in the
+    /// kernel, whose completions will never be reaped: an open or read may
+    /// yet land in a task's buffer or path, a slot's statx or scratch, or a
+    /// fixed file; a queued read or close names a descriptor by number. So
+    /// every request in flight is answered with the error now, and what the
+    /// kernel may still use is leaked on purpose, never freed or reused
+    /// under it: the tasks' paths, data and buffers, their slots, their
+    /// descriptors (closing one would let a later open reuse its number)
+    /// and the root descriptor. At most `MAX_IN_FLIGHT` requests' memory,
+    /// once per worker. The worker then serves everything with plain
+    /// syscalls; the ring itself is dropped with the worker (the kernel
+    /// keeps what it needs and writes only into the leaked memory).
+    fn abandon_ring(&mut self, e: std::io::Error) {
+        tracing::warn!(
+            "drive {}: io_uring failed ({e}); {} requests in flight fail, the rest run as plain syscalls",
+            String::from_utf8_lossy(&self.root),
+            self.in_flight
+        );
+        self.broken = true;
+        for mut slot in std::mem::take(&mut self.slots) {
+            if let Some(task) = slot.task.take() {
+                let Task { req, sink, buf, .. } = task;
+                let path = match &req {
+                    Request::ReadFile { path } => Some(path.clone()),
+                    _ => None,
+                };
+                self.deliver(
+                    sink,
+                    path,
+                    Err(std::io::Error::new(e.kind(), e.to_string())),
+                );
+                std::mem::forget((req, buf));
+            }
+            std::mem::forget(slot);
+        }
+        std::mem::forget(self.root_fd.take());
+        self.free.clear();
+        self.in_flight = 0;
+    }
+
+    /// A request of a worker whose ring failed, run now with a syscall.
+    fn run_now(&mut self, req: Request, sink: Sink) {
+        match req {
+            Request::ReadFile { path } => {
+                let out = std::fs::read(os_path(&path)).map(Output::Bytes);
+                self.deliver(sink, Some(path), out);
+            }
+            req => self.deliver(sink, None, exec_sync(req)),
         }
     }
 
@@ -972,6 +1071,9 @@ impl UringWorker {
     }
 
     fn start(&mut self, req: Request, sink: Sink) {
+        if self.broken {
+            return self.run_now(req, sink);
+        }
         let step = match req {
             Request::ReadFile { .. } if self.chains => Step::Chain,
             Request::ReadFile { .. }
@@ -1015,7 +1117,8 @@ impl UringWorker {
     ///
     /// # Safety
     /// Every pointer in `entries` must stay valid until their completions
-    /// are processed.
+    /// are processed, or for good if the ring fails first (what
+    /// [`UringWorker::abandon_ring`] ensures by leaking).
     unsafe fn push(&mut self, entries: &[io_uring::squeue::Entry]) -> std::io::Result<()> {
         loop {
             // SAFETY: the caller keeps the entries' memory valid.
@@ -1086,9 +1189,10 @@ impl UringWorker {
         ];
         // SAFETY: the path (owned by the task) and the buffer (by the slot)
         // are not touched until the chain's last completion; the root
-        // descriptor lives as long as the worker.
+        // descriptor lives as long as the worker. A failed ring leaks all
+        // three instead (`abandon_ring`).
         if let Err(e) = unsafe { self.push(&entries) } {
-            self.finish(slot, Err(e));
+            self.abandon_ring(e);
         }
     }
 
@@ -1221,9 +1325,11 @@ impl UringWorker {
         let entry = entry.user_data(((slot as u64) << 2) | TAG_STEP);
         // SAFETY: every pointer in `entry` points into heap memory owned by
         // the task (paths, buffers, data) or the slot (statx), which stays
-        // in place and unmodified until this entry's completion is processed.
+        // in place and unmodified until this entry's completion is processed
+        // (no step resizes a buffer with an operation in flight), or is
+        // leaked if the ring fails first (`abandon_ring`).
         if let Err(e) = unsafe { self.push(std::slice::from_ref(&entry)) } {
-            self.finish(slot, Err(e));
+            self.abandon_ring(e);
         }
     }
 
@@ -1373,17 +1479,30 @@ impl UringWorker {
         self.push_next(slot);
     }
 
+    /// Ends the slot's request. Called on its last completion, or before
+    /// any of its operations reached the ring: the kernel holds nothing of
+    /// it, so its memory and descriptor may go.
     fn finish(&mut self, slot: usize, out: std::io::Result<Output>) {
         let Some(task) = self.slots.get_mut(slot).and_then(|s| s.task.take()) else {
             return;
         };
         if task.fd >= 0 {
-            // SAFETY: the fd was opened by this task and is closed once.
+            // SAFETY: the fd was opened by this task, no operation in flight
+            // names it (see above), and it is closed once.
             unsafe { libc::close(task.fd) };
         }
         self.free.push(slot);
         self.in_flight -= 1;
-        let (batch, index) = match task.sink {
+        let path = match task.req {
+            Request::ReadFile { path } => Some(path),
+            _ => None,
+        };
+        self.deliver(task.sink, path, out);
+    }
+
+    /// Answers a request; a batch item also hands its path back.
+    fn deliver(&mut self, sink: Sink, path: Option<CString>, out: std::io::Result<Output>) {
+        let (batch, index) = match sink {
             Sink::One(reply) => {
                 let _ = reply.send(out);
                 return;
@@ -1393,7 +1512,7 @@ impl UringWorker {
         let Some(Some(b)) = self.batches.get_mut(batch) else {
             return;
         };
-        if let (Request::ReadFile { path }, Some(slot)) = (task.req, b.paths.get_mut(index)) {
+        if let (Some(path), Some(slot)) = (path, b.paths.get_mut(index)) {
             *slot = path;
         }
         if let Some(r) = b.results.get_mut(index) {
@@ -1582,6 +1701,73 @@ mod tests {
             // a directory is not a file
             let got = io.read_files(&["d1"]).wait();
             assert!(got[0].is_err(), "{b:?}");
+        });
+    }
+
+    /// The ring fails (test hook) while a batch of reads is in the kernel:
+    /// those requests get the error, and nothing the kernel still owned
+    /// is reused: later requests on the worker answer from the files, not
+    /// from the stale completions of the failed ones.
+    #[test]
+    fn a_failed_ring_answers_what_was_in_flight_and_stays_correct() {
+        if probe_io_uring().is_err() {
+            eprintln!("skipped: no io_uring");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<(String, Vec<u8>)> = (0..40usize)
+            .map(|i| {
+                let data: Vec<u8> = (0..(i * 997) % 50_000).map(|j| (i * 7 + j) as u8).collect();
+                let name = format!("f{i}");
+                std::fs::write(dir.path().join(&name), &data).unwrap();
+                (name, data)
+            })
+            .collect();
+        inject_ring_fault(dir.path(), 0);
+        let io = DriveIo::spawn_with(dir.path(), Backend::IoUring).unwrap();
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        let got = io.read_files(&names).wait();
+        assert_eq!(got.len(), files.len());
+        for (r, (name, _)) in got.iter().zip(&files) {
+            let e = r.as_ref().expect_err("in flight when the ring failed");
+            assert!(
+                e.to_string().contains("injected ring failure"),
+                "{name}: {e}"
+            );
+            assert_eq!(e.path, Path::new(name), "{e}");
+        }
+        for round in 0..3 {
+            let reads: Vec<_> = files.iter().map(|(n, _)| io.read_file(n)).collect();
+            let ats: Vec<_> = files.iter().map(|(n, _)| io.read_at(n, 3, 5000)).collect();
+            let stats: Vec<_> = files.iter().map(|(n, _)| io.stat(n)).collect();
+            for (((r, a), st), (name, data)) in reads.into_iter().zip(ats).zip(stats).zip(&files) {
+                assert_eq!(&r.wait().unwrap(), data, "round {round} {name}");
+                let want = data.get(3..data.len().min(5003)).unwrap_or_default();
+                assert_eq!(a.wait().unwrap(), want, "round {round} {name} at 3");
+                assert_eq!(
+                    st.wait().unwrap().size,
+                    data.len() as u64,
+                    "round {round} {name}"
+                );
+            }
+        }
+    }
+
+    /// A length from corrupt metadata is refused before a buffer of that
+    /// size is made (the process would abort on the allocation).
+    #[test]
+    fn read_at_refuses_absurd_lengths() {
+        each_backend(|b| {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("f"), b"0123456789").unwrap();
+            let io = DriveIo::spawn_with(dir.path(), b).unwrap();
+            let err = io.read_at("f", 0, 1 << 40).wait().unwrap_err();
+            assert_eq!(
+                err.source.kind(),
+                std::io::ErrorKind::InvalidInput,
+                "{b:?} {err}"
+            );
+            assert_eq!(io.read_at("f", 8, 1 << 20).wait().unwrap(), b"89");
         });
     }
 

@@ -8,10 +8,12 @@
 //! | [`topology`] | format.json, pools, sets, drive positions, discovery errors |
 //! | [`io`] | one io_uring worker thread per drive: reads, listing, the odd single write |
 //! | [`write`] | the drive's writer thread: crash-safe batched writes that reuse inodes |
+//! | [`lock`] | one `run` at a time on a drive (shared for `plan`/`verify`), held by the process |
 //! | [`placement`] | object → set (`sipHashMod`/`crcHashMod`) and shard order (`hashOrder`) |
 
 pub mod endpoints;
 pub mod io;
+pub mod lock;
 pub mod placement;
 pub mod topology;
 pub mod walk;

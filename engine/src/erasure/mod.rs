@@ -21,6 +21,77 @@ use reed_solomon_erasure::galois_8::ReedSolomon;
 /// MinIO's erasure block size (`blockSizeV2`): 1 MiB of stored part bytes per block.
 pub const DEFAULT_BLOCK_SIZE: u64 = 1 << 20;
 
+/// The largest block size MinIO ever wrote (`blockSizeV1`, 10 MiB, in old
+/// objects). Buffers are sized by the block: a larger `EcBSize` is corrupt
+/// metadata, refused before anything is allocated for it.
+pub const MAX_BLOCK_SIZE: u64 = 10 << 20;
+
+/// Part numbers run from 1 to 10000 (`globalMaxPartID`, as S3).
+pub const MAX_PART_NUMBER: i64 = 10_000;
+
+/// The largest stored size of a part or a whole object: MinIO's object limit
+/// (`globalMaxObjectSize`, 5 TiB, also the largest single PUT, so a single
+/// part) plus room for what encryption adds (32 bytes per 64 KiB package,
+/// 1/2048) and compression framing: 1/1024 more.
+pub const MAX_STORED_SIZE: u64 = (5 << 40) + ((5 << 40) >> 10);
+
+/// A version's erasure layout fields that no MinIO writes: corrupt metadata
+/// (checked before reading, since buffers are sized from these fields).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    #[error("erasure block size (EcBSize) {0} is outside 1..={MAX_BLOCK_SIZE}")]
+    BlockSize(i64),
+    #[error("{numbers} part numbers but {sizes} part sizes")]
+    PartCount { numbers: usize, sizes: usize },
+    #[error("{0} parts: more than MinIO allows ({MAX_PART_NUMBER})")]
+    TooManyParts(usize),
+    #[error("part number {0} is outside 1..={MAX_PART_NUMBER}")]
+    PartNumber(i64),
+    #[error("part {number} size {size} is outside 0..={MAX_STORED_SIZE}")]
+    PartSize { number: i64, size: i64 },
+    #[error("parts of {0} bytes in all: more than MinIO stores in one object ({MAX_STORED_SIZE})")]
+    TotalSize(u128),
+}
+
+/// Checks the erasure block size and the parts (`PartNums`/`PartSizes`) of
+/// a version against MinIO's limits; returns the `(number, size)` pairs.
+pub fn check_layout(
+    block_size: i64,
+    part_numbers: &[i64],
+    part_sizes: &[i64],
+) -> Result<Vec<(u32, u64)>, LayoutError> {
+    if !(1..=MAX_BLOCK_SIZE as i64).contains(&block_size) {
+        return Err(LayoutError::BlockSize(block_size));
+    }
+    if part_numbers.len() != part_sizes.len() {
+        return Err(LayoutError::PartCount {
+            numbers: part_numbers.len(),
+            sizes: part_sizes.len(),
+        });
+    }
+    if part_numbers.len() > MAX_PART_NUMBER as usize {
+        return Err(LayoutError::TooManyParts(part_numbers.len()));
+    }
+    let mut total = 0u128;
+    let mut parts = Vec::with_capacity(part_numbers.len());
+    for (&number, &size) in part_numbers.iter().zip(part_sizes) {
+        let n = u32::try_from(number)
+            .ok()
+            .filter(|n| (1..=MAX_PART_NUMBER as u32).contains(n))
+            .ok_or(LayoutError::PartNumber(number))?;
+        let s = u64::try_from(size)
+            .ok()
+            .filter(|&s| s <= MAX_STORED_SIZE)
+            .ok_or(LayoutError::PartSize { number, size })?;
+        total += u128::from(s);
+        parts.push((n, s));
+    }
+    if total > u128::from(MAX_STORED_SIZE) {
+        return Err(LayoutError::TotalSize(total));
+    }
+    Ok(parts)
+}
+
 /// What can go wrong while encoding or decoding erasure shards.
 #[derive(Debug, thiserror::Error)]
 pub enum ErasureError {
@@ -74,15 +145,15 @@ impl std::fmt::Debug for Erasure {
 }
 
 impl Erasure {
-    /// Checks MinIO's constraints (`D > 0`, `P ≥ 0`, `D + P ≤ 256`, block > 0)
-    /// and builds the codec.
+    /// Checks MinIO's constraints (`D > 0`, `P ≥ 0`, `D + P ≤ 256`,
+    /// `0 < block ≤` [`MAX_BLOCK_SIZE`]) and builds the codec.
     pub fn new(data: usize, parity: usize, block_size: u64) -> Result<Self, ErasureError> {
         let bad = || ErasureError::Geometry {
             data,
             parity,
             block_size,
         };
-        if data == 0 || data + parity > 256 || block_size == 0 {
+        if data == 0 || data + parity > 256 || block_size == 0 || block_size > MAX_BLOCK_SIZE {
             return Err(bad());
         }
         let codec = match parity {
@@ -345,11 +416,97 @@ mod tests {
         }
     }
 
+    /// MinIO's limits, from its source (cmd/object-api-utils.go,
+    /// cmd/erasure-coding.go): blocks of 1 MiB (10 MiB in old objects),
+    /// part numbers 1..=10000, objects up to 5 TiB stored (plus the
+    /// encryption/compression allowance).
+    #[test]
+    fn layout_limits_at_their_bounds() {
+        const MIB: i64 = 1 << 20;
+        const TIB: i64 = 1 << 40;
+        let max = MAX_STORED_SIZE as i64;
+        assert_eq!(check_layout(MIB, &[1], &[5]), Ok(vec![(1, 5)]));
+        assert!(check_layout(10 * MIB, &[1], &[0]).is_ok());
+        assert_eq!(
+            check_layout(10 * MIB + 1, &[1], &[5]),
+            Err(LayoutError::BlockSize(10 * MIB + 1))
+        );
+        assert_eq!(check_layout(0, &[1], &[5]), Err(LayoutError::BlockSize(0)));
+        assert_eq!(
+            check_layout(-1, &[1], &[5]),
+            Err(LayoutError::BlockSize(-1))
+        );
+        assert_eq!(
+            check_layout(1 << 40, &[1], &[5]),
+            Err(LayoutError::BlockSize(1 << 40))
+        );
+        // A single 5 TiB PUT, encrypted (DARE adds 1/2048) fits.
+        let dare_5tib = 5 * TIB + 5 * TIB / 2048;
+        assert!(check_layout(MIB, &[1], &[dare_5tib]).is_ok());
+        assert!(check_layout(MIB, &[1], &[max]).is_ok());
+        assert_eq!(
+            check_layout(MIB, &[1], &[max + 1]),
+            Err(LayoutError::PartSize {
+                number: 1,
+                size: max + 1
+            })
+        );
+        assert_eq!(
+            check_layout(MIB, &[1], &[1 << 50]),
+            Err(LayoutError::PartSize {
+                number: 1,
+                size: 1 << 50
+            })
+        );
+        assert_eq!(
+            check_layout(MIB, &[1], &[-1]),
+            Err(LayoutError::PartSize {
+                number: 1,
+                size: -1
+            })
+        );
+        // The most parts MinIO allows, each of its minimum part size.
+        let numbers: Vec<i64> = (1..=10_000).collect();
+        let sizes = vec![5 * MIB; 10_000];
+        assert!(check_layout(MIB, &numbers, &sizes).is_ok());
+        let numbers: Vec<i64> = (1..=10_001).collect();
+        let sizes = vec![0; 10_001];
+        assert_eq!(
+            check_layout(MIB, &numbers, &sizes),
+            Err(LayoutError::TooManyParts(10_001))
+        );
+        assert_eq!(
+            check_layout(MIB, &[0], &[1]),
+            Err(LayoutError::PartNumber(0))
+        );
+        assert_eq!(
+            check_layout(MIB, &[10_001], &[1]),
+            Err(LayoutError::PartNumber(10_001))
+        );
+        assert!(check_layout(MIB, &[10_000], &[1]).is_ok());
+        assert_eq!(
+            check_layout(MIB, &[1, 2], &[1]),
+            Err(LayoutError::PartCount {
+                numbers: 2,
+                sizes: 1
+            })
+        );
+        // Each part within bounds, together too large.
+        assert_eq!(
+            check_layout(MIB, &[1, 2], &[max, 1]),
+            Err(LayoutError::TotalSize(u128::from(MAX_STORED_SIZE) + 1))
+        );
+    }
+
     #[test]
     fn rejects_bad_geometry_and_handles_zero_parity() {
         assert!(Erasure::new(0, 2, DEFAULT_BLOCK_SIZE).is_err());
         assert!(Erasure::new(200, 57, DEFAULT_BLOCK_SIZE).is_err());
         assert!(Erasure::new(2, 2, 0).is_err());
+        // The largest block MinIO wrote (10 MiB) and not a byte more.
+        assert!(Erasure::new(2, 2, MAX_BLOCK_SIZE).is_ok());
+        assert!(Erasure::new(2, 2, MAX_BLOCK_SIZE + 1).is_err());
+        assert!(Erasure::new(2, 2, 1 << 40).is_err());
         let e = Erasure::new(3, 0, DEFAULT_BLOCK_SIZE).unwrap();
         let shards = e.encode_block(b"abcdefg").unwrap();
         assert_eq!(

@@ -13,7 +13,7 @@ use xlmeta::uuid::format_uuid;
 use xlmeta::XlMeta;
 
 use super::stream::{ObjectLayout, ShardLocation};
-use super::Erasure;
+use super::{check_layout, Erasure};
 use crate::drives::io::DriveIo;
 use crate::drives::walk::encode_dir_object;
 
@@ -217,7 +217,10 @@ fn drive_view<D: DriveAccess + ?Sized>(
     let bad = |what: &str| format!("{}: {what}", path.display());
     let data = usize::try_from(obj.ec_m).map_err(|_| bad("negative EcM"))?;
     let parity = usize::try_from(obj.ec_n).map_err(|_| bad("negative EcN"))?;
-    let block = u64::try_from(obj.ec_block_size).map_err(|_| bad("negative EcBSize"))?;
+    // Before anything is sized from them.
+    let parts = check_layout(obj.ec_block_size, &obj.part_numbers, &obj.part_sizes)
+        .map_err(|e| bad(&e.to_string()))?;
+    let block = obj.ec_block_size.unsigned_abs();
     let erasure = Erasure::new(data, parity, block).map_err(|e| bad(&e.to_string()))?;
     if obj.ec_dist.get(position).map(|&d| i64::from(d)) != Some(obj.ec_index) {
         return Err(bad(&format!(
@@ -225,16 +228,6 @@ fn drive_view<D: DriveAccess + ?Sized>(
             obj.ec_index, obj.ec_dist
         )));
     }
-    if obj.part_numbers.len() != obj.part_sizes.len() {
-        return Err(bad("PartNums and PartSizes differ in length"));
-    }
-    let parts = obj
-        .part_numbers
-        .iter()
-        .zip(&obj.part_sizes)
-        .map(|(&n, &s)| Some((u32::try_from(n).ok()?, u64::try_from(s).ok()?)))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| bad("negative part number or size"))?;
     let inline = meta
         .version_inline_data(index)
         .map_err(|e| bad(&e.to_string()))?;

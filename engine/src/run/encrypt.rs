@@ -824,7 +824,10 @@ fn layout_of(obj: &ObjectV2<'_>, n: usize, name: &str) -> Result<Layout, Encrypt
     };
     let data = usize::try_from(obj.ec_m).map_err(|_| bad("negative EcM".into()))?;
     let parity = usize::try_from(obj.ec_n).map_err(|_| bad("negative EcN".into()))?;
-    let block = u64::try_from(obj.ec_block_size).map_err(|_| bad("negative EcBSize".into()))?;
+    // Before anything is sized from them.
+    let parts = crate::erasure::check_layout(obj.ec_block_size, &obj.part_numbers, &obj.part_sizes)
+        .map_err(|e| bad(e.to_string()))?;
+    let block = obj.ec_block_size.unsigned_abs();
     let erasure = Erasure::new(data, parity, block).map_err(|e| bad(e.to_string()))?;
     if erasure.total_shards() != n || obj.ec_dist.len() != n {
         return Err(bad(format!(
@@ -844,16 +847,9 @@ fn layout_of(obj: &ObjectV2<'_>, n: usize, name: &str) -> Result<Layout, Encrypt
             }
         }
     }
-    if obj.part_numbers.len() != obj.part_sizes.len() || obj.part_numbers.is_empty() {
-        return Err(bad("PartNums and PartSizes differ in length".into()));
+    if parts.is_empty() {
+        return Err(bad("no parts".into()));
     }
-    let parts = obj
-        .part_numbers
-        .iter()
-        .zip(&obj.part_sizes)
-        .map(|(&p, &s)| Some((u32::try_from(p).ok()?, u64::try_from(s).ok()?)))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| bad("negative part number or size".into()))?;
     Ok(Layout {
         erasure,
         distribution: obj.ec_dist.clone(),

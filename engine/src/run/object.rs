@@ -607,6 +607,22 @@ pub fn process_read(
             }
             Decision::Action(a) => a,
         };
+        // Sizes no MinIO writes: corrupt metadata, failed here before a
+        // reader sizes buffers from it or a rotation passes it on.
+        if let Some(e) = reference_meta.object(i).ok().and_then(|o| {
+            crate::erasure::check_layout(o.ec_block_size, &o.part_numbers, &o.part_sizes).err()
+        }) {
+            v.outcome = Outcome::Failed("invalid".into());
+            v.sizes = VersionSizes::default();
+            let drive = drives.get(reference).map(|d| d.display().to_string());
+            v.error = Some(format!(
+                "{bucket}/{key}: xl.meta on drive {}: {e}",
+                drive.unwrap_or_default()
+            ));
+            v.tries = 1;
+            result.finished.push(v);
+            continue;
+        }
         if metas.iter().any(|m| m.has_unknown_keys(i).unwrap_or(true)) {
             v.outcome = Outcome::Skipped(SkipReason::Unsupported);
             v.error = Some("version carries metadata keys this tool does not know".into());
