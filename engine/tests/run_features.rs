@@ -385,13 +385,18 @@ fn plaintext_left_is_counted_and_only_locks_complete() {
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(
-        out.contains(&format!(
-            "plaintext left: {} versions stay unencrypted ({locked} locked, 1 transitioned)",
-            locked + 1
-        )),
-        "{out}"
+    let line = format!(
+        "plaintext left: {} versions stay unencrypted ({locked} locked, 1 transitioned)",
+        locked + 1
     );
+    assert!(out.contains(&line), "{out}");
+    let o = std::process::Command::new(bin())
+        .args(["status", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&line), "status: {out}");
     // And the stored summary (`status --json`).
     let o = std::process::Command::new(bin())
         .args(["status", "--json", "--state-dir"])
