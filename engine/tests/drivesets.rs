@@ -48,7 +48,7 @@ fn listing_matches_the_manifest() {
                 keys.push(o["object"].as_str().unwrap().to_owned());
             }
         }
-        assert!(by_bucket.len() >= 4);
+        assert!(!by_bucket.is_empty());
         for (bucket, mut keys) in by_bucket {
             keys.sort();
             keys.dedup();

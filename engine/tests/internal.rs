@@ -23,7 +23,7 @@ use engine::run::plan::CommitPlan;
 use engine::sse::OsRandom;
 use kms_client::{Context, DataKey, KeyId, Kms, KmsError, PlaintextKey};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
-use samples::{tarballs, unpack};
+use samples::{tarballs_with_internal_items, unpack};
 use sse_support::{SharedRandom, StaticKms};
 use xxhash_rust::xxh64::xxh64;
 
@@ -218,7 +218,7 @@ fn check_after(sets: &[Vec<PathBuf>], before: &BTreeMap<String, Before>, new_onl
 
 #[test]
 fn drivesets_internal_items_rotate_to_the_new_key() {
-    for tarball in tarballs() {
+    for tarball in tarballs_with_internal_items() {
         let (_tmp, root) = unpack(&tarball);
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap();
@@ -307,7 +307,7 @@ fn drivesets_internal_items_rotate_to_the_new_key() {
 
 #[test]
 fn a_non_default_target_key_leaves_internal_data_byte_identical() {
-    let (_tmp, root) = unpack(&tarballs()[0]);
+    let (_tmp, root) = unpack(&tarballs_with_internal_items()[0]);
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap();
     let sets = drives_of(&root, manifest["drives"].as_u64().unwrap() as usize);
@@ -333,7 +333,7 @@ fn a_non_default_target_key_leaves_internal_data_byte_identical() {
 
 #[test]
 fn interrupted_commit_resumes_from_its_plans() {
-    let (_tmp, root) = unpack(&tarballs()[0]);
+    let (_tmp, root) = unpack(&tarballs_with_internal_items()[0]);
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap();
     let secret = manifest["kms_secret_key"].as_str().unwrap();

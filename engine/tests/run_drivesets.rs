@@ -6,7 +6,6 @@
 //! bytes; modTime and the client-visible ETag are unchanged.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use engine::run::verify::{read_plaintext, unseal_object_key};
 use engine::sse::{Classification, CryptoEntries};
@@ -248,20 +247,7 @@ fn check_deployment(root: &Path, n: usize, key: &str, key_name: &str, buckets: &
     let locked =
         |e: &serde_json::Value| e["locked"].as_bool() == Some(true) || e["bucket"] == "locked";
     // All drives agree, every sealed key opens, every version decrypts.
-    let o = Command::new(bin())
-        .args(["verify", "--data", "--json", "--drives"])
-        .args(&drives)
-        .env("MINIO_KMS_SECRET_KEY", key)
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let problems: Vec<&str> = v["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .filter(|p| !p.contains("SSE-C"))
-        .collect();
+    let (v, problems) = verify_data(&drives, key);
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(
         v["sseS3"].as_u64().unwrap(),

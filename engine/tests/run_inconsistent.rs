@@ -57,7 +57,8 @@ fn corrupt_or_missing_copies_are_skipped_and_reported() {
 
 /// Plaintext objects whose inline shards are corrupt on 3 of 4 drives (beyond
 /// what parity repairs) are skipped as `corrupt`, reported, and left exactly
-/// as they were for MinIO's healing.
+/// as they were for MinIO's healing; they stay plaintext, so the job is not
+/// done (`plaintextLeft`, exit 1).
 #[test]
 fn plaintext_beyond_repair_is_skipped_as_corrupt() {
     let tmp = tempfile::tempdir().unwrap();
@@ -91,7 +92,9 @@ fn plaintext_beyond_repair_is_skipped_as_corrupt() {
     let before = snapshot(&drives);
     let job = write_job(&root, "fixture", "");
     let (code, s, _) = run(&job, &drives, &root.join("state"), KEY1);
-    assert_eq!(code, 0, "{s}");
+    assert_eq!(code, 1, "{s}");
+    assert_eq!(s["status"], "failed", "{s}");
+    assert_eq!(s["plaintextLeft"], serde_json::json!({"corrupt": 2}), "{s}");
     assert_eq!(s["skippedByReason"]["corrupt"].as_u64(), Some(2), "{s}");
     assert_eq!(s["objectsFailed"], 0, "{s}");
     let after = snapshot(&drives);

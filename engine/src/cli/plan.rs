@@ -46,7 +46,7 @@ pub fn run(args: Args) -> CmdResult {
     let ctx = ObjectCtx {
         job,
         t0: super::common::now_t0(),
-        caps: Capabilities::default(),
+        caps: Capabilities::this_build(),
         kms: None,
         target,
         job_context,

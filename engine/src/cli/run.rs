@@ -59,7 +59,7 @@ pub fn run(args: Args) -> CmdResult {
     let ctx = ObjectCtx {
         job,
         t0: super::common::now_t0(),
-        caps: Capabilities::default(),
+        caps: Capabilities::this_build(),
         kms: Some(kms),
         target,
         job_context,
@@ -121,6 +121,9 @@ pub fn run(args: Args) -> CmdResult {
             s.delete_markers_skipped,
             s.objects_failed
         );
+        if let Some(line) = s.plaintext_left_text() {
+            println!("{line}");
+        }
         if !s.last_error.is_empty() {
             println!("last error: {}", s.last_error);
         }

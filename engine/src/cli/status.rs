@@ -55,6 +55,9 @@ pub fn run(args: Args) -> CmdResult {
                 s.job_id, s.status, s.start_time, s.last_update, s.objects_scanned, s.objects,
                 s.objects_skipped, s.objects_filtered, s.objects_failed, s.report
             );
+            if let Some(line) = s.plaintext_left_text() {
+                println!("  {line}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -99,6 +99,17 @@ pub struct Capabilities {
     pub encrypt_compressed: bool,
 }
 
+impl Capabilities {
+    /// What this build implements: `run` and `plan` decide with it.
+    /// Compressed plaintext is encrypted as MinIO stores a compressed SSE
+    /// object (its S2 stream encrypted as it is, CRYPTO.md §4.6).
+    pub const fn this_build() -> Self {
+        Capabilities {
+            encrypt_compressed: true,
+        }
+    }
+}
+
 /// §9 steps 2–11 for one listed version (step 1, bucket/prefix, is the
 /// listing's job; step 12 is this call again on re-read metadata).
 pub fn decide(job: &Job, v: &VersionFacts, t0: Timestamp, caps: Capabilities) -> Decision {

@@ -26,6 +26,13 @@
 //!   inline rule says so (ONDISK §9.1, decided on the plaintext size).
 //! * Every drive gets its own `xl.meta` with only the version edited; the
 //!   old dataDir is listed for removal only when no other version uses it.
+//! * A compressed version is encrypted as MinIO stores a compressed SSE
+//!   object (CRYPTO.md §4.6): each part's stored S2 stream as it is (never
+//!   decompressed), `PartASizes` and the actual size kept, each part's
+//!   compression index sealed under the compression-index key. MinIO's GET
+//!   decides "compressed" and "encrypted" from the version's metadata alone,
+//!   whatever its compression settings, decrypts first and then decompresses,
+//!   and seeks through a sealed index by DARE package.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -637,6 +644,7 @@ pub fn encrypt_version(
             new_key: Some(req.data_key.key_id.as_str().to_owned()),
             tries: 1,
             error: None,
+            plaintext: None,
         }],
     })
 }

@@ -21,11 +21,11 @@ use xxhash_rust::xxh64::xxh64;
 
 use super::plan::{CommitPlan, DriveChange, StagedDataDir, VersionChange};
 use super::record::{EditIntent, MetaEdit};
-use super::summary::{ActionKind, Outcome, SkipReason, VersionSizes};
+use super::summary::{ActionKind, Outcome, PlaintextKind, SkipReason, VersionSizes};
 use crate::drives::io::DriveIo;
 use crate::drives::walk::encode_dir_object;
 use crate::job::decide::{decide, Action, Capabilities, Decision};
-use crate::job::facts::{VersionFacts, VersionKind};
+use crate::job::facts::{classify_encryption, EncryptionKind, VersionFacts, VersionKind};
 use crate::job::timestamp::Timestamp;
 use crate::job::Job;
 use crate::sse::metadata::META_ACTUAL_SIZE;
@@ -351,6 +351,35 @@ pub fn facts(x: &XlMeta<'_>, i: usize, consistent: bool) -> Option<VersionFacts>
     Some(f)
 }
 
+/// Whether version `i` is plaintext (and so counts in `plaintextLeft` when
+/// a run leaves it): V2 objects by their encryption entries, legacy (V1)
+/// versions by the internal entries of their one `Meta` map.
+fn plaintext_kind(x: &XlMeta<'_>, i: usize, f: &VersionFacts) -> Option<PlaintextKind> {
+    const INTERNAL: &str = "x-minio-internal-";
+    let plaintext =
+        |sys: &BTreeMap<String, Vec<u8>>| classify_encryption(sys) == EncryptionKind::Plaintext;
+    match f.kind {
+        VersionKind::Object => plaintext(&f.meta_sys).then_some(PlaintextKind::Object),
+        VersionKind::Legacy => {
+            let meta = x.version(i).ok()?.meta().ok()?;
+            let VersionBody::Legacy(l) = &meta.body else {
+                return None;
+            };
+            let sys = l
+                .meta
+                .iter()
+                .filter(|(k, _)| {
+                    k.get(..INTERNAL.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(INTERNAL))
+                })
+                .map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
+                .collect();
+            plaintext(&sys).then_some(PlaintextKind::Legacy)
+        }
+        VersionKind::DeleteMarker => None,
+    }
+}
+
 fn sizes_of(x: &XlMeta<'_>, i: usize) -> VersionSizes {
     match x.object(i) {
         Ok(o) => {
@@ -533,6 +562,7 @@ pub fn process_read(
         new_key: None,
         tries: 0,
         error: None,
+        plaintext: None,
     };
     if raws.iter().all(|r| matches!(r, Err((true, _)))) {
         // Gone since the listing (only with a server writing, or a prefix
@@ -585,6 +615,9 @@ pub fn process_read(
         let mut v = base(vid, Outcome::Filtered);
         v.sizes = sizes_of(&reference_meta, i);
         let decision = decide(&ctx.job, &f, ctx.t0, ctx.caps);
+        if decision != Decision::Filtered {
+            v.plaintext = plaintext_kind(&reference_meta, i, &f);
+        }
         let action = match decision {
             Decision::Filtered => {
                 result.finished.push(v);

@@ -94,4 +94,8 @@ pub struct VersionChange {
     /// The last error, for failed versions (never secret material).
     #[serde(default)]
     pub error: Option<String>,
+    /// Set when the version was plaintext and in the job's scope: it counts
+    /// in `plaintextLeft` unless encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plaintext: Option<super::summary::PlaintextKind>,
 }

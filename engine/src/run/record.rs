@@ -385,6 +385,9 @@ impl Ledger {
         line: &mut dyn FnMut(&VersionChange),
     ) {
         self.summary.record(&v.outcome, v.sizes, v.tries);
+        if let Some(kind) = v.plaintext {
+            self.summary.record_plaintext(kind, &v.outcome);
+        }
         if let Outcome::Done(kind) = v.outcome {
             // MinIO's resume marker: the last successfully changed object.
             self.summary.last_bucket.clone_from(&v.bucket);
@@ -415,6 +418,9 @@ pub fn outcome_of(mut v: VersionChange, error: Option<&(String, String)>) -> Ver
 /// Takes back a failed version's counts (before it is retried).
 fn uncount(s: &mut Summary, v: &VersionChange) {
     if let Outcome::Failed(reason) = &v.outcome {
+        if let Some(kind) = v.plaintext {
+            s.unrecord_plaintext(kind, &v.outcome);
+        }
         s.objects_scanned = s.objects_scanned.saturating_sub(1);
         s.attempts = s.attempts.saturating_sub(v.tries);
         s.objects_failed = s.objects_failed.saturating_sub(1);
@@ -445,6 +451,7 @@ mod tests {
             new_key: Some("key".into()),
             tries: 1,
             error: None,
+            plaintext: None,
         }
     }
 
@@ -555,5 +562,50 @@ mod tests {
         assert_eq!((s.kms_calls.decrypt, s.kms_calls.generate), (0, 1));
         assert_eq!(s.last_error, "disk full");
         assert!(ledger.finished.is_empty() && ledger.pending.is_empty());
+    }
+
+    /// `plaintextLeft` is rebuilt from the journal like every counter, and a
+    /// retried plaintext failure is taken back from it.
+    #[test]
+    fn plaintext_left_replays_and_retries() {
+        let mut ledger = Ledger::for_replay();
+        let apply = |l: &mut Ledger, r: Record| l.apply(&r, &mut |_| ());
+        let mut v = version("v1");
+        v.plaintext = Some(crate::run::summary::PlaintextKind::Object);
+        let failed = Some(("io".to_owned(), "disk".to_owned()));
+        let mut planned = intent(0, "v1");
+        if let Record::Intent { plan, .. } = &mut planned {
+            plan.versions = vec![v.clone()];
+        }
+        apply(&mut ledger, planned);
+        apply(
+            &mut ledger,
+            Record::Done {
+                id: 0,
+                error: failed,
+            },
+        );
+        v.outcome = Outcome::Skipped(crate::run::summary::SkipReason::Transitioned);
+        apply(
+            &mut ledger,
+            Record::Finished {
+                set: 0,
+                key: "t".into(),
+                version: v,
+            },
+        );
+        let left = |l: &Ledger| l.summary.plaintext_left.clone();
+        assert_eq!(
+            left(&ledger),
+            BTreeMap::from([("failed".into(), 1), ("transitioned".into(), 1)])
+        );
+        apply(
+            &mut ledger,
+            Record::Retry {
+                set: 0,
+                key: "k".into(),
+            },
+        );
+        assert_eq!(left(&ledger), BTreeMap::from([("transitioned".into(), 1)]));
     }
 }

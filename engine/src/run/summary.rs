@@ -91,6 +91,11 @@ pub struct Summary {
     pub failed_by_reason: BTreeMap<String, u64>,
     pub last_error: String,
     pub internal: InternalCounters,
+    /// Plaintext versions in the job's scope that stay plaintext, per
+    /// reason ([`PlaintextKind::left_reason`]). Absent in summaries
+    /// written before it existed.
+    #[serde(default)]
+    pub plaintext_left: BTreeMap<String, u64>,
     pub kms_calls: KmsCalls,
     #[serde(rename = "T0")]
     pub t0: String,
@@ -123,6 +128,38 @@ pub struct VersionSizes {
     pub stored: u64,
     /// Bytes a client reads (the actual size).
     pub actual: u64,
+}
+
+/// A version that was plaintext when the run decided it (recorded with its
+/// outcome, so a resume counts `plaintextLeft` the same).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PlaintextKind {
+    /// An `xl.meta` (V2) object version.
+    Object,
+    /// A legacy (`xl.json`, V1) version: never rewritten by this tool.
+    Legacy,
+}
+
+impl PlaintextKind {
+    /// Why a plaintext version stays plaintext after its `outcome`, or
+    /// `None` when it was encrypted or is no object a client reads.
+    pub fn left_reason(self, outcome: &Outcome) -> Option<&'static str> {
+        Some(match outcome {
+            Outcome::Skipped(SkipReason::LockedPlaintext | SkipReason::Locked) => "locked",
+            Outcome::Skipped(SkipReason::Transitioned) => "transitioned",
+            Outcome::Skipped(SkipReason::Unsupported) if self == PlaintextKind::Legacy => "legacy",
+            Outcome::Skipped(SkipReason::Unsupported) => "unsupported",
+            Outcome::Skipped(SkipReason::Inconsistent) => "inconsistent",
+            // Shards beyond repair: left for MinIO's healing, still plaintext.
+            Outcome::Skipped(SkipReason::Corrupt) => "corrupt",
+            Outcome::Failed(_) => "failed",
+            Outcome::Done(_)
+            | Outcome::Filtered
+            | Outcome::DeleteMarkerSkipped
+            | Outcome::Skipped(_) => return None,
+        })
+    }
 }
 
 /// Job states of JOB.md §13.
@@ -193,6 +230,51 @@ impl Summary {
         }
     }
 
+    /// Counts a plaintext version's outcome in `plaintextLeft` (nothing
+    /// when it was encrypted).
+    pub fn record_plaintext(&mut self, kind: PlaintextKind, outcome: &Outcome) {
+        if let Some(reason) = kind.left_reason(outcome) {
+            *self.plaintext_left.entry(reason.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// Takes back [`record_plaintext`](Self::record_plaintext) (a version
+    /// about to be retried).
+    pub fn unrecord_plaintext(&mut self, kind: PlaintextKind, outcome: &Outcome) {
+        let Some(reason) = kind.left_reason(outcome) else {
+            return;
+        };
+        if let Some(n) = self.plaintext_left.get_mut(reason) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.plaintext_left.remove(reason);
+            }
+        }
+    }
+
+    /// Plaintext the job was asked to encrypt is left for a reason other
+    /// than a lock: the scope is not done (exit 1, not `completed`).
+    pub fn plaintext_left_unfinished(&self) -> bool {
+        self.plaintext_left.keys().any(|r| r != "locked")
+    }
+
+    /// The text summary's `plaintextLeft` line, `None` when nothing is left.
+    pub fn plaintext_left_text(&self) -> Option<String> {
+        let total: u64 = self.plaintext_left.values().sum();
+        if total == 0 {
+            return None;
+        }
+        let reasons: Vec<String> = self
+            .plaintext_left
+            .iter()
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
+        Some(format!(
+            "plaintext left: {total} versions stay unencrypted ({})",
+            reasons.join(", ")
+        ))
+    }
+
     /// Sets the final state and MinIO's `complete`/`failed` flags for it.
     pub fn finish(&mut self, state: JobState) {
         self.status = state.as_str().to_owned();
@@ -205,7 +287,7 @@ impl Summary {
 
     /// The state a run whose listing finished ends in.
     pub fn final_state(&self) -> JobState {
-        if self.objects_failed > 0 || self.internal.failed > 0 {
+        if self.objects_failed > 0 || self.internal.failed > 0 || self.plaintext_left_unfinished() {
             JobState::Failed
         } else {
             JobState::Completed
@@ -296,5 +378,56 @@ mod tests {
         assert_eq!(s.final_state(), JobState::Failed);
         s.finish(JobState::Failed);
         assert!(!s.complete && s.failed);
+    }
+
+    #[test]
+    fn plaintext_left_counts_what_stays_plaintext() {
+        let mut s = Summary::default();
+        let obj = PlaintextKind::Object;
+        for outcome in [
+            Outcome::Done(ActionKind::Encrypt),
+            Outcome::Filtered,
+            Outcome::Skipped(SkipReason::Vanished),
+            Outcome::Skipped(SkipReason::LockedPlaintext),
+            Outcome::Skipped(SkipReason::LockedPlaintext),
+        ] {
+            s.record_plaintext(obj, &outcome);
+        }
+        assert_eq!(s.plaintext_left, BTreeMap::from([("locked".into(), 2)]));
+        assert_eq!(s.final_state(), JobState::Completed, "locks complete");
+        assert_eq!(
+            s.plaintext_left_text().as_deref(),
+            Some("plaintext left: 2 versions stay unencrypted (2 locked)")
+        );
+        let unsupported = Outcome::Skipped(SkipReason::Unsupported);
+        s.record_plaintext(PlaintextKind::Legacy, &unsupported);
+        s.record_plaintext(obj, &unsupported);
+        s.record_plaintext(obj, &Outcome::Skipped(SkipReason::Transitioned));
+        s.record_plaintext(obj, &Outcome::Skipped(SkipReason::Inconsistent));
+        s.record_plaintext(obj, &Outcome::Skipped(SkipReason::Corrupt));
+        let failed = Outcome::Failed("kms".into());
+        s.record_plaintext(obj, &failed);
+        assert_eq!(s.final_state(), JobState::Failed);
+        s.unrecord_plaintext(obj, &failed);
+        assert!(!s.plaintext_left.contains_key("failed"));
+        let keys: Vec<&str> = s.plaintext_left.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "corrupt",
+                "inconsistent",
+                "legacy",
+                "locked",
+                "transitioned",
+                "unsupported"
+            ]
+        );
+        assert_eq!(s.final_state(), JobState::Failed, "not only locks");
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["plaintextLeft"]["legacy"], 1);
+        // A summary written before the field existed still loads.
+        let mut old = serde_json::to_value(Summary::default()).unwrap();
+        old.as_object_mut().unwrap().remove("plaintextLeft");
+        assert!(serde_json::from_value::<Summary>(old).is_ok());
     }
 }

@@ -34,3 +34,22 @@ pub fn tarballs() -> Vec<PathBuf> {
     assert!(!v.is_empty());
     v
 }
+
+/// The sample tarballs whose manifest lists MinIO internal items
+/// (`.minio.sys` objects); the others hold objects only.
+pub fn tarballs_with_internal_items() -> Vec<PathBuf> {
+    tarballs()
+        .into_iter()
+        .filter(|t| {
+            let name = t.to_str().unwrap().trim_end_matches(".tar.xz");
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(format!("{name}.manifest.json")).unwrap())
+                    .unwrap();
+            manifest["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|o| o["bucket"] == ".minio.sys")
+        })
+        .collect()
+}

@@ -90,6 +90,27 @@ pub fn verify_cmd(drives: &[PathBuf], extra: &[&str]) -> (i32, Value, String) {
     )
 }
 
+/// `keyrotate verify --data --json --drives DRIVES` with `key`: its report
+/// and the problems it names, less those of SSE-C versions (whose data needs
+/// the client's key).
+pub fn verify_data(drives: &[PathBuf], key: &str) -> (Value, Vec<String>) {
+    let o = Command::new(bin())
+        .args(["verify", "--data", "--json", "--drives"])
+        .args(drives)
+        .env("MINIO_KMS_SECRET_KEY", key)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let problems = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .filter(|p| !p.contains("SSE-C"))
+        .collect();
+    (v, problems)
+}
+
 /// The JSON on stdout of a command that must have exited 0.
 pub fn json_of_success(out: &Output) -> Value {
     assert_eq!(
