@@ -473,3 +473,23 @@ fn a_tab_error_names_the_line_of_the_tab() {
     assert!(stderr.contains("tab"), "{stderr}");
     assert!(stderr.contains("(line 3, column 1)"), "{stderr}");
 }
+
+#[test]
+fn a_malformed_static_key_says_kms_configuration_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("d");
+    fixture(&root, 2, "sse-kms=1", &[]);
+    let job = write_job(&root, "fixture", "");
+    let set = drives(&root, 4);
+    for (key, extra) in [("no-colon", None), (KEY1, Some("no-colon"))] {
+        let mut cmd = run_cmd(&job, &set, &root.join("state"), key);
+        if let Some(old) = extra {
+            cmd.args(["--old-kms-secret-key", old]);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        assert!(stderr.contains("NAME:BASE64"), "{stderr}");
+        assert_eq!(stderr.matches("KMS configuration").count(), 1, "{stderr}");
+    }
+}
