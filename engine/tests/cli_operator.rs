@@ -89,6 +89,7 @@ fn a_bucket_that_does_not_exist_is_refused_before_any_write() {
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("NoSuchSourceBucket"), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
     assert!(stderr.contains("no-such-bucket"), "{stderr}");
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
     assert!(all_files(&set) == before, "the drives changed");

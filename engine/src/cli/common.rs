@@ -203,7 +203,7 @@ impl Target {
         Err(CliError::new(
             EXIT_INVALID,
             anyhow::anyhow!(
-                "NoSuchSourceBucket: bucket {bucket:?} does not exist on these drives; nothing was done"
+                "keyrotate.bucket: bucket {bucket:?} does not exist on these drives (NoSuchSourceBucket); nothing was done"
             ),
         ))
     }

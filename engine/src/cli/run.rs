@@ -195,6 +195,7 @@ impl ProgressLines {
     }
 
     fn tick(&mut self, s: &crate::run::summary::Summary, objects: u64) {
+        use std::io::Write;
         let first = *self.first.get_or_insert(objects);
         if self.last.elapsed() < self.interval {
             return;
@@ -218,7 +219,9 @@ impl ProgressLines {
         } else {
             (format!("/{total}"), "ETA unknown".to_owned())
         };
-        eprintln!(
+        // Not `eprintln!`: a closed log pipe must not stop the job.
+        let _ = writeln!(
+            std::io::stderr(),
             "keyrotate: progress: {objects}{of} objects, {} versions done, {} skipped, {} filtered, {} failed; {} objects, {eta}",
             s.objects,
             s.objects_skipped,
