@@ -20,7 +20,8 @@ pub const EXIT_PREFLIGHT: u8 = 3;
 #[derive(Debug, clap::Args)]
 pub struct Target {
     /// The drives of this node, MinIO syntax (`/mnt/disk{1...4}`); one
-    /// argument per pool. Defaults to MINIO_VOLUMES of the --env-file.
+    /// argument per pool. Takes every value that follows it: put the job
+    /// file first. Defaults to MINIO_VOLUMES of the --env-file.
     #[arg(long, num_args = 1..)]
     pub drives: Vec<String>,
     /// Read MINIO_KMS_* (and MINIO_VOLUMES) from this file, e.g. /etc/default/minio.
