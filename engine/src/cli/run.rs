@@ -81,7 +81,9 @@ pub fn run(mut args: Args) -> CmdResult {
     if bar.is_none() {
         count_in_scope(&sets, &ctx.job.bucket, &ctx.job.prefixes, total.clone());
     }
-    let mut lines = ProgressLines::new(args.progress_interval, total);
+    let lines = bar
+        .is_none()
+        .then(|| ProgressLines::start(args.progress_interval, total));
     let opts = Options {
         concurrency: args.kms_concurrency.max(1),
         batch: args.batch.max(1),
@@ -96,10 +98,17 @@ pub fn run(mut args: Args) -> CmdResult {
                 s.objects, s.objects_skipped, s.objects_failed
             ));
         }
-        None => lines.tick(s, objects),
+        None => {
+            if let Some(l) = &lines {
+                l.update(s, objects);
+            }
+        }
     };
-    let end = pipeline::run(&dir, &sha, &sets, ctx, &opts, &mut progress)
-        .map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?;
+    let end = pipeline::run(&dir, &sha, &sets, ctx, &opts, &mut progress);
+    if let Some(l) = lines {
+        l.finish();
+    }
+    let end = end.map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -170,66 +179,109 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 /// The object count in scope is not known yet.
 const UNKNOWN: u64 = u64::MAX;
 
-/// Progress for a stderr that is not a terminal (a log, journald): one line
-/// every interval with the counts, the rate and, once the objects in scope
-/// are counted, the ETA.
+/// The counters a progress line shows.
+#[derive(Clone, Copy)]
+struct Counts {
+    objects: u64,
+    versions_done: u64,
+    skipped: u64,
+    filtered: u64,
+    failed: u64,
+}
+
+/// Progress for a stderr that is not a terminal (a log, journald): a thread
+/// prints one line every interval, whether or not a batch finished in it
+/// (a stalled KMS shows as a line whose counts do not move), with the
+/// counts, the rate and, once the objects in scope are counted, the ETA.
 struct ProgressLines {
-    interval: Duration,
-    total: Arc<AtomicU64>,
-    started: Instant,
-    last: Instant,
-    /// Objects finished when this process started (an earlier run's).
-    first: Option<u64>,
+    tx: Option<std::sync::mpsc::Sender<Counts>>,
+    printer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ProgressLines {
-    fn new(interval: Duration, total: Arc<AtomicU64>) -> Self {
-        let now = Instant::now();
+    fn start(interval: Duration, total: Arc<AtomicU64>) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<Counts>();
+        let printer = std::thread::spawn(move || {
+            use std::sync::mpsc::RecvTimeoutError;
+            let started = Instant::now();
+            let mut next = started + interval;
+            // The first counts seen: objects an earlier run finished are
+            // not this process's rate.
+            let mut first: Option<u64> = None;
+            let mut latest: Option<Counts> = None;
+            loop {
+                match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                    Ok(c) => {
+                        first.get_or_insert(c.objects);
+                        latest = Some(c);
+                    }
+                    Err(RecvTimeoutError::Timeout) => {
+                        next += interval.max(Duration::from_millis(1));
+                        let c = latest.unwrap_or(Counts {
+                            objects: 0,
+                            versions_done: 0,
+                            skipped: 0,
+                            filtered: 0,
+                            failed: 0,
+                        });
+                        let done_here = c.objects.saturating_sub(first.unwrap_or(c.objects));
+                        let rate = done_here as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                        print_progress(c, rate, total.load(Ordering::Relaxed));
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        });
         ProgressLines {
-            interval,
-            total,
-            started: now,
-            last: now,
-            first: None,
+            tx: Some(tx),
+            printer: Some(printer),
         }
     }
 
-    fn tick(&mut self, s: &crate::run::summary::Summary, objects: u64) {
-        use std::io::Write;
-        let first = *self.first.get_or_insert(objects);
-        if self.last.elapsed() < self.interval {
-            return;
+    fn update(&self, s: &crate::run::summary::Summary, objects: u64) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Counts {
+                objects,
+                versions_done: s.objects,
+                skipped: s.objects_skipped,
+                filtered: s.objects_filtered,
+                failed: s.objects_failed,
+            });
         }
-        self.last = Instant::now();
-        let secs = self.started.elapsed().as_secs_f64();
-        let rate = if secs > 0.0 {
-            objects.saturating_sub(first) as f64 / secs
-        } else {
-            0.0
-        };
-        let total = self.total.load(Ordering::Relaxed);
-        let (of, eta) = if total == UNKNOWN {
-            (String::new(), "ETA unknown (counting)".to_owned())
-        } else if rate > 0.0 {
-            let left = total.saturating_sub(objects) as f64 / rate;
-            (
-                format!("/{total}"),
-                format!("ETA {}", human_duration(Duration::from_secs_f64(left))),
-            )
-        } else {
-            (format!("/{total}"), "ETA unknown".to_owned())
-        };
-        // Not `eprintln!`: a closed log pipe must not stop the job.
-        let _ = writeln!(
-            std::io::stderr(),
-            "keyrotate: progress: {objects}{of} objects, {} versions done, {} skipped, {} filtered, {} failed; {} objects, {eta}",
-            s.objects,
-            s.objects_skipped,
-            s.objects_filtered,
-            s.objects_failed,
-            super::units::rate(rate)
-        );
     }
+
+    /// Stops the lines before the summary is printed.
+    fn finish(mut self) {
+        drop(self.tx.take());
+        if let Some(printer) = self.printer.take() {
+            let _ = printer.join();
+        }
+    }
+}
+
+fn print_progress(c: Counts, rate: f64, total: u64) {
+    use std::io::Write;
+    let (of, eta) = if total == UNKNOWN {
+        (String::new(), "ETA unknown (counting)".to_owned())
+    } else if rate > 0.0 {
+        let left = total.saturating_sub(c.objects) as f64 / rate;
+        (
+            format!("/{total}"),
+            format!("ETA {}", human_duration(Duration::from_secs_f64(left))),
+        )
+    } else {
+        (format!("/{total}"), "ETA unknown".to_owned())
+    };
+    // Not `eprintln!`: a closed log pipe must not stop the job.
+    let _ = writeln!(
+        std::io::stderr(),
+        "keyrotate: progress: {}{of} objects, {} versions done, {} skipped, {} filtered, {} failed; {rate:.1} objects/s, {eta}",
+        c.objects,
+        c.versions_done,
+        c.skipped,
+        c.filtered,
+        c.failed,
+    );
 }
 
 /// `1h02m`, `3m05s`, `42s`.
