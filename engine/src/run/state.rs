@@ -133,18 +133,19 @@ pub fn create_private(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// Sets a job directory to 0700 and its files to 0600 (directories written
-/// by earlier versions were world-readable).
+/// Sets a job directory and the directories below it to 0700 and their
+/// files to 0600 (directories written by earlier versions were
+/// world-readable). Symbolic links are left alone.
 fn restrict(dir: &Path) -> io::Result<()> {
     fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))?;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        let mode = if entry.file_type()?.is_dir() {
-            DIR_MODE
-        } else {
-            FILE_MODE
-        };
-        fs::set_permissions(entry.path(), fs::Permissions::from_mode(mode))?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            restrict(&entry.path())?;
+        } else if kind.is_file() {
+            fs::set_permissions(entry.path(), fs::Permissions::from_mode(FILE_MODE))?;
+        }
     }
     Ok(())
 }
@@ -198,6 +199,34 @@ mod tests {
         );
         drop(first);
         JobDir::open(root.path(), b"keyrotate: {}").unwrap();
+    }
+
+    #[test]
+    fn a_job_directory_of_an_earlier_version_is_made_private() {
+        let root = tempfile::tempdir().unwrap();
+        let job = b"keyrotate: {}";
+        let dir = JobDir::open(root.path(), job).unwrap().path().to_owned();
+        // As keyrotate 0.1 left it: world-readable.
+        let open = |p: &Path, mode| fs::set_permissions(p, fs::Permissions::from_mode(mode));
+        fs::write(dir.join("journal"), b"x").unwrap();
+        fs::create_dir(dir.join("old")).unwrap();
+        fs::write(dir.join("old/summary.json"), b"{}").unwrap();
+        for (p, mode) in [
+            (dir.clone(), 0o755),
+            (dir.join("journal"), 0o644),
+            (dir.join("job.yaml"), 0o644),
+            (dir.join("old"), 0o755),
+            (dir.join("old/summary.json"), 0o644),
+        ] {
+            open(&p, mode).unwrap();
+        }
+        let _again = JobDir::open(root.path(), job).unwrap();
+        let mode = |p: PathBuf| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(dir.clone()), 0o700);
+        assert_eq!(mode(dir.join("old")), 0o700);
+        for f in ["journal", "job.yaml", "lock", "old/summary.json"] {
+            assert_eq!(mode(dir.join(f)), 0o600, "{f}");
+        }
     }
 
     #[test]
