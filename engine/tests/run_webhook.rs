@@ -148,3 +148,36 @@ fn a_canceled_run_notifies_canceled() {
         "204 is success: no retry"
     );
 }
+
+/// The stored job copy has the token redacted (issue 16 item 8): a resume
+/// still sends the real token, which comes from the job file given on the
+/// command line.
+#[test]
+fn a_resumed_run_sends_the_token_of_the_job_file_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("d");
+    fixture(&root, 20, "sse-kms=1", &[]);
+    let (url, rx) = server(vec![200]);
+    let job = write_job(
+        &root,
+        "fixture",
+        &format!("  flags:\n    notify:\n      endpoint: {url}\n      token: Bearer r3sum3d\n"),
+    );
+    let set = drives(&root, 4);
+    let state = root.join("state");
+    let mut child = start_slowed_run(&job, &set, &state, KEY1);
+    child.kill().unwrap(); // SIGKILL: no notification
+    child.wait().unwrap();
+    let stored = std::fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path().join("job.yaml")).unwrap())
+        .next()
+        .unwrap();
+    assert!(!stored.contains("r3sum3d"), "{stored}");
+    let (code, summary, out) = run(&job, &set, &state, KEY1);
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(summary["status"], "completed");
+    let (head, _) = rx.recv().unwrap();
+    assert!(head.contains("Authorization: Bearer r3sum3d\r\n"), "{head}");
+}

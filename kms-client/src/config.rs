@@ -216,12 +216,20 @@ fn secret_file_path(name: &str) -> Option<PathBuf> {
 #[derive(Debug, Default)]
 pub struct OldStaticKeys(Vec<StaticKey>);
 
+/// A configuration error with `context` in front; an inner configuration
+/// error keeps its message only, so "KMS configuration:" is said once.
+fn config_within(context: &str, e: KmsError) -> KmsError {
+    match e {
+        KmsError::Config(message) => KmsError::Config(format!("{context}: {message}")),
+        other => KmsError::Config(format!("{context}: {other}")),
+    }
+}
+
 impl OldStaticKeys {
     /// Adds one `NAME:BASE64` key (a CLI flag value).
     pub fn add(&mut self, text: &str) -> Result<(), KmsError> {
-        self.0.push(
-            StaticKey::parse(text).map_err(|e| KmsError::Config(format!("old static key: {e}")))?,
-        );
+        self.0
+            .push(StaticKey::parse(text).map_err(|e| config_within("old static key", e))?);
         Ok(())
     }
 
@@ -302,8 +310,8 @@ impl KmsConfig {
                         text
                     }
                 };
-                let target = StaticKey::parse(&text)
-                    .map_err(|e| KmsError::Config(format!("{MINIO_KMS_SECRET_KEY}: {e}")))?;
+                let target =
+                    StaticKey::parse(&text).map_err(|e| config_within(MINIO_KMS_SECRET_KEY, e))?;
                 KmsConfig::Static { target, old }
             }
             Family::Kes => {

@@ -20,15 +20,22 @@ pub const EXIT_PREFLIGHT: u8 = 3;
 #[derive(Debug, clap::Args)]
 pub struct Target {
     /// The drives of this node, MinIO syntax (`/mnt/disk{1...4}`); one
-    /// argument per pool. Defaults to MINIO_VOLUMES of the --env-file.
+    /// argument per pool. Takes every value that follows it: put the job
+    /// file first. Defaults to MINIO_VOLUMES of the --env-file.
     #[arg(long, num_args = 1..)]
     pub drives: Vec<String>,
     /// Read MINIO_KMS_* (and MINIO_VOLUMES) from this file, e.g. /etc/default/minio.
     #[arg(long)]
     pub env_file: Option<PathBuf>,
-    /// A decrypt-only old static key, NAME:BASE64 (repeatable; static-key KMS only).
+    /// A decrypt-only old static key, NAME:BASE64 (repeatable; static-key
+    /// KMS only). Visible to every local user in the process list: prefer
+    /// --old-kms-secret-key-file.
     #[arg(long = "old-kms-secret-key", value_name = "NAME:BASE64")]
     pub old_keys: Vec<String>,
+    /// A file of decrypt-only old static keys, one NAME:BASE64 per line
+    /// (blank lines and lines starting with # are ignored; repeatable).
+    #[arg(long = "old-kms-secret-key-file", value_name = "PATH")]
+    pub old_key_files: Vec<PathBuf>,
     /// Skip the check that no MinIO server process uses the drives. Only
     /// when you are certain the server is stopped (a stale process name can
     /// match): rotating under a running server loses updates.
@@ -38,10 +45,43 @@ pub struct Target {
 
 impl Target {
     fn env_file(&self) -> Result<Option<EnvFile>, CliError> {
-        self.env_file
-            .as_ref()
-            .map(|p| EnvFile::read(p).map_err(|e| CliError::new(EXIT_PREFLIGHT, e)))
-            .transpose()
+        let Some(path) = &self.env_file else {
+            return Ok(None);
+        };
+        // A file that cannot be read is a wrong argument, not a KMS problem
+        // (its parse errors, which name the line, stay KMS configuration).
+        if let Err(e) = std::fs::metadata(path) {
+            return Err(CliError::new(
+                EXIT_INVALID,
+                anyhow::anyhow!("--env-file {}: {e}", path.display()),
+            ));
+        }
+        EnvFile::read(path)
+            .map(Some)
+            .map_err(|e| CliError::new(EXIT_PREFLIGHT, e))
+    }
+
+    /// The job file argument. `--drives` takes every value after it, so
+    /// `plan --drives D job.yaml` hands the job to `--drives`: a regular file
+    /// is never a drive, so a last drive value that is one is the job.
+    pub fn job_argument(&mut self, job: Option<PathBuf>) -> Result<PathBuf, CliError> {
+        if let Some(job) = job {
+            return Ok(job);
+        }
+        if self.drives.len() > 1 {
+            if let Some(last) = self.drives.last().map(PathBuf::from) {
+                if last.is_file() {
+                    self.drives.pop();
+                    return Ok(last);
+                }
+            }
+        }
+        Err(CliError::new(
+            EXIT_INVALID,
+            anyhow::anyhow!(
+                "no job file given: put it before --drives (--drives takes every argument that follows it), e.g. `keyrotate plan JOB.yaml --drives '/mnt/disk{{1...4}}'`"
+            ),
+        ))
     }
 
     /// The drive arguments: `--drives`, else MINIO_VOLUMES of the env file.
@@ -111,11 +151,11 @@ impl Target {
         sets_of(topo).map_err(|e| CliError::new(EXIT_PREFLIGHT, anyhow::anyhow!(e)))
     }
 
-    /// The KMS, configured as the MinIO server is.
-    pub fn kms(&self) -> Result<Arc<dyn Kms>, CliError> {
+    /// The KMS configuration, as the MinIO server reads it (environment
+    /// first, then the --env-file).
+    fn kms_config(&self) -> Result<KmsConfig, CliError> {
         let file = self.env_file()?;
-        let fail = |e: kms_client::KmsError| CliError::new(EXIT_PREFLIGHT, e);
-        let mut config = match &file {
+        match &file {
             Some(f) => KmsConfig::from_lookup(
                 &Layered {
                     first: &ProcessEnv,
@@ -125,12 +165,78 @@ impl Target {
             ),
             None => KmsConfig::from_lookup(&ProcessEnv, None),
         }
-        .map_err(fail)?;
+        .map_err(|e| CliError::new(EXIT_PREFLIGHT, e))
+    }
+
+    /// The KMS, configured as the MinIO server is.
+    pub fn kms(&self) -> Result<Arc<dyn Kms>, CliError> {
+        let fail = |e: kms_client::KmsError| CliError::new(EXIT_PREFLIGHT, e);
+        let mut config = self.kms_config()?;
+        if !self.old_keys.is_empty() {
+            eprintln!(
+                "keyrotate: warning: --old-kms-secret-key shows the key to every local user (/proc/PID/cmdline, ps); use --old-kms-secret-key-file"
+            );
+        }
         for k in &self.old_keys {
             config.add_old_static_key(k).map_err(fail)?;
         }
+        for path in &self.old_key_files {
+            for k in read_old_key_file(path)?.iter() {
+                config.add_old_static_key(k).map_err(fail)?;
+            }
+        }
         config.build().map_err(fail)
     }
+
+    /// The name of the KMS default key, from the configuration alone (no
+    /// KMS call); `None` when no KMS is configured.
+    pub fn default_key_name(&self) -> Option<KeyId> {
+        Some(self.kms_config().ok()?.default_key().clone())
+    }
+
+    /// Refuses a job whose bucket does not exist, before anything is written
+    /// (MinIO answers `NoSuchSourceBucket`). A bucket exists when its
+    /// directory is on at least half the drives of every set (MinIO's read
+    /// quorum for a volume) and its metadata directory
+    /// `.minio.sys/buckets/<bucket>/` is on some drive (ONDISK §1.4).
+    pub fn require_bucket(&self, sets: &[SetDrives], bucket: &str) -> Result<(), CliError> {
+        let is_dir = |p: PathBuf| std::fs::metadata(p).is_ok_and(|m| m.is_dir());
+        let dirs_in_quorum = sets.iter().all(|set| {
+            let present = set.roots.iter().filter(|r| is_dir(r.join(bucket))).count();
+            present > 0 && present >= set.roots.len() / 2
+        });
+        let metadata = sets
+            .iter()
+            .flat_map(|s| &s.roots)
+            .any(|r| is_dir(r.join(".minio.sys/buckets").join(bucket)));
+        if dirs_in_quorum && metadata && !bucket.is_empty() {
+            return Ok(());
+        }
+        Err(CliError::new(
+            EXIT_INVALID,
+            anyhow::anyhow!(
+                "keyrotate.bucket: bucket {bucket:?} does not exist on these drives (NoSuchSourceBucket); nothing was done"
+            ),
+        ))
+    }
+}
+
+/// Old static keys from a file, one NAME:BASE64 per line; blank lines and
+/// `#` comments are skipped. Zeroized when dropped.
+fn read_old_key_file(path: &PathBuf) -> Result<zeroize::Zeroizing<Vec<String>>, CliError> {
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        CliError::new(
+            EXIT_INVALID,
+            anyhow::anyhow!("--old-kms-secret-key-file {}: {e}", path.display()),
+        )
+    })?);
+    Ok(zeroize::Zeroizing::new(
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect(),
+    ))
 }
 
 /// Reads and validates a job file; returns it with its bytes.

@@ -98,9 +98,9 @@ pub fn run(args: Args) -> CmdResult {
         let entries = fixture::internal::add_internal(&args.out, spec.drives, spec.seed, kms)
             .and_then(|e| fixture::internal::extend_manifest(&args.out, &mut manifest, e))
             .map_err(|e| CliError::new(1, e))?;
-        println!("wrote {entries} internal items");
+        outln!("wrote {entries} internal items");
     }
-    println!(
+    outln!(
         "wrote {} versions of {} objects on {} drives to {} in {:.1}s",
         manifest.objects.len(),
         spec.objects,

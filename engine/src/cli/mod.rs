@@ -9,6 +9,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` for command output: a closed stdout (`keyrotate plan | head`)
+/// ends the output quietly instead of panicking; the command still runs to
+/// its end and its exit code stays what the work decided.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*))
+    };
+}
+
 mod common;
 mod fixture;
 mod generate;
@@ -16,6 +25,7 @@ mod inspect;
 mod plan;
 mod run;
 mod status;
+mod units;
 mod validate;
 mod verify;
 
@@ -75,6 +85,15 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Writes one line of command output; see `outln!`.
+fn write_out(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    // A reader that went away (broken pipe) or a full disk must not panic
+    // the command: its effects and exit code do not depend on stdout.
+    let _ = out.write_fmt(line).and_then(|()| out.write_all(b"\n"));
+}
+
 /// Warnings (e.g. the io_uring fallback) go to stderr, where the operator
 /// sees them; stdout stays the command's output (`--json` documents).
 /// `KEYROTATE_LOG` takes a `tracing` filter (`debug`, `engine=trace`, ...).
@@ -116,11 +135,29 @@ impl CliError {
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if f.alternate() {
-            write!(f, "{:#}", self.error)
+            f.write_str(&chain_text(&self.error))
         } else {
             write!(f, "{}", self.error)
         }
     }
+}
+
+/// An error and its causes joined with `: `, leaving out a cause whose text
+/// is already in the message (our errors often name their source, which
+/// `{:#}` would print a second time).
+fn chain_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 /// What every command returns.

@@ -15,8 +15,9 @@ use crate::run::record::ReportLine;
 /// key, bytes to rewrite and projected KMS calls. Writes nothing.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The job file (YAML).
-    job: PathBuf,
+    /// The job file (YAML); before --drives, which takes every value after it.
+    #[arg(value_name = "JOB")]
+    job: Option<PathBuf>,
     #[command(flatten)]
     target: Target,
     /// Print one line per version (JSON lines with --json).
@@ -30,15 +31,24 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args) -> CmdResult {
-    let (job, _) = read_job(&args.job)?;
+pub fn run(mut args: Args) -> CmdResult {
+    let job_path = args.target.job_argument(args.job.take())?;
+    let (job, _) = read_job(&job_path)?;
     let topo = args.target.topology(false)?;
     // No `run` may rewrite the drives while they are read.
     let _drives = args
         .target
         .lock(&topo, crate::drives::lock::Access::Shared)?;
     let sets = args.target.sets(&topo)?;
-    let (target, job_context) = target_key(&job, None);
+    args.target.require_bucket(&sets, &job.bucket)?;
+    let (mut target, job_context) = target_key(&job, None);
+    // An unnamed target is the KMS default key: its name comes from the KMS
+    // configuration (no KMS call), so `--list` names the new key.
+    if target.as_str().is_empty() {
+        if let Some(key) = args.target.default_key_name() {
+            target = key;
+        }
+    }
     // Without KMS calls, an unnamed target is the default key; a named one
     // is the default only if the KMS says so, which `run` checks.
     let internal_applies = job.encryption.key.is_none();
@@ -62,7 +72,7 @@ pub fn run(args: Args) -> CmdResult {
             return;
         }
         let l = ReportLine::of(v);
-        let _ = if json {
+        let written = if json {
             writeln!(out, "{}", serde_json::to_string(&l).unwrap_or_default())
         } else {
             writeln!(
@@ -79,6 +89,11 @@ pub fn run(args: Args) -> CmdResult {
                     .map_or_else(|| l.reason.clone().unwrap_or_default(), str::to_owned)
             )
         };
+        // The reader is gone (`plan --list | head`): nothing more can be
+        // shown, and a plan has no effect to finish.
+        if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+            std::process::exit(0);
+        }
     };
     let report = pipeline::plan(&sets, ctx, args.concurrency.max(1), &mut line)
         .map_err(|e| super::CliError::new(super::common::EXIT_PREFLIGHT, anyhow::anyhow!(e)))?;
@@ -108,28 +123,29 @@ pub fn run(args: Args) -> CmdResult {
         } else {
             serde_json::to_string_pretty(&value)
         };
-        println!("{}", text.unwrap_or_default());
+        outln!("{}", text.unwrap_or_default());
     } else {
-        println!("objects: {}  versions: {}", report.objects, report.versions);
+        outln!("objects: {}  versions: {}", report.objects, report.versions);
         for (k, n) in &report.by_action {
-            println!("  {k}: {n}");
+            outln!("  {k}: {n}");
         }
         for (k, n) in &report.by_skip_reason {
-            println!("  skipped {k}: {n}");
+            outln!("  skipped {k}: {n}");
         }
         for (k, n) in &report.by_failure {
-            println!("  would fail {k}: {n}");
+            outln!("  would fail {k}: {n}");
         }
-        println!(
+        outln!(
             "  filtered: {}  delete markers: {}",
-            report.filtered, report.delete_markers
+            report.filtered,
+            report.delete_markers
         );
         for (k, n) in &report.by_source_key {
-            println!("  from key {k}: {n}");
+            outln!("  from key {k}: {n}");
         }
-        println!(
+        outln!(
             "bytes to rewrite: {}  KMS calls: {} decrypt, {} generate",
-            report.bytes_to_rewrite,
+            super::units::bytes(report.bytes_to_rewrite),
             report.projected_kms_calls.decrypt,
             report.projected_kms_calls.generate
         );
@@ -153,22 +169,22 @@ fn print_internal(
             .or_insert(0u64) += 1;
     }
     if applies {
-        println!(
+        outln!(
             "internal items (target is the default key): {}",
             items.len()
         );
     } else {
-        println!(
+        outln!(
             "internal items: {} (re-encrypted only if the job's key is the KMS default key)",
             items.len()
         );
     }
     for (action, n) in &by_action {
-        println!("  {}: {n}", action.trim_matches('"'));
+        outln!("  {}: {n}", action.trim_matches('"'));
     }
     for (entry, err) in items {
         if let Some(err) = err {
-            println!("  cannot read .minio.sys/{}: {err}", entry.name);
+            outln!("  cannot read .minio.sys/{}: {err}", entry.name);
         }
     }
 }

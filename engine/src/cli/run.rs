@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::common::{is_tty, read_job, target_key, Target, EXIT_PREFLIGHT};
 use super::{CliError, CmdResult};
@@ -19,8 +21,9 @@ use crate::run::state::{default_root, job_sha256, JobDir};
 /// state directory holds an unfinished run of the same job file.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The job file (YAML).
-    job: PathBuf,
+    /// The job file (YAML); before --drives, which takes every value after it.
+    #[arg(value_name = "JOB")]
+    job: Option<PathBuf>,
     #[command(flatten)]
     target: Target,
     /// State root (journal, report, summary); default $XDG_STATE_HOME/keyrotate.
@@ -38,21 +41,27 @@ pub struct Args {
     /// Print the final summary as JSON (MinIO's batchJobInfo fields first).
     #[arg(long)]
     json: bool,
+    /// When stderr is not a terminal, print a progress line this often
+    /// (`10s`, `500ms`, `0.2s`; a bare number is seconds).
+    #[arg(long, default_value = "10s", value_parser = parse_interval)]
+    progress_interval: Duration,
 }
 
-pub fn run(args: Args) -> CmdResult {
-    let (job, bytes) = read_job(&args.job)?;
+pub fn run(mut args: Args) -> CmdResult {
+    let job_path = args.target.job_argument(args.job.take())?;
+    let (job, bytes) = read_job(&job_path)?;
     let topo = args.target.topology(false)?;
     // Held until the process ends: no other job, plan or verify meanwhile.
     let _drives = args.target.lock(&topo, Access::Exclusive)?;
     args.target.server_check(&topo)?;
+    let sets = args.target.sets(&topo)?;
+    args.target.require_bucket(&sets, &job.bucket)?;
     let kms = args.target.kms()?;
     let root = match &args.state_dir {
         Some(d) => d.clone(),
         None => default_root().map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?,
     };
     let dir = JobDir::open(&root, &bytes).map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?;
-    let sets = args.target.sets(&topo)?;
     let (target, job_context) = target_key(&job, Some(kms.as_ref()));
     let notify = job.notify.clone();
     let retry = job.retry;
@@ -70,24 +79,39 @@ pub fn run(args: Args) -> CmdResult {
         breaker: Breaker::default(),
     };
     install_signal_handlers();
+    let total = Arc::new(AtomicU64::new(UNKNOWN));
     let bar = is_tty().then(|| progress_bar(&sets, &ctx.job.bucket, &ctx.job.prefixes));
+    if bar.is_none() {
+        count_in_scope(&sets, &ctx.job.bucket, &ctx.job.prefixes, total.clone());
+    }
+    let lines = bar
+        .is_none()
+        .then(|| ProgressLines::start(args.progress_interval, total));
     let opts = Options {
         concurrency: args.kms_concurrency.max(1),
         batch: args.batch.max(1),
         retry_failed: args.retry_failed,
     };
     let sha = job_sha256(&bytes);
-    let mut progress = |s: &crate::run::summary::Summary, objects: u64| {
-        if let Some(b) = &bar {
+    let mut progress = |s: &crate::run::summary::Summary, objects: u64| match &bar {
+        Some(b) => {
             b.set_position(objects);
             b.set_message(format!(
                 "done {} skipped {} failed {}",
                 s.objects, s.objects_skipped, s.objects_failed
             ));
         }
+        None => {
+            if let Some(l) = &lines {
+                l.update(s, objects);
+            }
+        }
     };
-    let end = pipeline::run(&dir, &sha, &sets, ctx, &opts, &mut progress)
-        .map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?;
+    let end = pipeline::run(&dir, &sha, &sets, ctx, &opts, &mut progress);
+    if let Some(l) = lines {
+        l.finish();
+    }
+    let end = end.map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -102,13 +126,13 @@ pub fn run(args: Args) -> CmdResult {
         }
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&end.summary).unwrap_or_default()
         );
     } else {
         let s = &end.summary;
-        println!(
+        outln!(
             "{} {}: {} versions scanned, {} rotated, {} converted, {} encrypted, {} skipped, {} filtered, {} delete markers, {} failed",
             s.job_id,
             s.status,
@@ -122,12 +146,12 @@ pub fn run(args: Args) -> CmdResult {
             s.objects_failed
         );
         if let Some(line) = s.plaintext_left_text() {
-            println!("{line}");
+            outln!("{line}");
         }
         if !s.last_error.is_empty() {
-            println!("last error: {}", s.last_error);
+            outln!("last error: {}", s.last_error);
         }
-        println!("report: {}", s.report);
+        outln!("report: {}", s.report);
     }
     Ok(ExitCode::from(end.state.exit_code()))
 }
@@ -139,6 +163,185 @@ fn internal_planner(sets: &[crate::run::pipeline::SetDrives]) -> Arc<InternalPla
     Arc::new(move |kms: &dyn kms_client::Kms| {
         crate::internal::hook_work(&roots, kms, &mut crate::sse::OsRandom)
     })
+}
+
+/// `--progress-interval`: a duration (`10s`, `500ms`, `0.2s`) or a bare
+/// number of seconds (`0.2`, `10`).
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?}: {e}"));
+    }
+    if let Some(secs) = text.strip_suffix('s').and_then(|n| n.parse::<f64>().ok()) {
+        return Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?}: {e}"));
+    }
+    match crate::job::duration::parse_nanos(text) {
+        Ok(n) if n > 0 => Ok(Duration::from_nanos(u64::try_from(n).unwrap_or(u64::MAX))),
+        Ok(_) => Err(format!("{text:?}: must be positive")),
+        Err(e) => Err(format!("{text:?}: {e}")),
+    }
+}
+
+/// The object count in scope is not known yet.
+const UNKNOWN: u64 = u64::MAX;
+
+/// The counters a progress line shows.
+#[derive(Clone, Copy)]
+struct Counts {
+    objects: u64,
+    versions_done: u64,
+    skipped: u64,
+    filtered: u64,
+    failed: u64,
+}
+
+/// Progress for a stderr that is not a terminal (a log, journald): a thread
+/// prints one line every interval, whether or not a batch finished in it
+/// (a stalled KMS shows as a line whose counts do not move), with the
+/// counts, the rate and, once the objects in scope are counted, the ETA.
+struct ProgressLines {
+    tx: Option<std::sync::mpsc::Sender<Counts>>,
+    printer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProgressLines {
+    fn start(interval: Duration, total: Arc<AtomicU64>) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<Counts>();
+        let printer = std::thread::spawn(move || {
+            use std::sync::mpsc::RecvTimeoutError;
+            let started = Instant::now();
+            let mut next = started + interval;
+            // The first counts seen: objects an earlier run finished are
+            // not this process's rate.
+            let mut first: Option<u64> = None;
+            let mut latest: Option<Counts> = None;
+            loop {
+                match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                    Ok(c) => {
+                        first.get_or_insert(c.objects);
+                        latest = Some(c);
+                    }
+                    Err(RecvTimeoutError::Timeout) => {
+                        next += interval.max(Duration::from_millis(1));
+                        let c = latest.unwrap_or(Counts {
+                            objects: 0,
+                            versions_done: 0,
+                            skipped: 0,
+                            filtered: 0,
+                            failed: 0,
+                        });
+                        let done_here = c.objects.saturating_sub(first.unwrap_or(c.objects));
+                        let rate = done_here as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                        print_progress(c, rate, total.load(Ordering::Relaxed));
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        });
+        ProgressLines {
+            tx: Some(tx),
+            printer: Some(printer),
+        }
+    }
+
+    fn update(&self, s: &crate::run::summary::Summary, objects: u64) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Counts {
+                objects,
+                versions_done: s.objects,
+                skipped: s.objects_skipped,
+                filtered: s.objects_filtered,
+                failed: s.objects_failed,
+            });
+        }
+    }
+
+    /// Stops the lines before the summary is printed.
+    fn finish(mut self) {
+        drop(self.tx.take());
+        if let Some(printer) = self.printer.take() {
+            let _ = printer.join();
+        }
+    }
+}
+
+fn print_progress(c: Counts, rate: f64, total: u64) {
+    use std::io::Write;
+    let (of, eta) = if total == UNKNOWN {
+        (String::new(), "ETA unknown (counting)".to_owned())
+    } else if rate > 0.0 {
+        let left = total.saturating_sub(c.objects) as f64 / rate;
+        (
+            format!("/{total}"),
+            format!("ETA {}", human_duration(Duration::from_secs_f64(left))),
+        )
+    } else {
+        (format!("/{total}"), "ETA unknown".to_owned())
+    };
+    // Not `eprintln!`: a closed log pipe must not stop the job.
+    let _ = writeln!(
+        std::io::stderr(),
+        "keyrotate: progress: {}{of} objects, {} versions done, {} skipped, {} filtered, {} failed; {rate:.1} objects/s, {eta}",
+        c.objects,
+        c.versions_done,
+        c.skipped,
+        c.filtered,
+        c.failed,
+    );
+}
+
+/// `1h02m`, `3m05s`, `42s`.
+fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, min, sec) => format!("{min}m{sec:02}s"),
+        (h, min, _) => format!("{h}h{min:02}m"),
+    }
+}
+
+/// Counts the objects in scope in the background (a directory walk, no
+/// xl.meta reads) and stores the count in `total` when done.
+fn count_in_scope(
+    sets: &[crate::run::pipeline::SetDrives],
+    bucket: &str,
+    prefixes: &[String],
+    total: Arc<AtomicU64>,
+) {
+    let roots: Vec<Vec<std::path::PathBuf>> = sets.iter().map(|s| s.roots.clone()).collect();
+    let (bucket, prefixes) = (bucket.to_owned(), prefixes.to_vec());
+    // Detached: it only reads directories, and the process exits when the
+    // job ends, counted or not.
+    std::thread::spawn(move || {
+        if let Some(n) = count_objects(&roots, &bucket, &prefixes) {
+            total.store(n, Ordering::Relaxed);
+        }
+    });
+}
+
+/// Objects in scope, or `None` when a directory cannot be listed.
+fn count_objects(roots: &[Vec<PathBuf>], bucket: &str, prefixes: &[String]) -> Option<u64> {
+    let mut total = 0u64;
+    for set in roots {
+        let set: Vec<&std::path::Path> = set.iter().map(|r| r.as_path()).collect();
+        for prefix in prefixes {
+            for key in crate::drives::walk::stream_roots(&set, bucket, prefix) {
+                key.ok()?;
+                total += 1;
+            }
+        }
+    }
+    Some(total)
+}
+
+/// The `{rate}` of a bar template: objects per second, one decimal.
+fn with_rate(style: indicatif::ProgressStyle) -> indicatif::ProgressStyle {
+    style.with_key(
+        "rate",
+        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&super::units::rate(state.per_sec()));
+        },
+    )
 }
 
 /// The TTY progress bar: a spinner with the rate until a background count of
@@ -153,8 +356,9 @@ fn progress_bar(
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} {elapsed_precise} {pos} objects ({per_sec}) {msg}",
+            "{spinner} {elapsed_precise} {pos} objects ({rate}) {msg}",
         )
+        .map(with_rate)
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     let counted = bar.clone();
@@ -163,23 +367,15 @@ fn progress_bar(
     // Detached: it only reads directories, and the process exits when the
     // job ends, counted or not.
     std::thread::spawn(move || {
-        let mut total = 0u64;
-        for set in &roots {
-            let set: Vec<&std::path::Path> = set.iter().map(|r| r.as_path()).collect();
-            for prefix in &prefixes {
-                for key in crate::drives::walk::stream_roots(&set, &bucket, prefix) {
-                    if key.is_err() {
-                        return;
-                    }
-                    total += 1;
-                }
-            }
-        }
+        let Some(total) = count_objects(&roots, &bucket, &prefixes) else {
+            return;
+        };
         counted.set_length(total);
         counted.set_style(
             indicatif::ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {pos}/{len} objects ({per_sec}, ETA {eta}) {msg}",
+                "{elapsed_precise} [{bar:30}] {pos}/{len} objects ({rate}, ETA {eta}) {msg}",
             )
+            .map(with_rate)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
     });

@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use super::common::EXIT_PREFLIGHT;
 use super::{CliError, CmdResult};
 use crate::run::state::default_root;
-use crate::run::summary::Summary;
+use crate::run::summary::{JobState, Summary};
+
+/// The state `status` gives a run whose summary says `running` but whose
+/// process is gone (killed, crashed, machine rebooted): `run` resumes it.
+const INTERRUPTED: &str = "interrupted";
 
 /// Show the state of the jobs in the state root (newest first).
 #[derive(Debug, clap::Args)]
@@ -25,7 +29,7 @@ pub fn run(args: Args) -> CmdResult {
         Some(d) => d,
         None => default_root().map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?,
     };
-    let mut found: Vec<(std::time::SystemTime, Summary)> = Vec::new();
+    let mut found: Vec<(std::time::SystemTime, Summary, bool)> = Vec::new();
     for entry in std::fs::read_dir(&root)
         .map_err(|e| CliError::new(EXIT_PREFLIGHT, anyhow::anyhow!("{}: {e}", root.display())))?
         .flatten()
@@ -40,25 +44,72 @@ pub fn run(args: Args) -> CmdResult {
         let mtime = std::fs::metadata(&path)
             .and_then(|m| m.modified())
             .unwrap_or(std::time::UNIX_EPOCH);
-        found.push((mtime, s));
+        let interrupted = s.status == JobState::Running.as_str() && owner_gone(&entry.path());
+        found.push((mtime, s, interrupted));
     }
     found.sort_by_key(|f| std::cmp::Reverse(f.0));
     if args.json {
-        let v: Vec<&Summary> = found.iter().map(|(_, s)| s).collect();
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        let v: Vec<serde_json::Value> = found
+            .iter()
+            .map(|(_, s, interrupted)| {
+                let mut v = serde_json::to_value(s).unwrap_or_default();
+                if let Some(map) = v.as_object_mut() {
+                    if *interrupted {
+                        map.insert("status".into(), INTERRUPTED.into());
+                    }
+                    map.insert("resumable".into(), resumable(s, *interrupted).into());
+                }
+                v
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else if found.is_empty() {
-        println!("no jobs in {}", root.display());
+        outln!("no jobs in {}", root.display());
     } else {
-        for (_, s) in &found {
-            println!(
-                "{} {} (started {}, updated {}): {} scanned, {} done, {} skipped, {} filtered, {} failed; report {}",
-                s.job_id, s.status, s.start_time, s.last_update, s.objects_scanned, s.objects,
+        for (_, s, interrupted) in &found {
+            let status = if *interrupted {
+                format!("{INTERRUPTED} (resumable)")
+            } else if resumable(s, false) {
+                format!("{} (resumable)", s.status)
+            } else {
+                s.status.clone()
+            };
+            outln!(
+                "{} {status} (started {}, updated {}): {} scanned, {} done, {} skipped, {} filtered, {} failed; report {}",
+                s.job_id, s.start_time, s.last_update, s.objects_scanned, s.objects,
                 s.objects_skipped, s.objects_filtered, s.objects_failed, s.report
             );
             if let Some(line) = s.plaintext_left_text() {
-                println!("  {line}");
+                outln!("  {line}");
+            }
+            if !s.last_error.is_empty() {
+                outln!("  last error: {}", s.last_error);
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the process that owned the job directory is gone: a running
+/// `keyrotate run` holds the directory's lock (`JobDir`) until it exits, and
+/// the kernel releases it even on SIGKILL.
+fn owner_gone(dir: &std::path::Path) -> bool {
+    let Ok(lock) = std::fs::File::open(dir.join("lock")) else {
+        // No lock file: no process ever worked here.
+        return true;
+    };
+    // Shared, and released at once: a run starting now fails its own
+    // exclusive try only within this instant.
+    match lock.try_lock_shared() {
+        Ok(()) => {
+            let _ = lock.unlock();
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Whether `keyrotate run` with the same job file continues this job.
+fn resumable(s: &Summary, interrupted: bool) -> bool {
+    interrupted || s.status == JobState::Aborted.as_str() || s.status == JobState::Canceled.as_str()
 }

@@ -54,9 +54,9 @@ pub fn run(args: Args) -> CmdResult {
             errors: &errors,
         };
         let text = serde_json::to_string_pretty(&report).map_err(|e| CliError::new(1, e))?;
-        println!("{text}");
+        outln!("{text}");
     } else if errors.is_empty() {
-        println!("{file}: valid");
+        outln!("{file}: valid");
     } else {
         eprintln!("{file}: {} problem(s)", errors.len());
         for e in &errors {

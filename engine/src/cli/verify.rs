@@ -88,12 +88,12 @@ pub fn run(args: Args) -> CmdResult {
             .extend(problems.into_iter().map(|e| format!("internal: {e}")));
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
-        println!(
+        outln!(
             "{} objects, {} versions, {} delete markers: {} plaintext, {} SSE-S3, {} SSE-C",
             report.objects,
             report.versions,
@@ -103,19 +103,19 @@ pub fn run(args: Args) -> CmdResult {
             report.sse_c
         );
         for (k, n) in &report.sse_kms_by_key {
-            println!("  SSE-KMS under {k:?}: {n}");
+            outln!("  SSE-KMS under {k:?}: {n}");
         }
         for (k, n) in &report.sse_s3_by_key {
-            println!("  SSE-S3 under {k:?}: {n}");
+            outln!("  SSE-S3 under {k:?}: {n}");
         }
         if args.data {
-            println!("  data decrypted and checked: {}", report.data_checked);
+            outln!("  data decrypted and checked: {}", report.data_checked);
         }
-        println!("  internal items checked: {}", report.internal_checked);
+        outln!("  internal items checked: {}", report.internal_checked);
         for p in &report.problems {
-            println!("PROBLEM {p}");
+            outln!("PROBLEM {p}");
         }
-        println!(
+        outln!(
             "{}",
             if report.problems.is_empty() {
                 "OK"

@@ -14,6 +14,7 @@
 //! | [`facts`] | [`VersionFacts`], the decision input, and the encryption classification (§8.6) |
 //! | [`filter`] | the filters of §8, AND across categories, OR within tags/metadata |
 //! | [`decide`] | [`decide()`](decide::decide): §9's first-matching-rule procedure |
+//! | [`redact`] | the job file as stored, its notify token replaced |
 //! | [`template`] | the template of `keyrotate generate` |
 //!
 //! ```
@@ -32,6 +33,7 @@ pub mod error;
 pub mod facts;
 pub mod filter;
 pub mod model;
+pub mod redact;
 pub mod template;
 pub mod timestamp;
 pub mod validate;
@@ -41,6 +43,7 @@ pub mod yaml;
 pub use error::{Invalid, JobError, Rule};
 pub use facts::VersionFacts;
 pub use model::Job;
+pub use redact::redact_secrets;
 pub use validate::parse_job;
 
 /// Static validation only: every problem of `text`, in file order (empty when valid).

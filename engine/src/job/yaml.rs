@@ -110,6 +110,23 @@ pub struct YamlError {
 /// every recursive walk of the tree (and its drop) far from the stack limit.
 const MAX_DEPTH: usize = 64;
 
+/// The position of the first tab at or after character `from`.
+fn first_tab_from(text: &str, from: usize) -> Option<Pos> {
+    let mut pos = Pos::START;
+    for (i, c) in text.chars().enumerate() {
+        if i >= from && c == '\t' {
+            return Some(pos);
+        }
+        if c == '\n' {
+            pos.line += 1;
+            pos.column = 1;
+        } else {
+            pos.column += 1;
+        }
+    }
+    None
+}
+
 /// Upper bound on nodes produced (aliases included): far above any real job,
 /// far below anything that could exhaust memory.
 const MAX_NODES: usize = 100_000;
@@ -121,10 +138,18 @@ pub fn parse(text: &str) -> Result<(Option<Node>, Vec<YamlError>), Vec<YamlError
     let mut b = Builder::default();
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut b, true) {
+        let mut pos = Pos::from_marker(e.marker());
+        // yaml-rust2 marks a tab error where the token it was scanning
+        // stopped (often the end of the line before): point at the tab.
+        if e.info().contains("tab") {
+            if let Some(tab) = first_tab_from(text, e.marker().index()) {
+                pos = tab;
+            }
+        }
         return Err(vec![YamlError {
             path: String::new(),
             detail: e.info().to_owned(),
-            pos: Pos::from_marker(e.marker()),
+            pos,
         }]);
     }
     if let Some(fatal) = b.fatal {
@@ -449,6 +474,14 @@ mod tests {
                 .any(|d| d.1.starts_with("merge keys") && d.2 == 5),
             "{details:?}"
         );
+    }
+
+    #[test]
+    fn a_tab_error_points_at_the_tab() {
+        // The tab starts line 3; yaml-rust2's marker is at the end of line 2.
+        let errs = parse("keyrotate:\n  apiVersion: v1\n\tbucket: b\n").unwrap_err();
+        assert!(errs[0].detail.contains("tab"), "{errs:?}");
+        assert_eq!(errs[0].pos, Pos { line: 3, column: 1 }, "{errs:?}");
     }
 
     #[test]

@@ -24,6 +24,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -123,6 +124,8 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
             .write(true)
             .create(true)
             .truncate(false)
+            // Owner only: the journal names every object of the job.
+            .mode(0o600)
             .open(&path)
             .map_err(io_err)?;
         let file_len = file.metadata().map_err(io_err)?.len();

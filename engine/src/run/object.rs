@@ -667,7 +667,9 @@ pub fn process_read(
             Action::Convert => ActionKind::Convert,
             Action::Encrypt => ActionKind::Encrypt,
         };
-        v.new_key = Some(ctx.target.as_str().to_owned());
+        // Unknown only in a plan without a KMS configuration: no name then,
+        // rather than an empty one.
+        v.new_key = Some(ctx.target.as_str().to_owned()).filter(|k| !k.is_empty());
         let parsed = match CryptoEntries::from_sys(f.meta_sys.iter()).classify() {
             Classification::SseKms(p) | Classification::SseS3(p) => Some(p),
             Classification::Plaintext => None,

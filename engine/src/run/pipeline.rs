@@ -348,7 +348,7 @@ pub fn run(
 ) -> Result<RunEnd, RunError> {
     let process_start = std::time::SystemTime::now();
     // Rebuild counters and the report from the journal, record by record.
-    let report_file = std::fs::File::create(dir.report_path())
+    let report_file = super::state::create_private(&dir.report_path())
         .map_err(|e| RunError::Io(format!("{}: {e}", dir.report_path().display())))?;
     let mut report = std::io::BufWriter::new(report_file);
     let mut ledger = Ledger::for_replay();
