@@ -700,13 +700,6 @@ fn commit_loop(
                     key: w.key.clone(),
                 })?;
             }
-            for v in r.finished {
-                c.append(Record::Finished {
-                    set: r.set,
-                    key: r.key.clone(),
-                    version: v,
-                })?;
-            }
             if let Some(plan) = r.plan {
                 let id = c.ledger.next_id;
                 let metadata_only = !r.edits.is_empty()
@@ -739,6 +732,15 @@ fn commit_loop(
                     })?;
                 }
                 plans.push((id, r.set, r.key.clone(), plan, w.second));
+            }
+            // After the object's intent: a version recorded final never
+            // precedes the plan of the versions it is finished with.
+            for v in r.finished {
+                c.append(Record::Finished {
+                    set: r.set,
+                    key: r.key.clone(),
+                    version: v,
+                })?;
             }
             if !more.is_empty() {
                 // After the object's records of this pass: until a later
