@@ -293,10 +293,22 @@ impl Committer<'_> {
                     id,
                     error: Some(("io".into(), e)),
                 })?,
-                PlanResult::Conflict(e) if second_try => self.append(Record::Done {
-                    id,
-                    error: Some(("changed".into(), e)),
-                })?,
+                // Decided on fresh bytes (or a resume): the versions fail as
+                // changed, but only while the drives agree; a plan met with
+                // drives that disagree (half applied by a crashed run, or a
+                // copy changed since) stays pending and stops the job, so
+                // no job ends with the drives of a set disagreeing.
+                PlanResult::Conflict(e) if second_try => match self.exec.disagreement(&plan) {
+                    Some(why) => {
+                        let object = format!("{}: ", plan.object_dir.display());
+                        let e = e.strip_prefix(&object).unwrap_or(&e);
+                        self.unfinished(&plan, format!("{e}; {why}"))
+                    }
+                    None => self.append(Record::Done {
+                        id,
+                        error: Some(("changed".into(), e)),
+                    })?,
+                },
                 PlanResult::Conflict(_) => {
                     self.append(Record::Abandoned { id })?;
                     again.push((set, key));
