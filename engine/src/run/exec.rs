@@ -280,48 +280,42 @@ impl Executor {
                 }
             }
         }
-        let outcomes: Vec<(PathBuf, Vec<(usize, usize)>, Result<(), String>)> =
-            std::thread::scope(|s| {
-                let handles: Vec<_> = per_drive
-                    .into_iter()
-                    .map(|(root, (io, items, idx))| {
-                        let handle = s.spawn(move || {
-                            #[cfg(test)]
-                            fault::panic_at(io.root(), "write");
-                            io.atomic_write_batch(items)
-                        });
-                        (root, idx, handle)
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|(root, idx, h)| {
-                        let res = match h.join() {
-                            Ok(res) => res.map_err(|e| e.to_string()),
-                            Err(_) => Err(panicked(&root, "writing xl.meta")),
-                        };
-                        (root, idx, res)
-                    })
-                    .collect()
-            });
-        for (_, idx, res) in outcomes {
-            match res {
-                Ok(()) => {
-                    for (i, d) in idx {
+        // Per drive: its (plan, drive) pairs and the batch's outcome, a
+        // panic of its thread as a plan result of its own.
+        type Outcome = (Vec<(usize, usize)>, Result<(), PlanResult>);
+        let outcomes: Vec<Outcome> = std::thread::scope(|s| {
+            let handles: Vec<_> = per_drive
+                .into_iter()
+                .map(|(root, (io, items, idx))| {
+                    let handle = s.spawn(move || {
+                        #[cfg(test)]
+                        fault::panic_at(io.root(), "write");
+                        io.atomic_write_batch(items)
+                    });
+                    (root, idx, handle)
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(root, idx, h)| {
+                    let res = match h.join() {
+                        Ok(res) => res.map_err(|e| PlanResult::Failed(e.to_string())),
+                        // Which swaps happened is unknown: never committed.
+                        Err(_) => Err(PlanResult::Unfinished(panicked(&root, "writing xl.meta"))),
+                    };
+                    (idx, res)
+                })
+                .collect()
+        });
+        for (idx, res) in outcomes {
+            for (i, d) in idx {
+                match &res {
+                    Ok(()) => {
                         if let Some(p) = proven.get_mut(i).and_then(|p| p.get_mut(d)) {
                             *p = true;
                         }
                     }
-                }
-                Err(e) if e.contains(PANICKED) => {
-                    for (i, _) in idx {
-                        results[i] = Some(PlanResult::Unfinished(e.clone()));
-                    }
-                }
-                Err(e) => {
-                    for (i, _) in idx {
-                        results[i].get_or_insert(PlanResult::Failed(e.clone()));
-                    }
+                    Err(r) => fail(&mut results[i], r.clone()),
                 }
             }
         }
@@ -530,23 +524,22 @@ fn on_every_drive(
             .collect()
     });
     for (i, r) in failures {
-        match r {
-            PlanResult::Unfinished(_) => results[i] = Some(r),
-            r => {
-                results[i].get_or_insert(r);
-            }
-        }
+        fail(&mut results[i], r);
     }
 }
 
-const PANICKED: &str = "thread panicked";
+/// Records a plan's failure: the first one counts, but an unfinished plan
+/// stays unfinished.
+fn fail(result: &mut Option<PlanResult>, r: PlanResult) {
+    match (result.as_ref(), &r) {
+        (None, _) | (Some(_), PlanResult::Unfinished(_)) => *result = Some(r),
+        _ => {}
+    }
+}
 
 /// The failure of a drive's thread that panicked while doing `what`.
 fn panicked(root: &Path, what: &str) -> String {
-    format!(
-        "{}: {PANICKED} while {what} (a bug); the object's drives may disagree until a resume finishes it",
-        root.display()
-    )
+    format!("{}: thread panicked while {what} (a bug)", root.display())
 }
 
 /// No drive of any plan proven to hold its new `xl.meta` durably yet.

@@ -328,6 +328,9 @@ fn header(magic: &[u8; 4], payload: &[u8]) -> [u8; HEADER_LEN] {
     header
 }
 
+/// Replays one record: its offset and payload.
+type ApplyRecord<'f> = dyn FnMut(usize, &[u8]) -> Result<(), JournalError> + 'f;
+
 enum ScanError {
     /// Committed history is damaged at this offset.
     Corrupt(usize),
@@ -338,10 +341,7 @@ enum ScanError {
 /// `apply` as soon as its end mark is read (memory holds one batch of
 /// payload slices); the records of the batch it stopped in are left to the
 /// caller only for a journal of an earlier build (see the module docs).
-fn scan<'a>(
-    bytes: &'a [u8],
-    apply: &mut dyn FnMut(usize, &[u8]) -> Result<(), JournalError>,
-) -> Result<Scan<'a>, ScanError> {
+fn scan<'a>(bytes: &'a [u8], apply: &mut ApplyRecord<'_>) -> Result<Scan<'a>, ScanError> {
     let mut batch: Vec<(usize, &[u8])> = Vec::new();
     let mut batch_start = 0usize;
     let mut offset = 0usize;
