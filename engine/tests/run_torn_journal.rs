@@ -109,53 +109,56 @@ fn run_in(root: &Path, crash: Option<(&str, u64)>, batch: usize) -> Output {
     cmd.output().unwrap()
 }
 
+/// The commits a crash is tried before: the first three are the run's
+/// start and the internal items'; every run has objects' commits up to
+/// the last of these.
+const HITS: std::ops::RangeInclusive<u64> = 4..=9;
+/// Crashed runs tried at most: which commit holds the object with a
+/// delete marker (the versions needing no write) varies from run to run.
+const ATTEMPTS: u64 = 60;
+
 /// A deployment crashed before the `fdatasync` of a commit whose unsynced
-/// batch holds versions needing no write and intents (the commits of the
-/// run are tried side by side); returns its root and the durable length of
-/// its journal.
+/// batch holds versions needing no write and intents (runs crashed at
+/// each commit of [`HITS`] in turn, side by side, until one does); returns
+/// its root and the durable length of its journal.
 fn crashed_mid_run(fx: &Fixture, base: &Path) -> (PathBuf, usize) {
-    const FIRST: u64 = 4;
-    const TRIES: u64 = 36;
-    let next = AtomicU64::new(FIRST);
-    let found = Mutex::new(None::<(u64, PathBuf, usize)>);
+    let next = AtomicU64::new(0);
+    let found = Mutex::new(None::<(PathBuf, usize)>);
     std::thread::scope(|s| {
         for _ in 0..3 {
             s.spawn(|| loop {
-                let hit = next.fetch_add(1, Ordering::Relaxed);
-                let best = found.lock().unwrap().as_ref().map_or(u64::MAX, |f| f.0);
-                if hit >= FIRST + TRIES || hit > best {
+                let attempt = next.fetch_add(1, Ordering::Relaxed);
+                if attempt >= ATTEMPTS || found.lock().unwrap().is_some() {
                     break;
                 }
-                let root = base.join(format!("crashed{hit}"));
+                let hit = HITS.start() + attempt % (HITS.end() - HITS.start() + 1);
+                let root = base.join(format!("crashed{attempt}"));
                 copy(&fx.pristine, &root);
                 let out = run_in(&root, Some(("journal.before_sync", hit)), BATCH);
                 assert!(
                     crashed_at(&out, "journal.before_sync"),
-                    "the run ended before commit {hit}: {}",
+                    "commit {hit}: {}",
                     describe(&out)
                 );
                 let bytes = std::fs::read(journal_of(&root)).unwrap();
                 let durable = durable_prefix(&bytes);
                 assert!(durable < bytes.len(), "an unsynced tail");
-                let mut best = found.lock().unwrap();
                 let wanted =
                     tail_has(&bytes, durable, b"Finished") && tail_has(&bytes, durable, b"Intent");
-                if wanted && best.as_ref().is_none_or(|b| hit < b.0) {
-                    if let Some((_, old, _)) = best.replace((hit, root, durable)) {
-                        std::fs::remove_dir_all(old).unwrap();
-                    }
+                let mut found = found.lock().unwrap();
+                if wanted && found.is_none() {
+                    eprintln!("crashed before the sync of commit {hit}");
+                    *found = Some((root, durable));
                 } else {
                     std::fs::remove_dir_all(&root).unwrap();
                 }
             });
         }
     });
-    let (hit, root, durable) = found
+    found
         .into_inner()
         .unwrap()
-        .expect("a commit of the run whose batch holds finished versions and intents");
-    eprintln!("crashed before the sync of commit {hit}");
-    (root, durable)
+        .expect("a commit of the run whose batch holds finished versions and intents")
 }
 
 #[test]
