@@ -67,8 +67,13 @@ fn a_resume_never_closes_a_plan_whose_drives_disagree() {
             let root = tmp.path().join(format!("crashed{hit}"));
             copy(&fx.pristine, &root);
             let out = run_at(&root, Some(("write.half_swapped", hit)));
-            assert!(crashed_at(&out, "write.half_swapped"), "{}", describe(&out));
-            match half_applied(&root, &fx.pristine) {
+            let crashed = crashed_at(&out, "write.half_swapped");
+            assert!(
+                crashed || out.status.code() == Some(0),
+                "{}",
+                describe(&out)
+            );
+            match half_applied(&root, &fx.pristine).filter(|_| crashed) {
                 Some(found) => Some((root, found)),
                 None => {
                     std::fs::remove_dir_all(&root).unwrap();
