@@ -615,7 +615,7 @@ fn fsync_parents(root: &Path, rels: &[&PathBuf]) -> Result<(), DriveIoError> {
 /// Test hook: failing `syncfs` calls of a chosen writer on demand, the
 /// writeback error (EIO) a real disk reports late.
 #[cfg(test)]
-pub(super) mod fault {
+pub(crate) mod fault {
     use std::path::{Path, PathBuf};
     use std::sync::Mutex;
 

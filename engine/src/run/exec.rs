@@ -50,8 +50,9 @@ pub struct Executor {
     workers: HashMap<PathBuf, DriveIo>,
 }
 
-/// One drive's share of a batch: its worker, files to swap, and which plans they belong to.
-type DriveBatch = (DriveIo, Vec<(PathBuf, Vec<u8>)>, Vec<usize>);
+/// One drive's share of a batch: its worker, files to swap, and which
+/// plans (and drive of each) they belong to.
+type DriveBatch = (DriveIo, Vec<(PathBuf, Vec<u8>)>, Vec<(usize, usize)>);
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum DriveState {
@@ -101,10 +102,14 @@ impl Executor {
     /// error are executed again, up to `retry.attempts` tries in all, a
     /// jittered `[delay, 2·delay)` apart (JOB.md §10: drive I/O errors are
     /// transient). Executing a plan again is safe at any point: it finishes
-    /// what the last try left. A plan that still fails after some drive
-    /// took its new `xl.meta` is [`PlanResult::Unfinished`].
+    /// what the last try left. A plan that still fails is
+    /// [`PlanResult::Failed`] only when every drive reads back its old
+    /// `xl.meta` (the drives agree, nothing of the plan is on them);
+    /// otherwise — some drive took the new one, or cannot be read — it is
+    /// [`PlanResult::Unfinished`].
     pub fn execute_retrying(&mut self, plans: &[&CommitPlan], retry: Retry) -> Vec<PlanResult> {
-        let mut results = self.execute(plans);
+        let mut proven = not_proven(plans);
+        let mut results = self.execute_proving(plans, &mut proven);
         let failed = |results: &[PlanResult]| -> Vec<usize> {
             (0..results.len())
                 .filter(|&i| matches!(results[i], PlanResult::Failed(_)))
@@ -118,8 +123,14 @@ impl Executor {
             let jitter: f64 = rand::random();
             std::thread::sleep(retry.delay.mul_f64(1.0 + jitter));
             let subset: Vec<&CommitPlan> = again.iter().map(|&i| plans[i]).collect();
-            for (i, r) in again.into_iter().zip(self.execute(&subset)) {
+            let mut subset_proven: Vec<Vec<bool>> = again
+                .iter()
+                .map(|&i| std::mem::take(&mut proven[i]))
+                .collect();
+            let retried = self.execute_proving(&subset, &mut subset_proven);
+            for ((i, r), p) in again.into_iter().zip(retried).zip(subset_proven) {
                 results[i] = r;
+                proven[i] = p;
             }
         }
         let left = failed(&results);
@@ -131,12 +142,51 @@ impl Executor {
         let ios = self.workers_of(&subset, &mut unused);
         let states = self.classify(&subset, &ios, &mut unused);
         for (k, i) in left.into_iter().enumerate() {
-            let partial = states.get(k).is_some_and(|s| s.contains(&DriveState::New));
-            if let (true, PlanResult::Failed(e)) = (partial, &results[i]) {
+            let plan = subset[k];
+            // A malformed plan is never written by any run.
+            let malformed = plan.per_drive.len() != plan.drives.len();
+            let all_old = states.get(k).is_some_and(|s| {
+                s.len() == plan.drives.len() && s.iter().all(|x| *x == DriveState::Old)
+            });
+            if let (false, PlanResult::Failed(e)) = (malformed || all_old, &results[i]) {
                 results[i] = PlanResult::Unfinished(e.clone());
             }
         }
         results
+    }
+
+    /// Why the drives of `plan` disagree on the object, naming a drive
+    /// (its copy cannot be read or parsed, or differs in a version from
+    /// the first readable one, per-drive fields aside); `None` when they
+    /// agree, or when no drive holds the object any more.
+    pub fn disagreement(&mut self, plan: &CommitPlan) -> Option<String> {
+        let mut raws = Vec::with_capacity(plan.drives.len());
+        for root in &plan.drives {
+            let io = match self.worker(root) {
+                Ok(io) => io,
+                Err(e) => return Some(e),
+            };
+            let got = io.read_file(plan.object_dir.join("xl.meta")).wait();
+            raws.push(got.map_err(|e| (e.is_not_found(), e.to_string())));
+        }
+        if raws.iter().all(|r| matches!(r, Err((true, _)))) {
+            return None;
+        }
+        let a = super::object::agreement(&raws);
+        let drive = |d: usize| plan.drives.get(d).map(|r| r.display().to_string());
+        if let Some((d, Err(e))) = a.metas.iter().enumerate().find(|(_, m)| m.is_err()) {
+            return Some(format!("{}: {e}", drive(d).unwrap_or_default()));
+        }
+        // A problem reads "drive N: …", N counting the plan's drives from 1.
+        let problem = a.problems.into_iter().flatten().next()?;
+        let named = problem
+            .strip_prefix("drive ")
+            .and_then(|p| p.split_once(':'))
+            .and_then(|(n, rest)| Some((drive(n.parse::<usize>().ok()?.checked_sub(1)?)?, rest)));
+        Some(match named {
+            Some((root, rest)) => format!("xl.meta on {root}:{rest}"),
+            None => problem,
+        })
     }
 
     /// The workers of every plan's drives, by plan; a plan whose workers
@@ -173,6 +223,22 @@ impl Executor {
 
     /// Applies a batch of plans; result `i` answers plan `i`.
     pub fn execute(&mut self, plans: &[&CommitPlan]) -> Vec<PlanResult> {
+        self.execute_proving(plans, &mut not_proven(plans))
+    }
+
+    /// [`execute`](Self::execute), where `proven[i][d]` says that drive `d`
+    /// of plan `i` was given the plan's new `xl.meta` by a write that
+    /// reported it durable (an earlier try of this batch; set here for the
+    /// writes that succeed). A drive already holding the new `xl.meta`
+    /// without that proof — a crashed run left it, or a sync failed after
+    /// its swap — is written again: what a read returns may be the page
+    /// cache only, so the old data dirs are removed only once every drive's
+    /// new `xl.meta` is proven durable.
+    fn execute_proving(
+        &mut self,
+        plans: &[&CommitPlan],
+        proven: &mut [Vec<bool>],
+    ) -> Vec<PlanResult> {
         let mut results: Vec<Option<PlanResult>> = vec![None; plans.len()];
         let ios = self.workers_of(plans, &mut results);
         // 1. classify every drive (all reads in flight)
@@ -180,13 +246,19 @@ impl Executor {
         test_delay();
         crash_point("exec.classified");
         // 2. staged data dirs into place (drives in parallel)
-        on_every_drive(plans, &ios, &mut results, |i, d, io| {
-            let state = states.get(i).and_then(|s| s.get(d));
-            match (&plans[i].per_drive[d].staged_data_dir, state) {
-                (Some(staged), Some(DriveState::Old)) => move_staged(plans[i], staged, io),
-                _ => Ok(()),
-            }
-        });
+        on_every_drive(
+            "moving data dirs in",
+            plans,
+            &ios,
+            &mut results,
+            |i, d, io| {
+                let state = states.get(i).and_then(|s| s.get(d));
+                match (&plans[i].per_drive[d].staged_data_dir, state) {
+                    (Some(staged), Some(DriveState::Old)) => move_staged(plans[i], staged, io),
+                    _ => Ok(()),
+                }
+            },
+        );
         crash_point("exec.staged_moved");
         // 3. xl.meta swaps: per drive one batch, drives in parallel
         let mut per_drive: HashMap<PathBuf, DriveBatch> = HashMap::new();
@@ -195,37 +267,68 @@ impl Executor {
                 continue;
             }
             for (d, change) in plan.per_drive.iter().enumerate() {
-                if states[i][d] == DriveState::Old {
+                let unproven_new = states[i][d] == DriveState::New
+                    && !proven.get(i).and_then(|p| p.get(d)).is_some_and(|p| *p);
+                if states[i][d] == DriveState::Old || unproven_new {
                     let entry = per_drive
                         .entry(plan.drives[d].clone())
                         .or_insert_with(|| (ios[i][d].clone(), Vec::new(), Vec::new()));
                     entry
                         .1
                         .push((plan.object_dir.join("xl.meta"), change.new_xlmeta.clone()));
-                    entry.2.push(i);
+                    entry.2.push((i, d));
                 }
             }
         }
-        let outcomes: Vec<(Vec<usize>, Result<(), DriveIoError>)> = std::thread::scope(|s| {
+        // Per drive: its (plan, drive) pairs and the batch's outcome, a
+        // panic of its thread as a plan result of its own.
+        type Outcome = (Vec<(usize, usize)>, Result<(), PlanResult>);
+        let outcomes: Vec<Outcome> = std::thread::scope(|s| {
             let handles: Vec<_> = per_drive
-                .into_values()
-                .map(|(io, items, idx)| s.spawn(move || (idx, io.atomic_write_batch(items))))
+                .into_iter()
+                .map(|(root, (io, items, idx))| {
+                    let handle = s.spawn(move || {
+                        #[cfg(test)]
+                        fault::panic_at(io.root(), "write");
+                        io.atomic_write_batch(items)
+                    });
+                    (root, idx, handle)
+                })
                 .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+            handles
+                .into_iter()
+                .map(|(root, idx, h)| {
+                    let res = match h.join() {
+                        Ok(res) => res.map_err(|e| PlanResult::Failed(e.to_string())),
+                        // Which swaps happened is unknown: never committed.
+                        Err(_) => Err(PlanResult::Unfinished(panicked(&root, "writing xl.meta"))),
+                    };
+                    (idx, res)
+                })
+                .collect()
         });
         for (idx, res) in outcomes {
-            if let Err(e) = res {
-                for i in idx {
-                    results[i].get_or_insert(PlanResult::Failed(e.to_string()));
+            for (i, d) in idx {
+                match &res {
+                    Ok(()) => {
+                        if let Some(p) = proven.get_mut(i).and_then(|p| p.get_mut(d)) {
+                            *p = true;
+                        }
+                    }
+                    Err(r) => fail(&mut results[i], r.clone()),
                 }
             }
         }
         crash_point("exec.xlmeta_written");
         // 4. old data dirs, only once every drive holds the new xl.meta
         // (drives in parallel)
-        on_every_drive(plans, &ios, &mut results, |i, _, io| {
-            remove_old_dirs(plans[i], io)
-        });
+        on_every_drive(
+            "removing old data dirs",
+            plans,
+            &ios,
+            &mut results,
+            |i, _, io| remove_old_dirs(plans[i], io),
+        );
         crash_point("exec.old_removed");
         for r in results.iter_mut() {
             r.get_or_insert(PlanResult::Committed);
@@ -261,7 +364,10 @@ impl Executor {
             let mut err = None;
             for (d, t) in tickets.into_iter().enumerate() {
                 let change = &plan.per_drive[d];
-                s.push(match t.wait() {
+                let got = t.wait();
+                #[cfg(test)]
+                let got = fault::read(&plan.drives[d], got);
+                s.push(match got {
                     Ok(bytes) => {
                         let h = xxh64(&bytes, 0);
                         if h == change.expect_old {
@@ -336,11 +442,13 @@ fn move_staged(
         Err(e) => return Err(e),
     }
     match io.rename(&staged.staged_at, &dest).wait() {
-        Ok(()) => io.fsync(&plan.object_dir).wait()?,
-        // Moved by an earlier, interrupted attempt.
+        Ok(()) => {}
+        // Moved by an earlier, interrupted attempt, whose fsync may have
+        // failed: synced again below.
         Err(e) if e.is_not_found() && io.stat(&dest).wait().is_ok() => {}
         Err(e) => return Err(e),
     }
+    io.fsync(&plan.object_dir).wait()?;
     // The now empty per-object staging dir (`.minio.sys/tmp/keyrotate-<uuid>`);
     // best effort: MinIO empties its tmp at start anyway.
     if let Some(parent) = staged
@@ -360,6 +468,7 @@ fn move_staged(
 /// overlap instead of queueing behind each other). The first error of a
 /// plan fails it.
 fn on_every_drive(
+    what: &str,
     plans: &[&CommitPlan],
     ios: &[Vec<DriveIo>],
     results: &mut [Option<PlanResult>],
@@ -375,33 +484,67 @@ fn on_every_drive(
         }
     }
     let step = &step;
-    let failures: Vec<(usize, String)> = std::thread::scope(|s| {
+    let failures: Vec<(usize, PlanResult)> = std::thread::scope(|s| {
         let handles: Vec<_> = per_drive
-            .into_values()
-            .map(|work| {
-                s.spawn(move || {
+            .into_iter()
+            .map(|(root, work)| {
+                let plans_of_drive: Vec<usize> = work.iter().map(|(i, _)| *i).collect();
+                let handle = s.spawn(move || {
                     let mut failed = Vec::new();
                     for (i, d) in work {
+                        #[cfg(test)]
+                        fault::panic_at(&plans[i].drives[d], "step");
                         let Some(io) = ios.get(i).and_then(|v| v.get(d)) else {
-                            failed.push((i, "no worker for a drive of the plan".to_owned()));
+                            let e = "no worker for a drive of the plan".to_owned();
+                            failed.push((i, PlanResult::Failed(e)));
                             continue;
                         };
                         if let Err(e) = step(i, d, io) {
-                            failed.push((i, e.to_string()));
+                            failed.push((i, PlanResult::Failed(e.to_string())));
                         }
                     }
                     failed
-                })
+                });
+                (root, plans_of_drive, handle)
             })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            .flat_map(|(root, plans_of_drive, h)| {
+                // A panic may have stopped the drive's steps anywhere:
+                // every plan of the drive is left unfinished.
+                h.join().unwrap_or_else(|_| {
+                    let e = panicked(root, what);
+                    plans_of_drive
+                        .into_iter()
+                        .map(|i| (i, PlanResult::Unfinished(e.clone())))
+                        .collect()
+                })
+            })
             .collect()
     });
-    for (i, e) in failures {
-        results[i].get_or_insert(PlanResult::Failed(e));
+    for (i, r) in failures {
+        fail(&mut results[i], r);
     }
+}
+
+/// Records a plan's failure: the first one counts, but an unfinished plan
+/// stays unfinished.
+fn fail(result: &mut Option<PlanResult>, r: PlanResult) {
+    match (result.as_ref(), &r) {
+        (None, _) | (Some(_), PlanResult::Unfinished(_)) => *result = Some(r),
+        _ => {}
+    }
+}
+
+/// The failure of a drive's thread that panicked while doing `what`.
+fn panicked(root: &Path, what: &str) -> String {
+    format!("{}: thread panicked while {what} (a bug)", root.display())
+}
+
+/// No drive of any plan proven to hold its new `xl.meta` durably yet.
+fn not_proven(plans: &[&CommitPlan]) -> Vec<Vec<bool>> {
+    plans.iter().map(|p| vec![false; p.drives.len()]).collect()
 }
 
 /// Changes the owner of `rel` and everything below it (on the drive's
@@ -466,6 +609,64 @@ fn remove_old_dirs(plan: &CommitPlan, io: &DriveIo) -> Result<(), DriveIoError> 
         })?;
     }
     io.fsync(&plan.object_dir).wait()
+}
+
+/// Test hook: faults of a chosen drive in the executor's steps, on demand
+/// (like [`crate::drives::write::fault`]): a read error in classification,
+/// a panic in a drive's thread.
+#[cfg(test)]
+pub(crate) mod fault {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    use crate::drives::io::DriveIoError;
+
+    /// Per drive root and step: calls left before the failing one.
+    static ARMED: Mutex<Vec<(PathBuf, &'static str, u32)>> = Mutex::new(Vec::new());
+
+    /// Makes the `n`-th `step` from now (1: the next) on the drive at
+    /// `root` fail, once: `"read"` (an `xl.meta` read of classification
+    /// fails with EIO), `"write"` (the drive's `xl.meta` batch thread
+    /// panics), `"step"` (the drive's thread moving data dirs in or
+    /// removing old ones panics).
+    pub fn arm(root: &Path, step: &'static str, n: u32) {
+        assert!(n > 0);
+        ARMED.lock().unwrap().push((root.to_owned(), step, n));
+    }
+
+    fn fires(root: &Path, step: &str) -> bool {
+        let mut armed = ARMED.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(at) = armed.iter().position(|(r, s, _)| r == root && *s == step) else {
+            return false;
+        };
+        armed[at].2 -= 1;
+        if armed[at].2 > 0 {
+            return false;
+        }
+        armed.remove(at);
+        true
+    }
+
+    pub(super) fn read(
+        root: &Path,
+        got: Result<Vec<u8>, DriveIoError>,
+    ) -> Result<Vec<u8>, DriveIoError> {
+        if fires(root, "read") {
+            return Err(DriveIoError {
+                drive: root.to_owned(),
+                op: "read",
+                path: PathBuf::from("xl.meta"),
+                source: std::io::Error::from_raw_os_error(libc::EIO),
+            });
+        }
+        got
+    }
+
+    pub(super) fn panic_at(root: &Path, step: &str) {
+        if fires(root, step) {
+            panic!("injected panic in {step} on {}", root.display());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -596,5 +797,81 @@ mod tests {
                 assert_eq!((m.uid(), m.gid()), (1234, 5678), "{}", path.display());
             }
         }
+    }
+
+    fn no_wait(attempts: u32) -> Retry {
+        Retry {
+            attempts,
+            delay: std::time::Duration::ZERO,
+        }
+    }
+
+    fn assert_unfinished(r: &PlanResult, what: &str) {
+        assert!(matches!(r, PlanResult::Unfinished(_)), "{what}: {r:?}");
+    }
+
+    /// The sync after the swaps fails on drive 0: its new `xl.meta` is in
+    /// the page cache only, whatever a read returns. The retry must make it
+    /// durable again before the old data dir goes — here its sync fails
+    /// too, so the plan stays unfinished and the old data dir stays on
+    /// every drive; once the disk syncs again, the plan finishes.
+    #[test]
+    fn a_retry_after_a_failed_sync_does_not_trust_what_it_reads_back() {
+        let (_d, roots) = setup(3);
+        let p = plan(&roots);
+        crate::drives::write::fault::fail_sync(&roots[0], 2);
+        crate::drives::write::fault::fail_sync(&roots[0], 1);
+        let mut ex = Executor::new(HashMap::new());
+        let r = ex.execute_retrying(&[&p], no_wait(2));
+        assert_unfinished(&r[0], "the retry's sync failed");
+        for root in &roots {
+            assert!(root.join("b/o/old-dd").exists(), "{}", root.display());
+        }
+        assert_eq!(ex.execute(&[&p]), [PlanResult::Committed]);
+        for root in &roots {
+            assert_eq!(read(root), b"new");
+            assert!(!root.join("b/o/old-dd").exists());
+        }
+    }
+
+    /// A drive thread that panics while writing `xl.meta` files, or while
+    /// removing old data dirs, leaves its plans unfinished: never committed.
+    #[test]
+    fn a_panicking_drive_thread_leaves_its_plans_unfinished() {
+        for step in ["write", "step"] {
+            let (_d, roots) = setup(3);
+            let p = plan(&roots);
+            fault::arm(&roots[1], step, 1);
+            let mut ex = Executor::new(HashMap::new());
+            let r = ex.execute_retrying(&[&p], no_wait(2));
+            assert_unfinished(&r[0], step);
+            assert!(
+                roots[1].join("b/o/old-dd").exists() || step == "write",
+                "{step}: the old data dir of the panicked drive"
+            );
+            // A resume finishes it.
+            assert_eq!(ex.execute(&[&p]), [PlanResult::Committed], "{step}");
+            for root in &roots {
+                assert_eq!(read(root), b"new");
+                assert!(!root.join("b/o/old-dd").exists());
+            }
+        }
+    }
+
+    /// Drive 0 takes the new `xl.meta`, drive 1 fails; the re-check after
+    /// the last try cannot read drive 0. Nothing proves the drives agree:
+    /// the plan stays unfinished instead of failing with drives disagreeing.
+    #[test]
+    fn a_read_error_on_the_final_recheck_keeps_the_plan_unfinished() {
+        let (_d, roots) = setup(2);
+        let p = plan(&roots);
+        crate::drives::write::fault::fail_sync(&roots[1], 1);
+        // Drive 0's second classification read: the final re-check.
+        fault::arm(&roots[0], "read", 2);
+        let mut ex = Executor::new(HashMap::new());
+        let r = ex.execute_retrying(&[&p], no_wait(1));
+        assert_eq!(read(&roots[0]), b"new");
+        assert_eq!(read(&roots[1]), b"old");
+        assert_unfinished(&r[0], "drive 0 unreadable on the re-check");
     }
 }

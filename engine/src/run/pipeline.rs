@@ -293,10 +293,22 @@ impl Committer<'_> {
                     id,
                     error: Some(("io".into(), e)),
                 })?,
-                PlanResult::Conflict(e) if second_try => self.append(Record::Done {
-                    id,
-                    error: Some(("changed".into(), e)),
-                })?,
+                // Decided on fresh bytes (or a resume): the versions fail as
+                // changed, but only while the drives agree; a plan met with
+                // drives that disagree (half applied by a crashed run, or a
+                // copy changed since) stays pending and stops the job, so
+                // no job ends with the drives of a set disagreeing.
+                PlanResult::Conflict(e) if second_try => match self.exec.disagreement(&plan) {
+                    Some(why) => {
+                        let object = format!("{}: ", plan.object_dir.display());
+                        let e = e.strip_prefix(&object).unwrap_or(&e);
+                        self.unfinished(&plan, format!("{e}; {why}"))
+                    }
+                    None => self.append(Record::Done {
+                        id,
+                        error: Some(("changed".into(), e)),
+                    })?,
+                },
                 PlanResult::Conflict(_) => {
                     self.append(Record::Abandoned { id })?;
                     again.push((set, key));
@@ -700,13 +712,6 @@ fn commit_loop(
                     key: w.key.clone(),
                 })?;
             }
-            for v in r.finished {
-                c.append(Record::Finished {
-                    set: r.set,
-                    key: r.key.clone(),
-                    version: v,
-                })?;
-            }
             if let Some(plan) = r.plan {
                 let id = c.ledger.next_id;
                 let metadata_only = !r.edits.is_empty()
@@ -739,6 +744,15 @@ fn commit_loop(
                     })?;
                 }
                 plans.push((id, r.set, r.key.clone(), plan, w.second));
+            }
+            // After the object's intent: a version recorded final never
+            // precedes the plan of the versions it is finished with.
+            for v in r.finished {
+                c.append(Record::Finished {
+                    set: r.set,
+                    key: r.key.clone(),
+                    version: v,
+                })?;
             }
             if !more.is_empty() {
                 // After the object's records of this pass: until a later

@@ -1,8 +1,9 @@
 //! The records of a run's journal and how a resume replays them.
 //!
 //! Order of records for one object: its plan's [`Record::Intent`] (durable
-//! before any drive is written) and the [`Record::Finished`] lines of its
-//! versions that need no write, in one group commit; after every drive holds
+//! before any drive is written), then the [`Record::Finished`] lines of its
+//! versions that need no write, in one group commit (a replay applies a
+//! group commit whole or not at all); after every drive holds
 //! the change, [`Record::Done`]. An object with several plaintext versions is
 //! encrypted one version per pass; each pass but the last ends its records
 //! with [`Record::Again`] naming the versions left, so a resume between
