@@ -1,15 +1,16 @@
-//! `keyrotate status [--state-dir D] [--json]`: progress of a running or
-//! finished job, from its `summary.json` (written at every checkpoint).
+//! `keyrotate status [--state-dir D] [--json]`: progress of running and
+//! finished runs, per deployment, from each run's `summary.json` (written at
+//! every checkpoint).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::common::EXIT_PREFLIGHT;
 use super::{CliError, CmdResult};
-use crate::run::state::default_root;
+use crate::run::state::{default_root, summary_files};
 use crate::run::summary::Summary;
 
-/// Show the state of the jobs in the state root (newest first).
+/// Show the runs of the jobs in the state root, per deployment (newest first).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// State root; default $XDG_STATE_HOME/keyrotate.
@@ -26,11 +27,9 @@ pub fn run(args: Args) -> CmdResult {
         None => default_root().map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?,
     };
     let mut found: Vec<(std::time::SystemTime, Summary)> = Vec::new();
-    for entry in std::fs::read_dir(&root)
-        .map_err(|e| CliError::new(EXIT_PREFLIGHT, anyhow::anyhow!("{}: {e}", root.display())))?
-        .flatten()
-    {
-        let path = entry.path().join("summary.json");
+    let files = summary_files(&root)
+        .map_err(|e| CliError::new(EXIT_PREFLIGHT, anyhow::anyhow!("{}: {e}", root.display())))?;
+    for path in files {
         let Ok(bytes) = std::fs::read(&path) else {
             continue;
         };
@@ -49,12 +48,22 @@ pub fn run(args: Args) -> CmdResult {
     } else if found.is_empty() {
         println!("no jobs in {}", root.display());
     } else {
+        // Grouped by deployment, each group in the order of its newest run.
+        let mut deployments: Vec<&str> = Vec::new();
         for (_, s) in &found {
-            println!(
-                "{} {} (started {}, updated {}): {} scanned, {} done, {} skipped, {} filtered, {} failed; report {}",
-                s.job_id, s.status, s.start_time, s.last_update, s.objects_scanned, s.objects,
-                s.objects_skipped, s.objects_filtered, s.objects_failed, s.report
-            );
+            if !deployments.contains(&s.deployment_id.as_str()) {
+                deployments.push(&s.deployment_id);
+            }
+        }
+        for deployment in deployments {
+            println!("deployment {deployment}:");
+            for (_, s) in found.iter().filter(|(_, s)| s.deployment_id == deployment) {
+                println!(
+                    "  {} {} (started {}, updated {}): {} scanned, {} done, {} skipped, {} filtered, {} failed; report {}",
+                    s.job_id, s.status, s.start_time, s.last_update, s.objects_scanned, s.objects,
+                    s.objects_skipped, s.objects_filtered, s.objects_failed, s.report
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

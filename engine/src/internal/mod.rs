@@ -647,6 +647,7 @@ pub fn prepare(
             new_key: Some(new.key_id),
             tries: 1,
             error: None,
+            depends_on: Vec::new(),
         }],
     });
     Ok(prepared)

@@ -637,6 +637,7 @@ pub fn encrypt_version(
             new_key: Some(req.data_key.key_id.as_str().to_owned()),
             tries: 1,
             error: None,
+            depends_on: Vec::new(),
         }],
     })
 }

@@ -21,7 +21,10 @@ use xxhash_rust::xxh64::xxh64;
 
 use super::plan::{CommitPlan, DriveChange, StagedDataDir, VersionChange};
 use super::record::{EditIntent, MetaEdit};
-use super::summary::{ActionKind, Outcome, SkipReason, VersionSizes};
+use super::residue;
+use super::summary::{
+    ActionKind, Outcome, SkipReason, VersionSizes, FAILED_CORRUPT, FAILED_INCONSISTENT,
+};
 use crate::drives::io::DriveIo;
 use crate::drives::walk::encode_dir_object;
 use crate::job::decide::{decide, Action, Capabilities, Decision};
@@ -351,6 +354,43 @@ pub fn facts(x: &XlMeta<'_>, i: usize, consistent: bool) -> Option<VersionFacts>
     Some(f)
 }
 
+/// Per version of the reference copy: the keys its copies depend on besides
+/// `target` (see [`residue`]). A version whose copies disagree depends on
+/// what every readable copy holds: a stale copy still needs its old key.
+pub fn dependencies(ag: &Agreement<'_>, target: &str) -> Vec<Vec<String>> {
+    let Some(Ok(reference)) = ag.reference.map(|r| &ag.metas[r]) else {
+        return Vec::new();
+    };
+    let of = |x: &XlMeta<'_>, i: usize| match x.object(i) {
+        Ok(o) => residue::dependency(
+            o.meta_sys
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_bytes(), v.as_ref())),
+            target,
+        ),
+        Err(_) => Some(residue::UNKNOWN.to_owned()),
+    };
+    (0..reference.versions().len())
+        .map(|i| {
+            let mut keys: Vec<String> = of(reference, i).into_iter().collect();
+            if ag.problems.get(i).is_some_and(Option::is_some) {
+                let id = reference.versions()[i].header().version_id;
+                for x in ag.metas.iter().flatten() {
+                    let found = x
+                        .versions()
+                        .iter()
+                        .position(|v| v.header().version_id == id);
+                    keys.extend(found.and_then(|j| of(x, j)));
+                }
+                keys.sort();
+                keys.dedup();
+            }
+            keys
+        })
+        .collect()
+}
+
 fn sizes_of(x: &XlMeta<'_>, i: usize) -> VersionSizes {
     match x.object(i) {
         Ok(o) => {
@@ -533,6 +573,7 @@ pub fn process_read(
         new_key: None,
         tries: 0,
         error: None,
+        depends_on: Vec::new(),
     };
     if raws.iter().all(|r| matches!(r, Err((true, _)))) {
         // Gone since the listing (only with a server writing, or a prefix
@@ -541,7 +582,9 @@ pub fn process_read(
     }
     let ag = agreement(raws);
     let Some(reference) = ag.reference else {
-        let mut v = base(String::new(), Outcome::Skipped(SkipReason::Inconsistent));
+        // No copy can be read: work left in scope until MinIO heals it.
+        let mut v = base(String::new(), Outcome::Failed(FAILED_INCONSISTENT.into()));
+        v.depends_on = vec![residue::UNKNOWN.to_owned()];
         v.error = Some(
             ag.metas
                 .iter()
@@ -553,6 +596,7 @@ pub fn process_read(
         result.finished.push(v);
         return result;
     };
+    let depends_on = dependencies(&ag, ctx.target.as_str());
     let mut metas: Vec<XlMeta<'_>> = Vec::with_capacity(ag.metas.len());
     if ag.metas.iter().all(Result::is_ok) {
         metas = ag.metas.into_iter().flatten().collect();
@@ -576,25 +620,34 @@ pub fn process_read(
         }
         let vid = version_text(&id);
         let problem = ag.problems.get(i).cloned().flatten();
+        let deps = depends_on.get(i).cloned().unwrap_or_default();
         let Some(f) = facts(&reference_meta, i, problem.is_none()) else {
-            let mut v = base(vid, Outcome::Skipped(SkipReason::Inconsistent));
+            let mut v = base(vid, Outcome::Failed(FAILED_INCONSISTENT.into()));
             v.error = Some(format!("version {i} does not decode"));
+            v.depends_on = deps;
             result.finished.push(v);
             continue;
         };
         let mut v = base(vid, Outcome::Filtered);
         v.sizes = sizes_of(&reference_meta, i);
+        v.depends_on = deps;
         let decision = decide(&ctx.job, &f, ctx.t0, ctx.caps);
         let action = match decision {
             Decision::Filtered => {
                 result.finished.push(v);
                 continue;
             }
+            Decision::Skip(SkipReason::Inconsistent) => {
+                // Copies that disagree are work left in scope (issue 16):
+                // a failure, retried once MinIO has healed them.
+                v.outcome = Outcome::Failed(FAILED_INCONSISTENT.into());
+                v.error = problem;
+                v.tries = 1;
+                result.finished.push(v);
+                continue;
+            }
             Decision::Skip(r) => {
                 v.outcome = outcome_of_skip(r);
-                if r == SkipReason::Inconsistent {
-                    v.error = problem;
-                }
                 result.finished.push(v);
                 continue;
             }
@@ -767,9 +820,16 @@ pub fn process_read(
                 result.finished.push(v);
             }
             Err((outcome, message)) => {
-                // Skips (a layout that cannot be converted faithfully, shards
-                // beyond repair) leave the version as it is; failures retry.
-                v.outcome = outcome;
+                // Skips (a layout that cannot be converted faithfully) leave
+                // the version as it is; failures retry, and so does data
+                // beyond repair once healed (work left in scope).
+                v.outcome = match outcome {
+                    Outcome::Skipped(SkipReason::Corrupt) => Outcome::Failed(FAILED_CORRUPT.into()),
+                    Outcome::Skipped(SkipReason::Inconsistent) => {
+                        Outcome::Failed(FAILED_INCONSISTENT.into())
+                    }
+                    o => o,
+                };
                 v.error = Some(message);
                 result.finished.push(v);
             }

@@ -94,4 +94,8 @@ pub struct VersionChange {
     /// The last error, for failed versions (never secret material).
     #[serde(default)]
     pub error: Option<String>,
+    /// What the stored copies depend on besides the target key (KMS key
+    /// names or [`super::residue`]'s pseudo-keys), for the residue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }

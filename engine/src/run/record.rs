@@ -105,6 +105,10 @@ pub enum Record {
         /// The job's fixed "now" (JOB.md §8.2), Unix nanoseconds.
         t0_nanos: i64,
         job_sha256: String,
+        /// Every drive of the deployment the run works on, in set order: a
+        /// resume must name the same drives (its journaled plans do).
+        #[serde(default)]
+        drives: Vec<std::path::PathBuf>,
     },
     /// A resume started (informational: the report counts runs by it).
     Resumed { at: String },
@@ -216,6 +220,8 @@ impl<'a> ReportLine<'a> {
 #[derive(Debug, Default)]
 pub struct Ledger {
     pub begin: Option<(String, String, i64, String)>,
+    /// The drives of the `Begin` record.
+    pub begin_drives: Vec<std::path::PathBuf>,
     pub summary: Summary,
     /// Plans with an intent but no done record: resume finishes them.
     pub pending: BTreeMap<u64, (usize, String, Pending)>,
@@ -256,7 +262,9 @@ impl Ledger {
                 start_time,
                 t0_nanos,
                 job_sha256,
+                drives,
             } => {
+                self.begin_drives.clone_from(drives);
                 self.begin = Some((
                     job_id.clone(),
                     start_time.clone(),
@@ -334,6 +342,8 @@ impl Ledger {
                 if let Some(old) = self.failed.remove(&(*set, key.clone())) {
                     for v in &old {
                         uncount(&mut self.summary, v);
+                        self.summary
+                            .record_residue(&v.outcome, &v.depends_on, false);
                     }
                 }
                 self.finished.remove(&(*set, key.clone()));
@@ -385,6 +395,7 @@ impl Ledger {
         line: &mut dyn FnMut(&VersionChange),
     ) {
         self.summary.record(&v.outcome, v.sizes, v.tries);
+        self.summary.record_residue(&v.outcome, &v.depends_on, true);
         if let Outcome::Done(kind) = v.outcome {
             // MinIO's resume marker: the last successfully changed object.
             self.summary.last_bucket.clone_from(&v.bucket);
@@ -445,6 +456,7 @@ mod tests {
             new_key: Some("key".into()),
             tries: 1,
             error: None,
+            depends_on: Vec::new(),
         }
     }
 

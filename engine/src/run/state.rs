@@ -1,13 +1,21 @@
-//! The job's state directory: where the journal, report and summary of one
-//! job live, outside the drives (MinIO empties `.minio.sys/tmp` on start).
+//! The job's state directory: where the journal, report and summary of
+//! each run of a job live, outside the drives (MinIO empties
+//! `.minio.sys/tmp` on start).
+//!
+//! A run belongs to a job file *and* a deployment (the `id` of the drives'
+//! `format.json`): an unfinished run resumes only on its own deployment,
+//! and once a run has ended, the next run of the job file is a new run that
+//! scans again (issue 16).
 //!
 //! ```text
 //! <state root>/<first 16 hex of the job file's sha256>/
-//!     job.yaml        the job file as run (a resume must present the same bytes)
-//!     journal         see `journal`
-//!     report.jsonl    one line per finished version, rebuilt from the journal on resume
-//!     summary.json    the counters at the last checkpoint and at the end
-//!     lock            held (flock) while a process works on the job
+//!     job.yaml            the job file as run (a resume must present the same bytes)
+//!     <deployment id>/
+//!         lock            held (flock) while a process works on the job there
+//!         run-0001/       one directory per run, numbered; the highest is the latest
+//!             journal       see `journal`
+//!             report.jsonl  one line per finished version, rebuilt from the journal on resume
+//!             summary.json  the counters at the last checkpoint and at the end
 //! ```
 
 use std::fs::{self, File, OpenOptions};
@@ -48,19 +56,26 @@ pub fn job_sha256(job_file: &[u8]) -> String {
     hex::encode(Sha256::digest(job_file))
 }
 
-/// A job's state directory, locked for this process while it lives.
+/// A job's state directory on one deployment, locked for this process while
+/// it lives, and the run directory it works in.
 #[derive(Debug)]
 pub struct JobDir {
     path: PathBuf,
+    run: PathBuf,
     _lock: File,
 }
 
+/// The prefix of run directories (`run-0001`, ...).
+const RUN_PREFIX: &str = "run-";
+
 impl JobDir {
     /// Opens (creating if needed) the directory of the job with this file
-    /// content under `root`, takes its lock, and stores the job file.
-    pub fn open(root: &Path, job_file: &[u8]) -> Result<Self, StateError> {
+    /// content on `deployment` under `root`, takes its lock, stores the job
+    /// file, and works in its latest run (a first one if none).
+    pub fn open(root: &Path, job_file: &[u8], deployment: &str) -> Result<Self, StateError> {
         let sha = job_sha256(job_file);
-        let path = root.join(&sha[..16]);
+        let job_dir = root.join(&sha[..16]);
+        let path = job_dir.join(deployment);
         let io_err = |source| StateError::Io {
             path: path.clone(),
             source,
@@ -77,28 +92,105 @@ impl JobDir {
             Err(fs::TryLockError::WouldBlock) => return Err(StateError::Busy { path }),
             Err(fs::TryLockError::Error(e)) => return Err(io_err(e)),
         }
-        let job_path = path.join("job.yaml");
+        let job_path = job_dir.join("job.yaml");
         if !job_path.exists() {
             write_atomic(&job_path, job_file).map_err(io_err)?;
         }
-        Ok(JobDir { path, _lock: lock })
+        let mut dir = JobDir {
+            run: PathBuf::new(),
+            path: path.clone(),
+            _lock: lock,
+        };
+        match run_numbers(&dir.path).map_err(io_err)?.last() {
+            Some(&n) => dir.run = dir.path.join(run_name(n)),
+            None => dir.new_run()?,
+        }
+        Ok(dir)
     }
 
+    /// Starts the next run: a new, empty run directory to work in.
+    pub fn new_run(&mut self) -> Result<(), StateError> {
+        let io_err = |source| StateError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let next = run_numbers(&self.path)
+            .map_err(io_err)?
+            .last()
+            .map_or(1, |n| n + 1);
+        let run = self.path.join(run_name(next));
+        fs::create_dir(&run).map_err(io_err)?;
+        sync_parent_dir(&run).map_err(io_err)?;
+        self.run = run;
+        Ok(())
+    }
+
+    /// The job's directory on this deployment (holding its runs).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The directory of the run worked in.
+    pub fn run_path(&self) -> &Path {
+        &self.run
+    }
+
     pub fn journal_path(&self) -> PathBuf {
-        self.path.join("journal")
+        self.run.join("journal")
     }
 
     pub fn report_path(&self) -> PathBuf {
-        self.path.join("report.jsonl")
+        self.run.join("report.jsonl")
     }
 
     pub fn summary_path(&self) -> PathBuf {
-        self.path.join("summary.json")
+        self.run.join("summary.json")
     }
+}
+
+fn run_name(n: u64) -> String {
+    format!("{RUN_PREFIX}{n:04}")
+}
+
+/// The numbers of the run directories in `dir`, ascending.
+fn run_numbers(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        if let Some(n) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(RUN_PREFIX))
+            .and_then(|n| n.parse().ok())
+        {
+            out.push(n);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Every run's summary file under a state root:
+/// `<root>/<job>/<deployment>/run-NNNN/summary.json`.
+pub fn summary_files(root: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let dirs = |p: &Path| -> io::Result<Vec<PathBuf>> {
+        Ok(fs::read_dir(p)?
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect())
+    };
+    for job in dirs(root)? {
+        for deployment in dirs(&job).unwrap_or_default() {
+            for n in run_numbers(&deployment).unwrap_or_default() {
+                let summary = deployment.join(run_name(n)).join("summary.json");
+                if summary.exists() {
+                    out.push(summary);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Writes a small file crash-safely: temp file in the same directory, fsync,
@@ -136,20 +228,37 @@ mod tests {
     #[test]
     fn one_process_per_job_directory() {
         let root = tempfile::tempdir().unwrap();
-        let first = JobDir::open(root.path(), b"keyrotate: {}").unwrap();
+        let first = JobDir::open(root.path(), b"keyrotate: {}", "dep-a").unwrap();
         assert!(matches!(
-            JobDir::open(root.path(), b"keyrotate: {}"),
+            JobDir::open(root.path(), b"keyrotate: {}", "dep-a"),
             Err(StateError::Busy { .. })
         ));
-        // Another job file is another directory.
-        let other = JobDir::open(root.path(), b"keyrotate: {x: 1}").unwrap();
+        // Another job file, or another deployment, is another directory.
+        let other = JobDir::open(root.path(), b"keyrotate: {x: 1}", "dep-a").unwrap();
         assert_ne!(first.path(), other.path());
+        let elsewhere = JobDir::open(root.path(), b"keyrotate: {}", "dep-b").unwrap();
+        assert_ne!(first.path(), elsewhere.path());
         assert_eq!(
-            fs::read(first.path().join("job.yaml")).unwrap(),
+            fs::read(first.path().parent().unwrap().join("job.yaml")).unwrap(),
             b"keyrotate: {}"
         );
         drop(first);
-        JobDir::open(root.path(), b"keyrotate: {}").unwrap();
+        JobDir::open(root.path(), b"keyrotate: {}", "dep-a").unwrap();
+    }
+
+    /// Runs are numbered; opening works in the latest, `new_run` adds one.
+    #[test]
+    fn runs_are_numbered_and_the_latest_is_reopened() {
+        let root = tempfile::tempdir().unwrap();
+        let mut dir = JobDir::open(root.path(), b"j", "dep").unwrap();
+        assert!(dir.run_path().ends_with("run-0001"));
+        dir.new_run().unwrap();
+        assert!(dir.journal_path().starts_with(dir.path().join("run-0002")));
+        fs::write(dir.summary_path(), b"{}").unwrap();
+        drop(dir);
+        let dir = JobDir::open(root.path(), b"j", "dep").unwrap();
+        assert!(dir.run_path().ends_with("run-0002"));
+        assert_eq!(summary_files(root.path()).unwrap(), [dir.summary_path()]);
     }
 
     #[test]
