@@ -240,10 +240,14 @@ fn expected_decisions(entries: &[Value], force_locked: bool) -> BTreeMap<String,
     out
 }
 
-/// The final decision of each version in the report (the last line of a
-/// version wins: a retried version has its failed line before).
+/// The final decision of each version of the fixture bucket in the report
+/// (the last line of a version wins: a retried version has its failed line
+/// before).
 fn report_decisions(state: &Path) -> (usize, BTreeMap<String, u64>) {
-    let lines = report_lines(state);
+    let lines: Vec<Value> = report_lines(state)
+        .into_iter()
+        .filter(|l| l["bucket"] == "fixture")
+        .collect();
     let mut last = BTreeMap::new();
     for l in &lines {
         let key = (
@@ -275,7 +279,7 @@ fn retry_failed_clears_the_failure_and_counters_agree() {
         &root,
         30,
         "plain=1,sse-s3=1,sse-kms=2,sse-c=1",
-        &["--versions", "2", "--multipart-every", "4"],
+        &["--versions", "2", "--multipart-every", "4", "--internal"],
     );
     let drives = drives(&root, 4);
     let want = expected_decisions(&bucket_entries(&root), false);
@@ -301,9 +305,11 @@ fn retry_failed_clears_the_failure_and_counters_agree() {
         want.get("ssec").copied()
     );
 
-    // Without the old key every SSE-S3/SSE-KMS version fails.
+    // Without the old key every SSE-S3/SSE-KMS version fails, and so do
+    // the internal items under it.
     let (code, first, _) = run(&job, &drives, &state, NEW);
     assert_eq!(code, 1, "{first}");
+    assert!(first["internal"]["failed"].as_u64() > Some(0), "{first}");
     assert_eq!(
         first["objectsFailed"].as_u64(),
         Some(want["convert"] + want["rotate"]),
@@ -322,6 +328,8 @@ fn retry_failed_clears_the_failure_and_counters_agree() {
         (&json!("completed"), &json!(false))
     );
     assert_eq!(s["lastError"], "", "{s}");
+    assert_eq!(s["internal"]["failed"], 0, "{s}");
+    assert!(s["internal"]["rotated"].as_u64() > Some(0), "{s}");
     let scanned: u64 = want.values().sum();
     let got = |s: &Value| {
         [

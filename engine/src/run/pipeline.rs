@@ -380,7 +380,8 @@ pub fn run(
         ledger.apply(&rec, &mut |v| write_line(&mut report, v));
     })?;
     let resumed = replay.records > 0;
-    let retry = opts.retry_failed && !ledger.failed.is_empty();
+    let retry =
+        opts.retry_failed && (!ledger.failed.is_empty() || ledger.summary.internal.failed > 0);
     if ledger.end.is_some_and(|state| !retry && closed(dir, state)) {
         // The latest run is over: this is a new run of the job file.
         drop((journal, report));
@@ -452,6 +453,9 @@ pub fn run(
     }
     if resumed {
         c.append(Record::Resumed { at: now_rfc3339() })?;
+    }
+    if retry && c.ledger.summary.internal.failed > 0 && c.ledger.pending.is_empty() {
+        c.append(Record::RetryInternal)?;
     }
     // `status` reads this while the run goes on.
     fill_summary(&mut c.ledger.summary, job_sha256, ctx.t0, dir);

@@ -164,6 +164,9 @@ pub enum Record {
         skipped: u64,
         errors: Vec<String>,
     },
+    /// `--retry-failed` with internal items failed: their re-encryption
+    /// runs again from discovery, and its earlier counts no longer count.
+    RetryInternal,
     /// The run stopped before the end of the listing (canceled, aborted);
     /// a later run of the same job resumes.
     Stopped { state: JobState, at: String },
@@ -359,6 +362,10 @@ impl Ledger {
                 if let Some(e) = errors.last() {
                     self.summary.last_error.clone_from(e);
                 }
+            }
+            Record::RetryInternal => {
+                self.internal_done = false;
+                self.summary.internal = Default::default();
             }
             Record::Stopped { state, .. } => self.stopped = Some(*state),
             Record::End { state, .. } => self.end = Some(*state),
