@@ -124,6 +124,18 @@ fn an_unfinished_run_resumes_only_on_its_own_deployment() {
     assert_eq!(on_b["objectsRotated"], 12, "{on_b}");
     assert!(!stderr.contains("resuming"), "{stderr}");
 
+    // The same deployment under other paths (a copy): its journaled plans
+    // name the drives it was started on, so it is refused.
+    let copy = tmp.path().join("a-copy");
+    copy_dir(&a, &copy);
+    let (code, _, out) = run(&job, &drives(&copy, 4), &state, KEY1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("resume it with the same drives"),
+        "{stderr}"
+    );
+
     let (code, on_a, out) = run(&job, &drives_a, &state, KEY1);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(code, 0, "{stderr}");

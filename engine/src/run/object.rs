@@ -354,14 +354,9 @@ pub fn facts(x: &XlMeta<'_>, i: usize, consistent: bool) -> Option<VersionFacts>
     Some(f)
 }
 
-/// Per version of the reference copy: the keys its copies depend on besides
-/// `target` (see [`residue`]). A version whose copies disagree depends on
-/// what every readable copy holds: a stale copy still needs its old key.
-pub fn dependencies(ag: &Agreement<'_>, target: &str) -> Vec<Vec<String>> {
-    let Some(Ok(reference)) = ag.reference.map(|r| &ag.metas[r]) else {
-        return Vec::new();
-    };
-    let of = |x: &XlMeta<'_>, i: usize| match x.object(i) {
+/// The key version `i` of `x` depends on besides `target` (see [`residue`]).
+fn dependency_of(x: &XlMeta<'_>, i: usize, target: &str) -> Option<String> {
+    match x.object(i) {
         Ok(o) => residue::dependency(
             o.meta_sys
                 .iter()
@@ -370,11 +365,49 @@ pub fn dependencies(ag: &Agreement<'_>, target: &str) -> Vec<Vec<String>> {
             target,
         ),
         Err(_) => Some(residue::UNKNOWN.to_owned()),
+    }
+}
+
+/// Sets what each version depends on (unless known: copies that disagree)
+/// for the residue: a version to change keeps what it had if its plan fails;
+/// one left as it is, what its copy holds. Versions with nothing to leave
+/// (done, delete markers, gone) need nothing.
+fn fill_depends_on(versions: &mut [VersionChange], reference: &XlMeta<'_>, target: &str) {
+    for v in versions.iter_mut().filter(|v| v.depends_on.is_empty()) {
+        let had = match &v.outcome {
+            Outcome::Done(ActionKind::Encrypt) => Some(residue::PLAINTEXT.to_owned()),
+            Outcome::Done(_) => v.old_key.clone().filter(|k| k != target),
+            o if super::summary::residue_reason(o).is_none() => None,
+            _ => match reference
+                .versions()
+                .iter()
+                .position(|x| version_text(&x.header().version_id) == v.version_id)
+            {
+                Some(i) => dependency_of(reference, i, target),
+                None => Some(residue::UNKNOWN.to_owned()),
+            },
+        };
+        v.depends_on = had.into_iter().collect();
+    }
+}
+
+/// Per version of the reference copy: the keys its copies depend on besides
+/// `target` (see [`residue`]); with `!all`, only for versions whose copies
+/// disagree (empty for the others). Such a version depends on what every
+/// readable copy holds: a stale copy still needs its old key.
+pub fn dependencies(ag: &Agreement<'_>, target: &str, all: bool) -> Vec<Vec<String>> {
+    let Some(Ok(reference)) = ag.reference.map(|r| &ag.metas[r]) else {
+        return Vec::new();
     };
+    let of = |x: &XlMeta<'_>, i: usize| dependency_of(x, i, target);
     (0..reference.versions().len())
         .map(|i| {
+            let disagree = ag.problems.get(i).is_some_and(Option::is_some);
+            if !(all || disagree) {
+                return Vec::new();
+            }
             let mut keys: Vec<String> = of(reference, i).into_iter().collect();
-            if ag.problems.get(i).is_some_and(Option::is_some) {
+            if disagree {
                 let id = reference.versions()[i].header().version_id;
                 for x in ag.metas.iter().flatten() {
                     let found = x
@@ -596,7 +629,16 @@ pub fn process_read(
         result.finished.push(v);
         return result;
     };
-    let depends_on = dependencies(&ag, ctx.target.as_str());
+    // What versions left as they are depend on, for the residue: copies
+    // that disagree now (before the drives' files are taken for edits), the
+    // others after the decisions, and only for those left (not for `plan`).
+    let residue_wanted = ctx.kms.is_some();
+    let target = ctx.target.as_str();
+    let depends_on = if residue_wanted {
+        dependencies(&ag, target, false)
+    } else {
+        Vec::new()
+    };
     let mut metas: Vec<XlMeta<'_>> = Vec::with_capacity(ag.metas.len());
     if ag.metas.iter().all(Result::is_ok) {
         metas = ag.metas.into_iter().flatten().collect();
@@ -772,6 +814,9 @@ pub fn process_read(
                             p.error = Some("another version of the object failed to encode".into());
                         }
                     }
+                    if residue_wanted {
+                        fill_depends_on(&mut result.finished, &reference_meta, target);
+                    }
                     return result;
                 }
                 v.outcome = Outcome::Done(kind);
@@ -834,6 +879,10 @@ pub fn process_read(
                 result.finished.push(v);
             }
         }
+    }
+    if residue_wanted {
+        fill_depends_on(&mut result.finished, &reference_meta, target);
+        fill_depends_on(&mut planned, &reference_meta, target);
     }
     if !result.dry.is_empty() {
         // A dry run rewrites nothing, but says how much a run would.

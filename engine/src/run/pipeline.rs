@@ -390,7 +390,7 @@ pub fn run(
     }
     let drives: Vec<PathBuf> = sets.iter().flat_map(|s| s.roots.iter().cloned()).collect();
     if let Some((job_id, ..)) = &ledger.begin {
-        if ledger.begin_drives != drives {
+        if !ledger.begin_drives.is_empty() && ledger.begin_drives != drives {
             let show = |d: &[PathBuf]| {
                 d.iter()
                     .map(|p| p.display().to_string())

@@ -37,6 +37,8 @@ pub enum StateError {
         "no state directory given and neither $XDG_STATE_HOME nor $HOME is set; pass --state-dir"
     )]
     NoDefault,
+    #[error("{path} holds a run of this job in the layout of an earlier keyrotate (one run per job file, not per deployment): finish it with that version, or remove that directory if it is over")]
+    OldLayout { path: PathBuf },
 }
 
 /// The state root used when `--state-dir` is not given:
@@ -75,6 +77,9 @@ impl JobDir {
     pub fn open(root: &Path, job_file: &[u8], deployment: &str) -> Result<Self, StateError> {
         let sha = job_sha256(job_file);
         let job_dir = root.join(&sha[..16]);
+        if job_dir.join("journal").exists() {
+            return Err(StateError::OldLayout { path: job_dir });
+        }
         let path = job_dir.join(deployment);
         let io_err = |source| StateError::Io {
             path: path.clone(),
@@ -244,6 +249,20 @@ mod tests {
         );
         drop(first);
         JobDir::open(root.path(), b"keyrotate: {}", "dep-a").unwrap();
+    }
+
+    /// A job directory of the earlier layout (its journal directly in it) is
+    /// refused, not ignored: its run may hold plans still to finish.
+    #[test]
+    fn the_earlier_layout_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let old = root.path().join(&job_sha256(b"j")[..16]);
+        fs::create_dir_all(&old).unwrap();
+        fs::write(old.join("journal"), b"").unwrap();
+        assert!(matches!(
+            JobDir::open(root.path(), b"j", "dep"),
+            Err(StateError::OldLayout { .. })
+        ));
     }
 
     /// Runs are numbered; opening works in the latest, `new_run` adds one.

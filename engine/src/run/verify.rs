@@ -141,7 +141,7 @@ pub fn verify(
                     .push(format!("{bucket}/{key}: no drive holds a valid xl.meta"));
                 continue;
             };
-            let depends_on = dependencies(&ag, target);
+            let depends_on = dependencies(&ag, target, true);
             for (i, v) in x.versions().iter().enumerate() {
                 let vid = v.header().version_id;
                 let name = format!("{bucket}/{key} {}", version_text(&vid));
