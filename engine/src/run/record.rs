@@ -525,6 +525,56 @@ mod tests {
         assert_eq!(lines, 3);
     }
 
+    /// A failed version counts in the residue under the key it still
+    /// depends on; a retry takes that back with its other counts, and its
+    /// new outcome decides (done: nothing left).
+    #[test]
+    fn a_retry_takes_back_a_failed_version_s_residue() {
+        let mut ledger = Ledger::for_replay();
+        let apply = |l: &mut Ledger, r: Record| l.apply(&r, &mut |_| ());
+        let mut failed = version("v1");
+        failed.outcome = Outcome::Failed("kms".into());
+        failed.depends_on = vec!["old-key".into()];
+        let mut locked = version("v2");
+        locked.outcome = Outcome::Skipped(crate::run::summary::SkipReason::Locked);
+        locked.depends_on = vec!["old-key".into()];
+        for v in [failed.clone(), locked] {
+            let key = "k".to_owned();
+            apply(
+                &mut ledger,
+                Record::Finished {
+                    set: 0,
+                    key,
+                    version: v,
+                },
+            );
+        }
+        let residue = |l: &Ledger| serde_json::to_string(&l.summary.residue).unwrap();
+        assert_eq!(residue(&ledger), r#"{"old-key":{"failed":1,"locked":1}}"#);
+        apply(
+            &mut ledger,
+            Record::Retry {
+                set: 0,
+                key: "k".into(),
+            },
+        );
+        assert_eq!(residue(&ledger), r#"{"old-key":{"locked":1}}"#);
+        let mut done = failed;
+        done.outcome = Outcome::Done(ActionKind::Rotate);
+        let key = "k".to_owned();
+        apply(
+            &mut ledger,
+            Record::Finished {
+                set: 0,
+                key,
+                version: done,
+            },
+        );
+        assert_eq!(residue(&ledger), r#"{"old-key":{"locked":1}}"#);
+        assert_eq!(ledger.summary.objects_scanned, 2);
+        ledger.summary.check_invariants().unwrap();
+    }
+
     /// Internal items count in `internal{}` and the KMS calls only, and an
     /// intent without the `Internal` record that closes its commit is still
     /// pending, unconfirmed (the resume abandons it and reruns discovery).
