@@ -531,45 +531,33 @@ mod tests {
     #[test]
     fn a_retry_takes_back_a_failed_version_s_residue() {
         let mut ledger = Ledger::for_replay();
-        let apply = |l: &mut Ledger, r: Record| l.apply(&r, &mut |_| ());
+        let finish = |l: &mut Ledger, version: VersionChange| {
+            let key = "k".to_owned();
+            l.apply(
+                &Record::Finished {
+                    set: 0,
+                    key,
+                    version,
+                },
+                &mut |_| (),
+            )
+        };
         let mut failed = version("v1");
         failed.outcome = Outcome::Failed("kms".into());
         failed.depends_on = vec!["old-key".into()];
         let mut locked = version("v2");
         locked.outcome = Outcome::Skipped(crate::run::summary::SkipReason::Locked);
         locked.depends_on = vec!["old-key".into()];
-        for v in [failed.clone(), locked] {
-            let key = "k".to_owned();
-            apply(
-                &mut ledger,
-                Record::Finished {
-                    set: 0,
-                    key,
-                    version: v,
-                },
-            );
-        }
+        finish(&mut ledger, failed.clone());
+        finish(&mut ledger, locked);
         let residue = |l: &Ledger| serde_json::to_string(&l.summary.residue).unwrap();
         assert_eq!(residue(&ledger), r#"{"old-key":{"failed":1,"locked":1}}"#);
-        apply(
-            &mut ledger,
-            Record::Retry {
-                set: 0,
-                key: "k".into(),
-            },
-        );
+        let key = "k".to_owned();
+        ledger.apply(&Record::Retry { set: 0, key }, &mut |_| ());
         assert_eq!(residue(&ledger), r#"{"old-key":{"locked":1}}"#);
         let mut done = failed;
         done.outcome = Outcome::Done(ActionKind::Rotate);
-        let key = "k".to_owned();
-        apply(
-            &mut ledger,
-            Record::Finished {
-                set: 0,
-                key,
-                version: done,
-            },
-        );
+        finish(&mut ledger, done);
         assert_eq!(residue(&ledger), r#"{"old-key":{"locked":1}}"#);
         assert_eq!(ledger.summary.objects_scanned, 2);
         ledger.summary.check_invariants().unwrap();
