@@ -1,6 +1,7 @@
-//! Objects whose xl.meta is corrupt or missing on one drive are skipped as
-//! `inconsistent` and named in the report; their files stay as they were,
-//! and every other object is rotated.
+//! Objects whose xl.meta is corrupt or missing on one drive fail as
+//! `inconsistent` (work left in scope until healed: the job ends failed) and
+//! are named in the report; their files stay as they were, and every other
+//! object is rotated.
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ mod runs;
 use runs::*;
 
 #[test]
-fn corrupt_or_missing_copies_are_skipped_and_reported() {
+fn corrupt_or_missing_copies_fail_and_are_reported() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("d");
     fixture(&root, 12, "sse-kms=1", &[]);
@@ -28,13 +29,13 @@ fn corrupt_or_missing_copies_are_skipped_and_reported() {
     let job = write_job(&root, "fixture", "");
     let state = root.join("state");
     let (code, summary, out) = run(&job, &drives, &state, KEY1);
-    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(summary["skippedByReason"]["inconsistent"], 2, "{summary}");
+    assert_eq!(code, 1, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(summary["failedByReason"]["inconsistent"], 2, "{summary}");
     assert_eq!(summary["objectsRotated"], 10, "{summary}");
     let lines = report_lines(&state);
     let mut bad: Vec<&str> = lines
         .iter()
-        .filter(|l| l["reason"] == "inconsistent")
+        .filter(|l| l["reason"] == "failed:inconsistent")
         .map(|l| l["object"].as_str().unwrap())
         .collect();
     bad.sort();
@@ -56,11 +57,11 @@ fn corrupt_or_missing_copies_are_skipped_and_reported() {
 }
 
 /// Plaintext objects whose inline shards are corrupt on 3 of 4 drives (beyond
-/// what parity repairs) are skipped as `corrupt`, reported, and left exactly
-/// as they were for MinIO's healing; they stay plaintext, so the job is not
-/// done (`plaintextLeft`, exit 1).
+/// what parity repairs) fail as `corrupt` (unreadable: work left in scope),
+/// are reported, and are left exactly as they were for MinIO's healing; they
+/// stay plaintext (`plaintextLeft`).
 #[test]
-fn plaintext_beyond_repair_is_skipped_as_corrupt() {
+fn plaintext_beyond_repair_fails_as_corrupt() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("d");
     fixture(&root, 16, "plain=1,sse-kms=1", &[]);
@@ -95,8 +96,8 @@ fn plaintext_beyond_repair_is_skipped_as_corrupt() {
     assert_eq!(code, 1, "{s}");
     assert_eq!(s["status"], "failed", "{s}");
     assert_eq!(s["plaintextLeft"], serde_json::json!({"corrupt": 2}), "{s}");
-    assert_eq!(s["skippedByReason"]["corrupt"].as_u64(), Some(2), "{s}");
-    assert_eq!(s["objectsFailed"], 0, "{s}");
+    assert_eq!(s["failedByReason"]["corrupt"].as_u64(), Some(2), "{s}");
+    assert_eq!(s["objectsFailed"], 2, "{s}");
     let after = snapshot(&drives);
     for object in &corrupted {
         for (path, bytes) in &before {
@@ -126,10 +127,6 @@ fn retry_failed_does_not_double_count() {
         "{first}"
     );
     assert_eq!(first["failedByReason"]["kms"].as_u64(), Some(failed));
-    // Without --retry-failed a finished job is reported, not rerun.
-    let (code, again, _) = run(&job, &drives, &state, KEY2);
-    assert_eq!(code, 1);
-    assert_eq!(again["objectsScanned"], first["objectsScanned"]);
     let mut cmd = run_cmd(&job, &drives, &state, KEY2);
     let out = cmd.arg("--retry-failed").output().unwrap();
     assert_eq!(out.status.code(), Some(1));

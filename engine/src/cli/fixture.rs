@@ -39,6 +39,10 @@ pub struct Args {
     /// Tag every third object.
     #[arg(long)]
     tags: bool,
+    /// Seal every K-th object's SSE-KMS versions under a second static key
+    /// (a published test key, recorded in the manifest).
+    #[arg(long, value_name = "K")]
+    second_key_every: Option<u64>,
     /// Seed of all randomness (same seed, same fixture).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -70,6 +74,7 @@ pub fn run(args: Args) -> CmdResult {
         seed: args.seed,
         bucket: args.bucket,
         kms_key_id: String::new(),
+        second_key_every: args.second_key_every,
     };
     let started = std::time::Instant::now();
     // KMS from MinIO's environment variables; the published default key otherwise.

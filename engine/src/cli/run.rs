@@ -61,7 +61,8 @@ pub fn run(mut args: Args) -> CmdResult {
         Some(d) => d.clone(),
         None => default_root().map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?,
     };
-    let dir = JobDir::open(&root, &bytes).map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?;
+    let mut dir = JobDir::open(&root, &bytes, &topo.deployment_id.to_string())
+        .map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?;
     let (target, job_context) = target_key(&job, Some(kms.as_ref()));
     let notify = job.notify.clone();
     let retry = job.retry;
@@ -91,7 +92,11 @@ pub fn run(mut args: Args) -> CmdResult {
         concurrency: args.kms_concurrency.max(1),
         batch: args.batch.max(1),
         retry_failed: args.retry_failed,
+        on_resume: Some(|job_id, start| {
+            eprintln!("keyrotate: resuming run {job_id} started at {start}")
+        }),
     };
+    let target_name = ctx.target.as_str().to_owned();
     let sha = job_sha256(&bytes);
     let mut progress = |s: &crate::run::summary::Summary, objects: u64| match &bar {
         Some(b) => {
@@ -107,7 +112,7 @@ pub fn run(mut args: Args) -> CmdResult {
             }
         }
     };
-    let end = pipeline::run(&dir, &sha, &sets, ctx, &opts, &mut progress);
+    let end = pipeline::run(&mut dir, &sha, &sets, ctx, &opts, &mut progress);
     if let Some(l) = lines {
         l.finish();
     }
@@ -145,12 +150,27 @@ pub fn run(mut args: Args) -> CmdResult {
             s.delete_markers_skipped,
             s.objects_failed
         );
+        if s.objects_failed > 0 {
+            let reasons = s
+                .failed_by_reason
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            outln!(
+                "{} versions failed and were left as they were ({reasons}): their lines in {} say why, and `keyrotate verify` shows their copies; once fixed (copies healed by MinIO, the KMS reachable), `keyrotate run --retry-failed` finishes them",
+                s.objects_failed, s.report
+            );
+        }
         if let Some(line) = s.plaintext_left_text() {
             outln!("{line}");
         }
         if !s.last_error.is_empty() {
             outln!("last error: {}", s.last_error);
         }
+        let mut out = std::io::stdout().lock();
+        let _ = crate::run::residue::write_text(&mut out, &s.residue, &target_name);
+        drop(out);
         outln!("report: {}", s.report);
     }
     Ok(ExitCode::from(end.state.exit_code()))

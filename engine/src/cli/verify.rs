@@ -74,10 +74,15 @@ pub fn run(args: Args) -> CmdResult {
         )
         .map_err(|e| super::CliError::new(3, anyhow::anyhow!(e)))?;
     }
+    let target = kms
+        .as_deref()
+        .map_or_else(String::new, |k| k.default_key().as_str().to_owned());
     // MinIO's internal encrypted data is cluster-wide: checked unless the
     // operator narrowed the scope to one bucket.
     if let (Some(kms), None) = (kms.as_deref(), &args.bucket) {
         let roots: Vec<Vec<std::path::PathBuf>> = sets.iter().map(|s| s.roots.clone()).collect();
+        crate::run::residue::add_internal(&mut report.residue, &roots, &target)
+            .map_err(|e| super::CliError::new(3, anyhow::anyhow!(e)))?;
         let items = crate::internal::discover(&roots)
             .map_err(|e| super::CliError::new(3, anyhow::anyhow!(e)))?;
         report.internal_checked = items.len() as u64;
@@ -112,6 +117,14 @@ pub fn run(args: Args) -> CmdResult {
             outln!("  data decrypted and checked: {}", report.data_checked);
         }
         outln!("  internal items checked: {}", report.internal_checked);
+        let target = if target.is_empty() {
+            "(no KMS)"
+        } else {
+            target.as_str()
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = crate::run::residue::write_text(&mut out, &report.residue, target);
+        drop(out);
         for p in &report.problems {
             outln!("PROBLEM {p}");
         }

@@ -648,6 +648,7 @@ pub fn prepare(
             tries: 1,
             error: None,
             plaintext: None,
+            depends_on: Vec::new(),
         }],
     });
     Ok(prepared)

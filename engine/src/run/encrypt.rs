@@ -645,6 +645,7 @@ pub fn encrypt_version(
             tries: 1,
             error: None,
             plaintext: None,
+            depends_on: Vec::new(),
         }],
     })
 }

@@ -9,6 +9,7 @@
 //! | [`summary`] | counters, outcomes and job states (JOB.md §11, §13) |
 //! | [`state`] | the job's state directory, its lock and job id |
 //! | [`notify`] | the end-of-job webhook (JOB.md §12) |
+//! | [`residue`] | what still depends on a key other than the target, and why |
 //! | [`record`] | the journal's records and the [`record::Ledger`] both live runs and resumes count with |
 //! | [`exec`] | the commit executor: plans onto the drives, also the resume repair |
 //! | [`object`] | one object: gather, agreement, decide, KMS, reseal, per-drive bytes |
@@ -25,6 +26,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod preflight;
 pub mod record;
+pub mod residue;
 pub mod state;
 pub mod summary;
 pub mod verify;

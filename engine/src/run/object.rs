@@ -21,7 +21,11 @@ use xxhash_rust::xxh64::xxh64;
 
 use super::plan::{CommitPlan, DriveChange, StagedDataDir, VersionChange};
 use super::record::{EditIntent, MetaEdit};
-use super::summary::{ActionKind, Outcome, PlaintextKind, SkipReason, VersionSizes};
+use super::residue;
+use super::summary::{
+    ActionKind, Outcome, PlaintextKind, SkipReason, VersionSizes, FAILED_CORRUPT,
+    FAILED_INCONSISTENT,
+};
 use crate::drives::io::DriveIo;
 use crate::drives::walk::encode_dir_object;
 use crate::job::decide::{decide, Action, Capabilities, Decision};
@@ -380,6 +384,76 @@ fn plaintext_kind(x: &XlMeta<'_>, i: usize, f: &VersionFacts) -> Option<Plaintex
     }
 }
 
+/// The key version `i` of `x` depends on besides `target` (see [`residue`]).
+fn dependency_of(x: &XlMeta<'_>, i: usize, target: &str) -> Option<String> {
+    match x.object(i) {
+        Ok(o) => residue::dependency(
+            o.meta_sys
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_bytes(), v.as_ref())),
+            target,
+        ),
+        Err(_) => Some(residue::UNKNOWN.to_owned()),
+    }
+}
+
+/// Sets what each version depends on (unless known: copies that disagree)
+/// for the residue: a version to change keeps what it had if its plan fails;
+/// one left as it is, what its copy holds. Versions with nothing to leave
+/// (done, delete markers, gone) need nothing.
+fn fill_depends_on(versions: &mut [VersionChange], reference: &XlMeta<'_>, target: &str) {
+    for v in versions.iter_mut().filter(|v| v.depends_on.is_empty()) {
+        let had = match &v.outcome {
+            Outcome::Done(ActionKind::Encrypt) => Some(residue::PLAINTEXT.to_owned()),
+            Outcome::Done(_) => v.old_key.clone().filter(|k| k != target),
+            o if super::summary::residue_reason(o).is_none() => None,
+            _ => match reference
+                .versions()
+                .iter()
+                .position(|x| version_text(&x.header().version_id) == v.version_id)
+            {
+                Some(i) => dependency_of(reference, i, target),
+                None => Some(residue::UNKNOWN.to_owned()),
+            },
+        };
+        v.depends_on = had.into_iter().collect();
+    }
+}
+
+/// Per version of the reference copy: the keys its copies depend on besides
+/// `target` (see [`residue`]); with `!all`, only for versions whose copies
+/// disagree (empty for the others). Such a version depends on what every
+/// readable copy holds: a stale copy still needs its old key.
+pub fn dependencies(ag: &Agreement<'_>, target: &str, all: bool) -> Vec<Vec<String>> {
+    let Some(Ok(reference)) = ag.reference.map(|r| &ag.metas[r]) else {
+        return Vec::new();
+    };
+    let of = |x: &XlMeta<'_>, i: usize| dependency_of(x, i, target);
+    (0..reference.versions().len())
+        .map(|i| {
+            let disagree = ag.problems.get(i).is_some_and(Option::is_some);
+            if !(all || disagree) {
+                return Vec::new();
+            }
+            let mut keys: Vec<String> = of(reference, i).into_iter().collect();
+            if disagree {
+                let id = reference.versions()[i].header().version_id;
+                for x in ag.metas.iter().flatten() {
+                    let found = x
+                        .versions()
+                        .iter()
+                        .position(|v| v.header().version_id == id);
+                    keys.extend(found.and_then(|j| of(x, j)));
+                }
+                keys.sort();
+                keys.dedup();
+            }
+            keys
+        })
+        .collect()
+}
+
 fn sizes_of(x: &XlMeta<'_>, i: usize) -> VersionSizes {
     match x.object(i) {
         Ok(o) => {
@@ -563,6 +637,7 @@ pub fn process_read(
         tries: 0,
         error: None,
         plaintext: None,
+        depends_on: Vec::new(),
     };
     if raws.iter().all(|r| matches!(r, Err((true, _)))) {
         // Gone since the listing (only with a server writing, or a prefix
@@ -571,7 +646,9 @@ pub fn process_read(
     }
     let ag = agreement(raws);
     let Some(reference) = ag.reference else {
-        let mut v = base(String::new(), Outcome::Skipped(SkipReason::Inconsistent));
+        // No copy can be read: work left in scope until MinIO heals it.
+        let mut v = base(String::new(), Outcome::Failed(FAILED_INCONSISTENT.into()));
+        v.depends_on = vec![residue::UNKNOWN.to_owned()];
         v.error = Some(
             ag.metas
                 .iter()
@@ -582,6 +659,16 @@ pub fn process_read(
         );
         result.finished.push(v);
         return result;
+    };
+    // What versions left as they are depend on, for the residue: copies
+    // that disagree now (before the drives' files are taken for edits), the
+    // others after the decisions, and only for those left (not for `plan`).
+    let residue_wanted = ctx.kms.is_some();
+    let target = ctx.target.as_str();
+    let depends_on = if residue_wanted {
+        dependencies(&ag, target, false)
+    } else {
+        Vec::new()
     };
     let mut metas: Vec<XlMeta<'_>> = Vec::with_capacity(ag.metas.len());
     if ag.metas.iter().all(Result::is_ok) {
@@ -606,14 +693,17 @@ pub fn process_read(
         }
         let vid = version_text(&id);
         let problem = ag.problems.get(i).cloned().flatten();
+        let deps = depends_on.get(i).cloned().unwrap_or_default();
         let Some(f) = facts(&reference_meta, i, problem.is_none()) else {
-            let mut v = base(vid, Outcome::Skipped(SkipReason::Inconsistent));
+            let mut v = base(vid, Outcome::Failed(FAILED_INCONSISTENT.into()));
             v.error = Some(format!("version {i} does not decode"));
+            v.depends_on = deps;
             result.finished.push(v);
             continue;
         };
         let mut v = base(vid, Outcome::Filtered);
         v.sizes = sizes_of(&reference_meta, i);
+        v.depends_on = deps;
         let decision = decide(&ctx.job, &f, ctx.t0, ctx.caps);
         if decision != Decision::Filtered {
             v.plaintext = plaintext_kind(&reference_meta, i, &f);
@@ -623,11 +713,17 @@ pub fn process_read(
                 result.finished.push(v);
                 continue;
             }
+            Decision::Skip(SkipReason::Inconsistent) => {
+                // Copies that disagree are work left in scope (issue 16):
+                // a failure, retried once MinIO has healed them.
+                v.outcome = Outcome::Failed(FAILED_INCONSISTENT.into());
+                v.error = problem;
+                v.tries = 1;
+                result.finished.push(v);
+                continue;
+            }
             Decision::Skip(r) => {
                 v.outcome = outcome_of_skip(r);
-                if r == SkipReason::Inconsistent {
-                    v.error = problem;
-                }
                 result.finished.push(v);
                 continue;
             }
@@ -770,6 +866,9 @@ pub fn process_read(
                             p.error = Some("another version of the object failed to encode".into());
                         }
                     }
+                    if residue_wanted {
+                        fill_depends_on(&mut result.finished, &reference_meta, target);
+                    }
                     return result;
                 }
                 v.outcome = Outcome::Done(kind);
@@ -818,13 +917,24 @@ pub fn process_read(
                 result.finished.push(v);
             }
             Err((outcome, message)) => {
-                // Skips (a layout that cannot be converted faithfully, shards
-                // beyond repair) leave the version as it is; failures retry.
-                v.outcome = outcome;
+                // Skips (a layout that cannot be converted faithfully) leave
+                // the version as it is; failures retry, and so does data
+                // beyond repair once healed (work left in scope).
+                v.outcome = match outcome {
+                    Outcome::Skipped(SkipReason::Corrupt) => Outcome::Failed(FAILED_CORRUPT.into()),
+                    Outcome::Skipped(SkipReason::Inconsistent) => {
+                        Outcome::Failed(FAILED_INCONSISTENT.into())
+                    }
+                    o => o,
+                };
                 v.error = Some(message);
                 result.finished.push(v);
             }
         }
+    }
+    if residue_wanted {
+        fill_depends_on(&mut result.finished, &reference_meta, target);
+        fill_depends_on(&mut planned, &reference_meta, target);
     }
     if !result.dry.is_empty() {
         // A dry run rewrites nothing, but says how much a run would.

@@ -7,7 +7,7 @@
 //! it appends to a [`Ledger`] — the same code a resume replays the journal
 //! with — so live counters and rebuilt counters cannot differ.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -95,6 +95,8 @@ pub struct Options {
     pub batch: usize,
     /// Retry versions that failed in an earlier run of the job.
     pub retry_failed: bool,
+    /// Told (job id, start time) when an unfinished run is resumed.
+    pub on_resume: Option<fn(&str, &str)>,
 }
 
 impl Default for Options {
@@ -103,6 +105,7 @@ impl Default for Options {
             concurrency: 64,
             batch: 512,
             retry_failed: false,
+            on_resume: None,
         }
     }
 }
@@ -213,6 +216,14 @@ pub enum RunError {
     Io(String),
     #[error("this job's state directory belongs to another job file (sha256 {0})")]
     OtherJob(String),
+    #[error("run {job_id} was started on the drives {was}; resume it with the same drives (given: {now})")]
+    OtherDrives {
+        job_id: String,
+        was: String,
+        now: String,
+    },
+    #[error(transparent)]
+    State(#[from] super::state::StateError),
 }
 
 /// The committer's state: journal, ledger, report writer.
@@ -273,11 +284,12 @@ impl Committer<'_> {
     }
 
     /// Executes plans (already journaled) and records their outcome; returns
-    /// the objects whose plan met changed bytes, to be decided again.
+    /// the objects whose plan met changed bytes, to be decided again, with
+    /// the versions of the plan (the object's other versions are recorded).
     fn execute(
         &mut self,
         plans: Vec<(u64, usize, String, CommitPlan, bool)>,
-    ) -> Result<Vec<(usize, String)>, RunError> {
+    ) -> Result<Vec<(usize, String, VersionIds)>, RunError> {
         if plans.is_empty() {
             return Ok(Vec::new());
         }
@@ -311,7 +323,11 @@ impl Committer<'_> {
                 },
                 PlanResult::Conflict(_) => {
                     self.append(Record::Abandoned { id })?;
-                    again.push((set, key));
+                    let ids = plan
+                        .versions
+                        .iter()
+                        .map(|v| version_id_bytes(&v.version_id));
+                    again.push((set, key, ids.collect()));
                 }
                 PlanResult::Vanished => {
                     self.append(Record::Abandoned { id })?;
@@ -330,6 +346,12 @@ impl Committer<'_> {
     }
 }
 
+/// A version id as [`object::version_text`] writes it, back to bytes (the
+/// null version for `""` or anything unparsable).
+fn version_id_bytes(text: &str) -> [u8; 16] {
+    uuid::Uuid::parse_str(text).map_or([0; 16], |u| *u.as_bytes())
+}
+
 fn write_line(out: &mut impl Write, v: &VersionChange) {
     if let Ok(mut line) = serde_json::to_vec(&ReportLine::of(v)) {
         line.push(b'\n');
@@ -342,16 +364,18 @@ pub fn now_rfc3339() -> String {
     xlmeta::time::format_rfc3339_nano(now_nanos())
 }
 
-fn now_nanos() -> i64 {
+pub(crate) fn now_nanos() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
 }
 
-/// Runs (or resumes) the job whose state lives in `dir`.
+/// Runs the job whose state lives in `dir`: resumes its latest run when it
+/// is unfinished (or, with `--retry-failed`, ended with failures), else
+/// starts a new run that scans everything again.
 pub fn run(
-    dir: &JobDir,
+    dir: &mut JobDir,
     job_sha256: &str,
     sets: &[SetDrives],
     mut ctx: ObjectCtx,
@@ -368,7 +392,32 @@ pub fn run(
         ledger.apply(&rec, &mut |v| write_line(&mut report, v));
     })?;
     let resumed = replay.records > 0;
+    let retry =
+        opts.retry_failed && (!ledger.failed.is_empty() || ledger.summary.internal.failed > 0);
+    if ledger.end.is_some_and(|state| !retry && closed(dir, state)) {
+        // The latest run is over: this is a new run of the job file.
+        drop((journal, report));
+        dir.new_run()?;
+        return run(dir, job_sha256, sets, ctx, opts, progress);
+    }
+    let drives: Vec<PathBuf> = sets.iter().flat_map(|s| s.roots.iter().cloned()).collect();
+    if let Some((job_id, ..)) = &ledger.begin {
+        if !ledger.begin_drives.is_empty() && ledger.begin_drives != drives {
+            let show = |d: &[PathBuf]| {
+                d.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            return Err(RunError::OtherDrives {
+                job_id: job_id.clone(),
+                was: show(&ledger.begin_drives),
+                now: show(&drives),
+            });
+        }
+    }
     ledger.prune();
+    let dir: &JobDir = dir;
     let mut c = Committer {
         journal,
         ledger,
@@ -388,6 +437,9 @@ pub fn run(
                 return Err(RunError::OtherJob(sha));
             }
             ctx.t0 = crate::job::timestamp::Timestamp::from_unix_nanos(t0);
+            if let (Some(tell), None) = (opts.on_resume, c.ledger.end) {
+                tell(&job_id, &start);
+            }
             c.ledger.summary.job_id = job_id;
             c.ledger.summary.start_time = start;
         }
@@ -402,22 +454,20 @@ pub fn run(
                 start_time,
                 t0_nanos: t0,
                 job_sha256: job_sha256.to_owned(),
+                drives,
             })?;
         }
     }
-    if let Some(state) = c.ledger.end {
-        if !opts.retry_failed || c.ledger.failed.is_empty() {
-            fill_summary(&mut c.ledger.summary, job_sha256, ctx.t0, dir);
-            c.ledger.summary.finish(state);
-            c.save_summary();
-            return Ok(RunEnd {
-                state,
-                summary: c.ledger.summary.clone(),
-            });
-        }
+    if let (Some(state), false) = (c.ledger.end, retry) {
+        // The run ended, but its process stopped before its final summary
+        // was saved: that is all there is left to do.
+        return finish(c, state, job_sha256, &ctx, sets, dir);
     }
     if resumed {
         c.append(Record::Resumed { at: now_rfc3339() })?;
+    }
+    if retry && c.ledger.summary.internal.failed > 0 && c.ledger.pending.is_empty() {
+        c.append(Record::RetryInternal)?;
     }
     // `status` reads this while the run goes on.
     fill_summary(&mut c.ledger.summary, job_sha256, ctx.t0, dir);
@@ -455,30 +505,43 @@ pub fn run(
     }
     // A plan a resume could not finish either: stop before anything new.
     if c.halted() {
-        return close(c, JobState::Aborted, job_sha256, ctx.t0, dir);
+        return close(c, JobState::Aborted, job_sha256, &ctx, sets, dir);
     }
 
     internal(&mut c, &ctx)?;
     if c.halted() {
-        return close(c, JobState::Aborted, job_sha256, ctx.t0, dir);
+        return close(c, JobState::Aborted, job_sha256, &ctx, sets, dir);
     }
 
     // The walk skips what the journal has recorded.
     let watermark = c.ledger.watermark.clone();
     let finished = std::mem::take(&mut c.ledger.finished);
     c.ledger.stop_tracking();
-    let failed: HashSet<(usize, String)> = if opts.retry_failed {
-        c.ledger.failed.keys().cloned().collect()
+    // A retry decides again only the versions that failed (the object's
+    // others are recorded); an object-level failure (no version id) or the
+    // null version retries the whole object.
+    let failed: HashMap<(usize, String), Option<VersionIds>> = if opts.retry_failed {
+        c.ledger
+            .failed
+            .iter()
+            .map(|(k, versions)| {
+                let ids: VersionIds = versions
+                    .iter()
+                    .map(|v| version_id_bytes(&v.version_id))
+                    .collect();
+                (k.clone(), (!ids.contains(&[0; 16])).then_some(ids))
+            })
+            .collect()
     } else {
-        HashSet::new()
+        HashMap::new()
     };
     let earlier_done = Arc::new(AtomicU64::new(0));
     let earlier = earlier_done.clone();
     let again = std::mem::take(&mut c.ledger.again);
     let skip = move |set: usize, key: &str| -> Option<(bool, Option<VersionIds>)> {
         let k = (set, key.to_owned());
-        if failed.contains(&k) {
-            return Some((true, None));
+        if let Some(only) = failed.get(&k) {
+            return Some((true, only.clone()));
         }
         if let Some(versions) = again.get(&k) {
             return Some((false, Some(versions.clone())));
@@ -568,16 +631,17 @@ pub fn run(
     if let Some(e) = &walk_error {
         c.ledger.summary.last_error = e.clone();
     }
-    close(c, state, job_sha256, ctx.t0, dir)
+    close(c, state, job_sha256, &ctx, sets, dir)
 }
 
 /// Ends a run in `state`: the journal's end (or stop) record, committed,
-/// and the final summary.
+/// and the final summary with the residue of internal items.
 fn close(
     mut c: Committer<'_>,
     state: JobState,
     job_sha256: &str,
-    t0: crate::job::timestamp::Timestamp,
+    ctx: &ObjectCtx,
+    sets: &[SetDrives],
     dir: &JobDir,
 ) -> Result<RunEnd, RunError> {
     let at = now_rfc3339();
@@ -587,7 +651,39 @@ fn close(
     }
     crash_point("run.end_appended");
     c.commit()?;
-    fill_summary(&mut c.ledger.summary, job_sha256, t0, dir);
+    finish(c, state, job_sha256, ctx, sets, dir)
+}
+
+/// Whether the run in `dir` ended in `state` with its final summary saved
+/// (its process went through [`finish`]).
+fn closed(dir: &JobDir, state: JobState) -> bool {
+    std::fs::read(dir.summary_path())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Summary>(&b).ok())
+        .is_some_and(|s| s.status == state.as_str() && !s.end_time.is_empty())
+}
+
+/// The final summary of a run whose end is journaled: the residue of
+/// internal items added, saved.
+fn finish(
+    mut c: Committer<'_>,
+    state: JobState,
+    job_sha256: &str,
+    ctx: &ObjectCtx,
+    sets: &[SetDrives],
+    dir: &JobDir,
+) -> Result<RunEnd, RunError> {
+    if state == JobState::Completed {
+        // Nothing failed in the end (a retry fixed what had): no stale error.
+        c.ledger.summary.last_error.clear();
+    }
+    let roots: Vec<Vec<PathBuf>> = sets.iter().map(|s| s.roots.clone()).collect();
+    if let Err(e) =
+        super::residue::add_internal(&mut c.ledger.summary.residue, &roots, ctx.target.as_str())
+    {
+        tracing::warn!("internal items left out of the residue: {e}");
+    }
+    fill_summary(&mut c.ledger.summary, job_sha256, ctx.t0, dir);
     c.ledger.summary.finish(state);
     c.ledger.summary.end_time = now_rfc3339();
     c.save_summary();
@@ -652,6 +748,11 @@ fn fill_summary(s: &mut Summary, sha: &str, t0: crate::job::timestamp::Timestamp
     s.job_file_sha256 = sha.to_owned();
     s.t0 = xlmeta::time::format_rfc3339_nano(t0.unix_nanos() as i64);
     s.report = dir.report_path().display().to_string();
+    s.deployment_id = dir
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     s.last_update = now_rfc3339();
     if s.status.is_empty() {
         s.status = JobState::Running.as_str().into();
@@ -779,7 +880,7 @@ fn commit_loop(
         let mut deferred = HashMap::new();
         let mut finished_now = 0;
         for (set, seq, key, second) in done_keys {
-            let conflict = !second && changed.iter().any(|(s, k)| *s == set && *k == key);
+            let conflict = !second && changed.iter().any(|(s, k, _)| *s == set && *k == key);
             if conflict || passes.contains_key(&(set, key.clone())) {
                 deferred.insert((set, key), seq);
                 continue;
@@ -793,10 +894,13 @@ fn commit_loop(
         // again on fresh bytes (once: a second conflict fails); an object
         // with plaintext versions left gets its next pass, decided on the
         // bytes the last pass committed.
+        // Only the versions of the abandoned plan (and those left for later
+        // passes) are decided again: the object's other versions are
+        // recorded already and must not count twice.
         let mut redo: Vec<(usize, String, Option<VersionIds>)> = Vec::new();
-        for (set, key) in changed {
-            passes.remove(&(set, key.clone()));
-            redo.push((set, key, None));
+        for (set, key, mut ids) in changed {
+            ids.extend(passes.remove(&(set, key.clone())).unwrap_or_default());
+            redo.push((set, key, Some(ids)));
         }
         redo.extend(
             passes

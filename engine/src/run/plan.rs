@@ -98,4 +98,8 @@ pub struct VersionChange {
     /// in `plaintextLeft` unless encrypted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plaintext: Option<super::summary::PlaintextKind>,
+    /// What the stored copies depend on besides the target key (KMS key
+    /// names or [`super::residue`]'s pseudo-keys), for the residue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }

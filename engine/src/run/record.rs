@@ -106,6 +106,10 @@ pub enum Record {
         /// The job's fixed "now" (JOB.md §8.2), Unix nanoseconds.
         t0_nanos: i64,
         job_sha256: String,
+        /// Every drive of the deployment the run works on, in set order: a
+        /// resume must name the same drives (its journaled plans do).
+        #[serde(default)]
+        drives: Vec<std::path::PathBuf>,
     },
     /// A resume started (informational: the report counts runs by it).
     Resumed { at: String },
@@ -161,6 +165,9 @@ pub enum Record {
         skipped: u64,
         errors: Vec<String>,
     },
+    /// `--retry-failed` with internal items failed: their re-encryption
+    /// runs again from discovery, and its earlier counts no longer count.
+    RetryInternal,
     /// The run stopped before the end of the listing (canceled, aborted);
     /// a later run of the same job resumes.
     Stopped { state: JobState, at: String },
@@ -217,6 +224,8 @@ impl<'a> ReportLine<'a> {
 #[derive(Debug, Default)]
 pub struct Ledger {
     pub begin: Option<(String, String, i64, String)>,
+    /// The drives of the `Begin` record.
+    pub begin_drives: Vec<std::path::PathBuf>,
     pub summary: Summary,
     /// Plans with an intent but no done record: resume finishes them.
     pub pending: BTreeMap<u64, (usize, String, Pending)>,
@@ -257,7 +266,9 @@ impl Ledger {
                 start_time,
                 t0_nanos,
                 job_sha256,
+                drives,
             } => {
+                self.begin_drives.clone_from(drives);
                 self.begin = Some((
                     job_id.clone(),
                     start_time.clone(),
@@ -335,6 +346,8 @@ impl Ledger {
                 if let Some(old) = self.failed.remove(&(*set, key.clone())) {
                     for v in &old {
                         uncount(&mut self.summary, v);
+                        self.summary
+                            .record_residue(&v.outcome, &v.depends_on, false);
                     }
                 }
                 self.finished.remove(&(*set, key.clone()));
@@ -350,6 +363,10 @@ impl Ledger {
                 if let Some(e) = errors.last() {
                     self.summary.last_error.clone_from(e);
                 }
+            }
+            Record::RetryInternal => {
+                self.internal_done = false;
+                self.summary.internal = Default::default();
             }
             Record::Stopped { state, .. } => self.stopped = Some(*state),
             Record::End { state, .. } => self.end = Some(*state),
@@ -389,6 +406,7 @@ impl Ledger {
         if let Some(kind) = v.plaintext {
             self.summary.record_plaintext(kind, &v.outcome);
         }
+        self.summary.record_residue(&v.outcome, &v.depends_on, true);
         if let Outcome::Done(kind) = v.outcome {
             // MinIO's resume marker: the last successfully changed object.
             self.summary.last_bucket.clone_from(&v.bucket);
@@ -453,6 +471,7 @@ mod tests {
             tries: 1,
             error: None,
             plaintext: None,
+            depends_on: Vec::new(),
         }
     }
 
@@ -512,6 +531,44 @@ mod tests {
         assert!(ledger.again.is_empty());
         assert_eq!(ledger.summary.objects_encrypted, 3);
         assert_eq!(lines, 3);
+    }
+
+    /// A failed version counts in the residue under the key it still
+    /// depends on; a retry takes that back with its other counts, and its
+    /// new outcome decides (done: nothing left).
+    #[test]
+    fn a_retry_takes_back_a_failed_version_s_residue() {
+        let mut ledger = Ledger::for_replay();
+        let finish = |l: &mut Ledger, version: VersionChange| {
+            let key = "k".to_owned();
+            l.apply(
+                &Record::Finished {
+                    set: 0,
+                    key,
+                    version,
+                },
+                &mut |_| (),
+            )
+        };
+        let mut failed = version("v1");
+        failed.outcome = Outcome::Failed("kms".into());
+        failed.depends_on = vec!["old-key".into()];
+        let mut locked = version("v2");
+        locked.outcome = Outcome::Skipped(crate::run::summary::SkipReason::Locked);
+        locked.depends_on = vec!["old-key".into()];
+        finish(&mut ledger, failed.clone());
+        finish(&mut ledger, locked);
+        let residue = |l: &Ledger| serde_json::to_string(&l.summary.residue).unwrap();
+        assert_eq!(residue(&ledger), r#"{"old-key":{"failed":1,"locked":1}}"#);
+        let key = "k".to_owned();
+        ledger.apply(&Record::Retry { set: 0, key }, &mut |_| ());
+        assert_eq!(residue(&ledger), r#"{"old-key":{"locked":1}}"#);
+        let mut done = failed;
+        done.outcome = Outcome::Done(ActionKind::Rotate);
+        finish(&mut ledger, done);
+        assert_eq!(residue(&ledger), r#"{"old-key":{"locked":1}}"#);
+        assert_eq!(ledger.summary.objects_scanned, 2);
+        ledger.summary.check_invariants().unwrap();
     }
 
     /// Internal items count in `internal{}` and the KMS calls only, and an

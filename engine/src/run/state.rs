@@ -1,13 +1,21 @@
-//! The job's state directory: where the journal, report and summary of one
-//! job live, outside the drives (MinIO empties `.minio.sys/tmp` on start).
+//! The job's state directory: where the journal, report and summary of
+//! each run of a job live, outside the drives (MinIO empties
+//! `.minio.sys/tmp` on start).
+//!
+//! A run belongs to a job file *and* a deployment (the `id` of the drives'
+//! `format.json`): an unfinished run resumes only on its own deployment,
+//! and once a run has ended, the next run of the job file is a new run that
+//! scans again (issue 16).
 //!
 //! ```text
 //! <state root>/<first 16 hex of the job file's sha256>/
-//!     job.yaml        the job file as run (a resume must present the same bytes)
-//!     journal         see `journal`
-//!     report.jsonl    one line per finished version, rebuilt from the journal on resume
-//!     summary.json    the counters at the last checkpoint and at the end
-//!     lock            held (flock) while a process works on the job
+//!     job.yaml            the job file as run (a resume must present the same bytes)
+//!     <deployment id>/
+//!         lock            held (flock) while a process works on the job there
+//!         run-0001/       one directory per run, numbered; the highest is the latest
+//!             journal       see `journal`
+//!             report.jsonl  one line per finished version, rebuilt from the journal on resume
+//!             summary.json  the counters at the last checkpoint and at the end
 //! ```
 //!
 //! Directories are 0700 and files 0600: the journal names every object, and
@@ -35,6 +43,8 @@ pub enum StateError {
         "no state directory given and neither $XDG_STATE_HOME nor $HOME is set; pass --state-dir"
     )]
     NoDefault,
+    #[error("{path} holds a run of this job in the layout of an earlier keyrotate (one run per job file, not per deployment): finish it with that version, or remove that directory if it is over")]
+    OldLayout { path: PathBuf },
 }
 
 /// The state root used when `--state-dir` is not given:
@@ -54,20 +64,30 @@ pub fn job_sha256(job_file: &[u8]) -> String {
     hex::encode(Sha256::digest(job_file))
 }
 
-/// A job's state directory, locked for this process while it lives.
+/// A job's state directory on one deployment, locked for this process while
+/// it lives, and the run directory it works in.
 #[derive(Debug)]
 pub struct JobDir {
     path: PathBuf,
+    run: PathBuf,
     _lock: File,
 }
 
+/// The prefix of run directories (`run-0001`, ...).
+const RUN_PREFIX: &str = "run-";
+
 impl JobDir {
     /// Opens (creating if needed) the directory of the job with this file
-    /// content under `root`, takes its lock, and stores the job file with
-    /// its secrets redacted.
-    pub fn open(root: &Path, job_file: &[u8]) -> Result<Self, StateError> {
+    /// content on `deployment` under `root`, takes its lock, stores the job
+    /// file with its secrets redacted, and works in its latest run (a first
+    /// one if none).
+    pub fn open(root: &Path, job_file: &[u8], deployment: &str) -> Result<Self, StateError> {
         let sha = job_sha256(job_file);
-        let path = root.join(&sha[..16]);
+        let job_dir = root.join(&sha[..16]);
+        if job_dir.join("journal").exists() {
+            return Err(StateError::OldLayout { path: job_dir });
+        }
+        let path = job_dir.join(deployment);
         let io_err = |source| StateError::Io {
             path: path.clone(),
             source,
@@ -89,8 +109,8 @@ impl JobDir {
             Err(fs::TryLockError::WouldBlock) => return Err(StateError::Busy { path }),
             Err(fs::TryLockError::Error(e)) => return Err(io_err(e)),
         }
-        restrict(&path).map_err(io_err)?;
-        let job_path = path.join("job.yaml");
+        restrict(&job_dir).map_err(io_err)?;
+        let job_path = job_dir.join("job.yaml");
         let stored = String::from_utf8_lossy(job_file);
         let redacted = crate::job::redact_secrets(&stored);
         // Rewritten when it differs: state directories of earlier versions
@@ -98,23 +118,58 @@ impl JobDir {
         if fs::read(&job_path).ok().as_deref() != Some(redacted.as_bytes()) {
             write_atomic(&job_path, redacted.as_bytes()).map_err(io_err)?;
         }
-        Ok(JobDir { path, _lock: lock })
+        let mut dir = JobDir {
+            run: PathBuf::new(),
+            path: path.clone(),
+            _lock: lock,
+        };
+        match run_numbers(&dir.path).map_err(io_err)?.last() {
+            Some(&n) => dir.run = dir.path.join(run_name(n)),
+            None => dir.new_run()?,
+        }
+        Ok(dir)
     }
 
+    /// Starts the next run: a new, empty run directory to work in.
+    pub fn new_run(&mut self) -> Result<(), StateError> {
+        let io_err = |source| StateError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let next = run_numbers(&self.path)
+            .map_err(io_err)?
+            .last()
+            .map_or(1, |n| n + 1);
+        let run = self.path.join(run_name(next));
+        fs::DirBuilder::new()
+            .mode(DIR_MODE)
+            .create(&run)
+            .map_err(io_err)?;
+        sync_parent_dir(&run).map_err(io_err)?;
+        self.run = run;
+        Ok(())
+    }
+
+    /// The job's directory on this deployment (holding its runs).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The directory of the run worked in.
+    pub fn run_path(&self) -> &Path {
+        &self.run
+    }
+
     pub fn journal_path(&self) -> PathBuf {
-        self.path.join("journal")
+        self.run.join("journal")
     }
 
     pub fn report_path(&self) -> PathBuf {
-        self.path.join("report.jsonl")
+        self.run.join("report.jsonl")
     }
 
     pub fn summary_path(&self) -> PathBuf {
-        self.path.join("summary.json")
+        self.run.join("summary.json")
     }
 }
 
@@ -148,6 +203,51 @@ fn restrict(dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+fn run_name(n: u64) -> String {
+    format!("{RUN_PREFIX}{n:04}")
+}
+
+/// The numbers of the run directories in `dir`, ascending.
+fn run_numbers(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        if let Some(n) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(RUN_PREFIX))
+            .and_then(|n| n.parse().ok())
+        {
+            out.push(n);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Every run's summary file under a state root:
+/// `<root>/<job>/<deployment>/run-NNNN/summary.json`.
+pub fn summary_files(root: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let dirs = |p: &Path| -> io::Result<Vec<PathBuf>> {
+        Ok(fs::read_dir(p)?
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect())
+    };
+    for job in dirs(root)? {
+        for deployment in dirs(&job).unwrap_or_default() {
+            for n in run_numbers(&deployment).unwrap_or_default() {
+                let summary = deployment.join(run_name(n)).join("summary.json");
+                if summary.exists() {
+                    out.push(summary);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Writes a small file crash-safely: temp file in the same directory, fsync,
@@ -185,47 +285,88 @@ mod tests {
     #[test]
     fn one_process_per_job_directory() {
         let root = tempfile::tempdir().unwrap();
-        let first = JobDir::open(root.path(), b"keyrotate: {}").unwrap();
+        let first = JobDir::open(root.path(), b"keyrotate: {}", "dep-a").unwrap();
         assert!(matches!(
-            JobDir::open(root.path(), b"keyrotate: {}"),
+            JobDir::open(root.path(), b"keyrotate: {}", "dep-a"),
             Err(StateError::Busy { .. })
         ));
-        // Another job file is another directory.
-        let other = JobDir::open(root.path(), b"keyrotate: {x: 1}").unwrap();
+        // Another job file, or another deployment, is another directory.
+        let other = JobDir::open(root.path(), b"keyrotate: {x: 1}", "dep-a").unwrap();
         assert_ne!(first.path(), other.path());
+        let elsewhere = JobDir::open(root.path(), b"keyrotate: {}", "dep-b").unwrap();
+        assert_ne!(first.path(), elsewhere.path());
         assert_eq!(
-            fs::read(first.path().join("job.yaml")).unwrap(),
+            fs::read(first.path().parent().unwrap().join("job.yaml")).unwrap(),
             b"keyrotate: {}"
         );
         drop(first);
-        JobDir::open(root.path(), b"keyrotate: {}").unwrap();
+        JobDir::open(root.path(), b"keyrotate: {}", "dep-a").unwrap();
+    }
+
+    /// A job directory of the earlier layout (its journal directly in it) is
+    /// refused, not ignored: its run may hold plans still to finish.
+    #[test]
+    fn the_earlier_layout_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let old = root.path().join(&job_sha256(b"j")[..16]);
+        fs::create_dir_all(&old).unwrap();
+        fs::write(old.join("journal"), b"").unwrap();
+        assert!(matches!(
+            JobDir::open(root.path(), b"j", "dep"),
+            Err(StateError::OldLayout { .. })
+        ));
+    }
+
+    /// Runs are numbered; opening works in the latest, `new_run` adds one.
+    #[test]
+    fn runs_are_numbered_and_the_latest_is_reopened() {
+        let root = tempfile::tempdir().unwrap();
+        let mut dir = JobDir::open(root.path(), b"j", "dep").unwrap();
+        assert!(dir.run_path().ends_with("run-0001"));
+        dir.new_run().unwrap();
+        assert!(dir.journal_path().starts_with(dir.path().join("run-0002")));
+        fs::write(dir.summary_path(), b"{}").unwrap();
+        drop(dir);
+        let dir = JobDir::open(root.path(), b"j", "dep").unwrap();
+        assert!(dir.run_path().ends_with("run-0002"));
+        assert_eq!(summary_files(root.path()).unwrap(), [dir.summary_path()]);
     }
 
     #[test]
-    fn a_job_directory_of_an_earlier_version_is_made_private() {
+    fn a_job_directory_left_world_readable_is_made_private() {
         let root = tempfile::tempdir().unwrap();
         let job = b"keyrotate: {}";
-        let dir = JobDir::open(root.path(), job).unwrap().path().to_owned();
-        // As keyrotate 0.1 left it: world-readable.
+        let opened = JobDir::open(root.path(), job, "dep").unwrap();
+        let deployment = opened.path().to_owned();
+        let run = opened.run_path().to_owned();
+        drop(opened);
+        let job_dir = deployment.parent().unwrap().to_owned();
+        // As keyrotate 0.1 left its files: world-readable.
         let open = |p: &Path, mode| fs::set_permissions(p, fs::Permissions::from_mode(mode));
-        fs::write(dir.join("journal"), b"x").unwrap();
-        fs::create_dir(dir.join("old")).unwrap();
-        fs::write(dir.join("old/summary.json"), b"{}").unwrap();
+        fs::write(run.join("journal"), b"x").unwrap();
+        fs::write(run.join("summary.json"), b"{}").unwrap();
         for (p, mode) in [
-            (dir.clone(), 0o755),
-            (dir.join("journal"), 0o644),
-            (dir.join("job.yaml"), 0o644),
-            (dir.join("old"), 0o755),
-            (dir.join("old/summary.json"), 0o644),
+            (job_dir.clone(), 0o755),
+            (deployment.clone(), 0o755),
+            (run.clone(), 0o755),
+            (job_dir.join("job.yaml"), 0o644),
+            (run.join("journal"), 0o644),
+            (run.join("summary.json"), 0o644),
         ] {
             open(&p, mode).unwrap();
         }
-        let _again = JobDir::open(root.path(), job).unwrap();
-        let mode = |p: PathBuf| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(dir.clone()), 0o700);
-        assert_eq!(mode(dir.join("old")), 0o700);
-        for f in ["journal", "job.yaml", "lock", "old/summary.json"] {
-            assert_eq!(mode(dir.join(f)), 0o600, "{f}");
+        let _again = JobDir::open(root.path(), job, "dep").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for d in [&job_dir, &deployment, &run] {
+            assert_eq!(mode(d), 0o700, "{}", d.display());
+        }
+        for f in [
+            job_dir.join("job.yaml"),
+            deployment.join("lock"),
+            run.join("journal"),
+            run.join("summary.json"),
+        ] {
+            assert_eq!(mode(&f), 0o600, "{}", f.display());
         }
     }
 

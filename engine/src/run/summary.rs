@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::residue::{self, Residue};
+
 /// Why a version matched the job but was not eligible (JOB.md §9): one
 /// enum for the decision and the counters, defined with the decision.
 pub use crate::job::decide::SkipReason;
@@ -103,6 +105,13 @@ pub struct Summary {
     pub dry_run: bool,
     pub report: String,
     pub tool: Tool,
+    /// The deployment (format.json id) the run belongs to.
+    #[serde(rename = "deploymentID", default)]
+    pub deployment_id: String,
+    /// What in scope still depends on a KMS key other than the target, and
+    /// why (see [`super::residue`]); empty when nothing is left.
+    #[serde(default)]
+    pub residue: Residue,
 }
 
 /// The program that produced a summary.
@@ -153,6 +162,10 @@ impl PlaintextKind {
             Outcome::Skipped(SkipReason::Inconsistent) => "inconsistent",
             // Shards beyond repair: left for MinIO's healing, still plaintext.
             Outcome::Skipped(SkipReason::Corrupt) => "corrupt",
+            // Copies that disagree or shards beyond repair now fail the
+            // version (work left in scope); say which.
+            Outcome::Failed(class) if class == FAILED_INCONSISTENT => "inconsistent",
+            Outcome::Failed(class) if class == FAILED_CORRUPT => "corrupt",
             Outcome::Failed(_) => "failed",
             Outcome::Done(_)
             | Outcome::Filtered
@@ -252,6 +265,22 @@ impl Summary {
         }
     }
 
+    /// Counts (`add`) or takes back a version's part in the residue: what
+    /// it still depends on (`depends_on`, the target key left out) when its
+    /// outcome left it as it was.
+    pub fn record_residue(&mut self, outcome: &Outcome, depends_on: &[String], add: bool) {
+        let Some(reason) = residue_reason(outcome) else {
+            return;
+        };
+        for key in depends_on {
+            if add {
+                residue::add(&mut self.residue, key, reason, 1);
+            } else {
+                residue::remove(&mut self.residue, key, reason);
+            }
+        }
+    }
+
     /// Plaintext the job was asked to encrypt is left for a reason other
     /// than a lock: the scope is not done (exit 1, not `completed`).
     pub fn plaintext_left_unfinished(&self) -> bool {
@@ -317,6 +346,30 @@ impl Summary {
         Ok(())
     }
 }
+
+/// Why a version with this outcome is still as it was, for the residue;
+/// `None` when it needs nothing (done, delete markers, gone, already current).
+pub fn residue_reason(outcome: &Outcome) -> Option<&str> {
+    match outcome {
+        Outcome::Done(_) | Outcome::DeleteMarkerSkipped => None,
+        Outcome::Filtered => Some("filtered"),
+        Outcome::Skipped(
+            SkipReason::DeleteMarker
+            | SkipReason::Vanished
+            | SkipReason::AlreadyCurrent
+            | SkipReason::NotAnObject,
+        ) => None,
+        Outcome::Skipped(r) => Some(r.as_str()),
+        Outcome::Failed(class) if class == FAILED_INCONSISTENT => Some("inconsistent"),
+        Outcome::Failed(_) => Some("failed"),
+    }
+}
+
+/// The failure class of a version whose copies disagree or cannot be read
+/// or decided: work left in scope until healed (issue 16).
+pub const FAILED_INCONSISTENT: &str = "inconsistent";
+/// The failure class of plaintext whose data is beyond repair.
+pub const FAILED_CORRUPT: &str = "corrupt";
 
 #[cfg(test)]
 mod tests {

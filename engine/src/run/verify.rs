@@ -9,8 +9,9 @@ use kms_client::Kms;
 use serde::Serialize;
 use xlmeta::VersionType;
 
-use super::object::{agreement, gather, object_dir, version_text};
+use super::object::{agreement, dependencies, facts, gather, object_dir, version_text};
 use super::pipeline::SetDrives;
+use super::residue::{self, Residue};
 use crate::drives::walk::stream_set;
 use crate::erasure::set::locate_version;
 use crate::erasure::stream::read_object;
@@ -35,6 +36,9 @@ pub struct VerifyReport {
     pub internal_checked: u64,
     /// `bucket/object version: problem`, for everything that is not right.
     pub problems: Vec<String>,
+    /// What depends on a key other than the KMS's default key, and in which
+    /// state (the table of a run's residue, for what is on the drives).
+    pub residue: Residue,
 }
 
 /// Unseals a version's object key with the KMS.
@@ -113,7 +117,8 @@ pub fn read_plaintext(
     Ok(out)
 }
 
-/// Verifies `bucket` (below `prefix`) on every set.
+/// Verifies `bucket` (below `prefix`) on every set; the residue counts
+/// what is not under the KMS's default key.
 pub fn verify(
     sets: &[SetDrives],
     kms: Option<&dyn Kms>,
@@ -122,6 +127,8 @@ pub fn verify(
     data: bool,
     report: &mut VerifyReport,
 ) -> Result<(), String> {
+    let target = kms.map_or("", |k| k.default_key().as_str());
+    let t0 = crate::job::timestamp::Timestamp::from_unix_nanos(super::pipeline::now_nanos());
     for set in sets {
         for key in stream_set(&set.ios, bucket, prefix) {
             let key = key.map_err(|e| e.to_string())?;
@@ -134,15 +141,34 @@ pub fn verify(
                     .push(format!("{bucket}/{key}: no drive holds a valid xl.meta"));
                 continue;
             };
+            let depends_on = dependencies(&ag, target, true);
             for (i, v) in x.versions().iter().enumerate() {
                 let vid = v.header().version_id;
                 let name = format!("{bucket}/{key} {}", version_text(&vid));
+                let inconsistent = matches!(ag.problems.get(i), Some(Some(_)));
                 if let Some(Some(p)) = ag.problems.get(i) {
                     report.problems.push(format!("{name}: inconsistent: {p}"));
                 }
                 if v.header().vtype != VersionType::Object {
                     report.delete_markers += 1;
                     continue;
+                }
+                let locked =
+                    facts(x, i, true).is_some_and(|f| crate::job::decide::is_locked(&f, t0));
+                for dep in depends_on.get(i).into_iter().flatten() {
+                    let state = if inconsistent {
+                        "inconsistent"
+                    } else {
+                        match (dep.as_str(), locked) {
+                            (residue::SSE_C, _) => "ssec",
+                            (residue::UNKNOWN, _) => "tampered",
+                            (residue::PLAINTEXT, true) => "lockedPlaintext",
+                            (residue::PLAINTEXT, false) => "plaintext",
+                            (_, true) => "locked",
+                            (_, false) => "notRotated",
+                        }
+                    };
+                    residue::add(&mut report.residue, dep, state, 1);
                 }
                 report.versions += 1;
                 let Ok(o) = x.object(i) else {

@@ -207,28 +207,55 @@ pub fn version_bytes(id: &str) -> [u8; 16] {
     *uuid::Uuid::parse_str(id).unwrap().as_bytes()
 }
 
-/// The report lines of the job run in `state`.
+/// Every run's `report.jsonl` under a state root
+/// (`<job>/<deployment>/run-NNNN/report.jsonl`).
+pub fn report_files(state: &Path) -> Vec<PathBuf> {
+    let subdirs = |p: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(p)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect()
+    };
+    let mut out = Vec::new();
+    for job in subdirs(state) {
+        for deployment in subdirs(&job) {
+            for run in subdirs(&deployment) {
+                let report = run.join("report.jsonl");
+                if report.exists() {
+                    out.push(report);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The report lines of the latest run in `state` (the report written last).
 pub fn report_lines(state: &Path) -> Vec<Value> {
-    let dir = std::fs::read_dir(state)
-        .unwrap()
-        .flatten()
-        .find(|e| e.path().join("report.jsonl").exists())
-        .unwrap()
-        .path();
-    std::fs::read_to_string(dir.join("report.jsonl"))
+    let report = report_files(state)
+        .into_iter()
+        .max_by_key(|p| {
+            (
+                std::fs::metadata(p).and_then(|m| m.modified()).ok(),
+                p.clone(),
+            )
+        })
+        .unwrap();
+    std::fs::read_to_string(report)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
 
-/// Complete lines in the report of the job in `state` (0 before it exists).
+/// Complete lines in the reports of the runs in `state` (0 before any exists).
 pub fn reported_so_far(state: &Path) -> usize {
-    std::fs::read_dir(state)
+    report_files(state)
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("report.jsonl")).ok())
+        .filter_map(|p| std::fs::read(p).ok())
         .map(|r| r.iter().filter(|b| **b == b'\n').count())
         .sum()
 }
