@@ -29,9 +29,10 @@ pub struct Target {
     /// A decrypt-only old static key, NAME:BASE64 (repeatable; static-key KMS only).
     #[arg(long = "old-kms-secret-key", value_name = "NAME:BASE64")]
     pub old_keys: Vec<String>,
-    /// Skip the check that no MinIO server process uses the drives. Only
-    /// when you are certain the server is stopped (a stale process name can
-    /// match): rotating under a running server loses updates.
+    /// Skip the check that no other process uses the drives (a file open or
+    /// a working directory under a drive, or a MinIO server command naming
+    /// one). Only when you are certain the server is stopped: rotating under
+    /// a running server loses updates.
     #[arg(long)]
     pub skip_server_check: bool,
 }
@@ -74,7 +75,8 @@ impl Target {
         discover(&self.drive_args()?, policy).map_err(|e| CliError::new(EXIT_PREFLIGHT, e))
     }
 
-    /// Refuses when a MinIO server uses any of the drives.
+    /// Refuses when another process (a MinIO server, renamed or not) uses
+    /// any of the drives.
     pub fn server_check(&self, topo: &Topology) -> Result<(), CliError> {
         if self.skip_server_check {
             return Ok(());
@@ -85,10 +87,15 @@ impl Target {
             return Err(CliError::new(
                 EXIT_PREFLIGHT,
                 anyhow::anyhow!(
-                    "a MinIO server (pid {}: {}) uses drive {}; stop it first (keyrotate works on the drives of a stopped server). If the process is not a server using these drives, pass --skip-server-check",
+                    "process pid {} ({}) uses drive {} ({}); stop it first: keyrotate works on the drives of a stopped MinIO server{}. Only if you are certain nothing writes to these drives, pass --skip-server-check",
                     p.pid,
                     p.cmdline,
-                    p.drive.display()
+                    p.drive.display(),
+                    p.how,
+                    match found.len() {
+                        1 => String::new(),
+                        n => format!(" ({} more processes use the drives)", n - 1),
+                    }
                 ),
             ));
         }
