@@ -109,6 +109,14 @@ impl Target {
 
     /// The KMS, configured as the MinIO server is.
     pub fn kms(&self) -> Result<Arc<dyn Kms>, CliError> {
+        self.kms_config()?
+            .build()
+            .map_err(|e| CliError::new(EXIT_PREFLIGHT, e))
+    }
+
+    /// The KMS configuration, with the old static keys, not yet built (no
+    /// connection made).
+    pub fn kms_config(&self) -> Result<KmsConfig, CliError> {
         let file = self.env_file()?;
         let fail = |e: kms_client::KmsError| CliError::new(EXIT_PREFLIGHT, e);
         let mut config = match &file {
@@ -125,7 +133,7 @@ impl Target {
         for k in &self.old_keys {
             config.add_old_static_key(k).map_err(fail)?;
         }
-        config.build().map_err(fail)
+        Ok(config)
     }
 }
 

@@ -81,6 +81,18 @@ pub fn run(args: Args) -> CmdResult {
     drop(out);
     let internal = crate::internal::survey(&roots)
         .map_err(|e| super::CliError::new(super::common::EXIT_PREFLIGHT, e))?;
+    // Static keys by fingerprint, to compare with the server's (no KMS
+    // call: the configuration is read, not built; none configured is fine).
+    let static_keys = match args.target.kms_config() {
+        Ok(config) => crate::run::keyproof::static_key_infos(config.static_keys()),
+        Err(e) => {
+            let e = e.to_string();
+            if !e.contains("no KMS configured") {
+                eprintln!("keyrotate: warning: KMS configuration: {e}");
+            }
+            Vec::new()
+        }
+    };
     if json {
         let mut value = serde_json::to_value(&report).unwrap_or_default();
         if let Some(map) = value.as_object_mut() {
@@ -95,6 +107,10 @@ pub fn run(args: Args) -> CmdResult {
                 })
                 .collect();
             map.insert("internalApplies".into(), internal_applies.into());
+            map.insert(
+                "staticKeys".into(),
+                serde_json::to_value(&static_keys).unwrap_or_default(),
+            );
             map.insert("internal".into(), items.into());
         }
         // After `--list` lines the summary is one more JSON line, so the
@@ -122,6 +138,15 @@ pub fn run(args: Args) -> CmdResult {
         );
         for (k, n) in &report.by_source_key {
             println!("  from key {k}: {n}");
+        }
+        for (k, n) in &report.sealed_by_key {
+            println!("  sealed under key {k} (whatever the action): {n}");
+        }
+        for k in &static_keys {
+            println!(
+                "static key {:?} ({}): fingerprint {}",
+                k.name, k.role, k.fingerprint
+            );
         }
         println!(
             "bytes to rewrite: {}  KMS calls: {} decrypt, {} generate",
