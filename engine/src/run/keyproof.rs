@@ -493,9 +493,12 @@ pub fn prove(
             .map(|s| format!(" (e.g. {})", s.what))
             .unwrap_or_default();
         if let Some(keys) = statics {
-            let held = std::iter::once(keys.target)
-                .chain(keys.old)
-                .any(|k| k.name().as_str() == key);
+            // An empty stored id is left to the decrypt to judge, as the
+            // run does.
+            let held = key.is_empty()
+                || std::iter::once(keys.target)
+                    .chain(keys.old)
+                    .any(|k| k.name().as_str() == key);
             if !held {
                 return Err(ProofError(format!(
                     "{needed} items to move are sealed under KMS key {key:?}{example}, which is not configured: pass it with --old-kms-secret-key {key}:BASE64 (or KEYROTATE_OLD_KMS_SECRET_KEYS)"
@@ -553,6 +556,89 @@ pub fn kms_error_text(e: &KmsError, kms: &dyn Kms) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kms_client::StaticKms;
+
+    /// Evidence of `n` versions sealed by `by` under its name.
+    fn sealed_by(by: &StaticKms, n: usize, needed: u64) -> Evidence {
+        let name = by.target().name().as_str().to_owned();
+        let mut ev = Evidence::default();
+        for i in 0..n {
+            let context: Context = [("b", format!("b/o{i}"))].into_iter().collect();
+            let dk = by.generate_key(by.target().name(), &context).unwrap();
+            let v = SealedVersion {
+                version_id: String::new(),
+                unwrap: DecryptRequest {
+                    key_id: dk.key_id,
+                    ciphertext: dk.ciphertext,
+                    context,
+                },
+            };
+            ev.samples
+                .entry(name.clone())
+                .or_default()
+                .push(Sample::version(0, "b", &format!("o{i}"), &v));
+        }
+        ev.sealed.insert(name.clone(), n as u64);
+        ev.needed.insert(name, needed);
+        ev.writes = needed + 1;
+        ev
+    }
+
+    fn key(name: &str, byte: u8) -> StaticKey {
+        StaticKey::new(name, [byte; 32]).unwrap()
+    }
+
+    #[test]
+    fn the_target_is_proven_refused_or_left_unproven() {
+        let retry = Retry {
+            attempts: 1,
+            delay: std::time::Duration::ZERO,
+        };
+        let old = StaticKms::new(key("k", 1), vec![]);
+        let ev = sealed_by(&old, 2, 0);
+        // The same bytes: proven by the first item.
+        let same = StaticKms::new(key("k", 1), vec![]);
+        let p = prove(&same, &KeyId::new(""), &ev, retry).unwrap();
+        assert!(p.target.proven, "{p:?}");
+        assert_eq!(p.target.proven_by.as_deref(), Some("it unseals b/o0"));
+        assert_eq!(p.static_keys[0].fingerprint, key("k", 1).fingerprint());
+        // Other bytes under the name: refused, naming key, item, fingerprint.
+        let wrong = StaticKms::new(key("k", 2), vec![]);
+        let e = prove(&wrong, &KeyId::new("k"), &ev, retry)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"k\"") && e.contains("b/o0"), "{e}");
+        assert!(e.contains(&key("k", 2).fingerprint()), "{e}");
+        // Other bytes, with the old bytes of the same name given as an old
+        // key (the key replaced on purpose): not refused, not proven.
+        let replaced = StaticKms::new(key("k", 2), vec![key("k", 1)]);
+        let p = prove(&replaced, &KeyId::new("k"), &ev, retry).unwrap();
+        assert!(!p.target.proven, "{p:?}");
+        assert!(p
+            .target
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("old key of that name"));
+        // Nothing under the name: unproven, with the fingerprint to compare.
+        let fresh = StaticKms::new(key("fresh", 3), vec![key("k", 1)]);
+        let ev = sealed_by(&old, 1, 1);
+        let p = prove(&fresh, &KeyId::new(""), &ev, retry).unwrap();
+        assert!(!p.target.proven);
+        assert!(p
+            .target
+            .note
+            .as_deref()
+            .unwrap()
+            .contains(&key("fresh", 3).fingerprint()));
+        assert!(p.sources[0].proven, "the old key unseals its item: {p:?}");
+        // The source key missing from the ring: refused with the fix.
+        let alone = StaticKms::new(key("fresh", 3), vec![]);
+        let e = prove(&alone, &KeyId::new(""), &ev, retry)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--old-kms-secret-key k:BASE64"), "{e}");
+    }
 
     #[test]
     fn errors_carry_their_fix() {
@@ -563,13 +649,14 @@ mod tests {
             text.contains("--old-kms-secret-key demo-key:BASE64"),
             "{text}"
         );
-        let text = kms_error_text(
-            &KmsError::Rejected {
-                status: 400,
-                message: "x".into(),
-            },
-            &static_kms,
+        let rejected = KmsError::Rejected {
+            status: 400,
+            message: "x".into(),
+        };
+        assert_eq!(
+            kms_error_text(&rejected, &static_kms),
+            rejected.to_string(),
+            "no hint when none applies"
         );
-        assert!(!text.contains('('), "no hint when none applies: {text}");
     }
 }
