@@ -121,16 +121,21 @@ pub fn run(args: Args) -> CmdResult {
         }
     }
     if args.json {
-        let mut value = serde_json::to_value(&end.summary).unwrap_or_default();
-        if let Some(map) = value.as_object_mut() {
-            map.insert(
-                "keyProof".into(),
-                serde_json::to_value(&proof).unwrap_or_default(),
-            );
+        // The summary's own field order (MinIO's first), then the proof.
+        #[derive(serde::Serialize)]
+        struct Output<'a> {
+            #[serde(flatten)]
+            summary: &'a crate::run::summary::Summary,
+            #[serde(rename = "keyProof")]
+            key_proof: &'a keyproof::KeyProof,
         }
+        let output = Output {
+            summary: &end.summary,
+            key_proof: &proof,
+        };
         println!(
             "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
+            serde_json::to_string_pretty(&output).unwrap_or_default()
         );
     } else {
         let s = &end.summary;

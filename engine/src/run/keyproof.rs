@@ -127,7 +127,7 @@ impl Sample {
 pub struct Evidence {
     /// Versions and internal items sealed under each key.
     pub sealed: BTreeMap<String, u64>,
-    /// Versions and internal items the job would move off each key.
+    /// Versions and internal items the job would re-seal from each key.
     pub needed: BTreeMap<String, u64>,
     /// Up to [`SAMPLES`] items per key, internal items first.
     pub samples: BTreeMap<String, Vec<Sample>>,
@@ -228,7 +228,7 @@ pub struct KeyStanding {
     pub proven_by: Option<String>,
     /// Versions and internal items in scope sealed under it.
     pub sealed: u64,
-    /// Versions and internal items the job moves off it.
+    /// Versions and internal items the job re-seals from it.
     pub needed: u64,
     /// Why it is not proven.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -287,7 +287,7 @@ impl KeyProof {
             (
                 !k.proven,
                 format!(
-                    "{role} key {:?}{fp}: {} sealed, {} to move off it; {how}",
+                    "{role} key {:?}{fp}: {} items sealed under it, {} to re-seal; {how}",
                     k.key, k.sealed, k.needed
                 ),
             )
@@ -501,7 +501,7 @@ pub fn prove(
                     .any(|k| k.name().as_str() == key);
             if !held {
                 return Err(ProofError(format!(
-                    "{needed} items to move are sealed under KMS key {key:?}{example}, which is not configured: pass it with --old-kms-secret-key {key}:BASE64 (or KEYROTATE_OLD_KMS_SECRET_KEYS)"
+                    "{needed} items to re-seal are sealed under KMS key {key:?}{example}, which is not configured: pass it with --old-kms-secret-key {key}:BASE64 (or KEYROTATE_OLD_KMS_SECRET_KEYS)"
                 )));
             }
         }
@@ -512,7 +512,7 @@ pub fn prove(
             }
             Err((failed, e)) => {
                 return Err(ProofError(format!(
-                    "KMS key {key:?}, which {needed} items to move are sealed under, does not unseal {}: {}",
+                    "KMS key {key:?}, which {needed} items to re-seal are sealed under, does not unseal {}: {}",
                     failed.what, e.text
                 )));
             }
