@@ -131,6 +131,23 @@ fn wrong_key_bytes_are_refused_before_any_write() {
     assert_eq!(drive_hashes(&drives), before, "nothing may be written");
     assert_no_secret(&[WRONG], &[&out.stdout, &out.stderr, &state_bytes(&state)]);
 
+    // `plan` makes the same proof (a static key is local) and says so.
+    let o = Command::new(bin())
+        .arg("plan")
+        .arg(&job)
+        .arg("--drives")
+        .args(&drives)
+        .env("MINIO_KMS_SECRET_KEY", WRONG)
+        .output()
+        .unwrap();
+    let plan_err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{plan_err}");
+    assert!(
+        plan_err.contains("run would refuse") && plan_err.contains("\"my-minio-key\""),
+        "{plan_err}"
+    );
+    assert_no_secret(&[WRONG], &[&o.stdout, &o.stderr]);
+
     // A rotation job with the same wrong key: refused the same way.
     let job = write_job(tmp.path(), "fixture", "");
     let (code, _, out) = run(&job, &drives, &state, WRONG);
@@ -222,6 +239,9 @@ fn fingerprints_are_shown_and_keys_never_are() {
     };
     assert_eq!(fp("new-minio-key"), Some(fingerprint(NEW)), "{v}");
     assert_eq!(fp("my-minio-key"), Some(fingerprint(KEY1)), "{v}");
+    assert_eq!(v["keyProof"]["target"]["proven"], false, "{v}");
+    assert_eq!(v["keyProof"]["sources"][0]["key"], "my-minio-key", "{v}");
+    assert_eq!(v["keyProof"]["sources"][0]["proven"], true, "{v}");
 
     let state = tmp.path().join("state");
     let mut cmd = run_cmd(&job, &drives, &state, NEW);

@@ -146,6 +146,27 @@ impl Evidence {
         t0: Timestamp,
         internal_applies: bool,
     ) -> Result<Self, String> {
+        let ctx = ObjectCtx {
+            job: job.clone(),
+            t0,
+            caps: Capabilities::default(),
+            kms: None,
+            target: KeyId::new(""),
+            job_context: None,
+            encrypt: None,
+            internal: None,
+            breaker: Breaker::default(),
+        };
+        let mut report = pipeline::plan(sets, ctx, 16, &mut |_| {})?;
+        Self::from_plan(sets, &mut report, internal_applies)
+    }
+
+    /// From a dry pass already made (`plan`): takes its samples.
+    pub fn from_plan(
+        sets: &[SetDrives],
+        report: &mut pipeline::PlanReport,
+        internal_applies: bool,
+    ) -> Result<Self, String> {
         let roots: Vec<Vec<PathBuf>> = sets.iter().map(|s| s.roots.clone()).collect();
         let mut ev = Evidence::default();
         for (item, key) in crate::internal::sealed(&roots).map_err(|e| e.to_string())? {
@@ -159,28 +180,16 @@ impl Evidence {
                 samples.push(Sample::internal(item));
             }
         }
-        let ctx = ObjectCtx {
-            job: job.clone(),
-            t0,
-            caps: Capabilities::default(),
-            kms: None,
-            target: KeyId::new(""),
-            job_context: None,
-            encrypt: None,
-            internal: None,
-            breaker: Breaker::default(),
-        };
-        let report = pipeline::plan(sets, ctx, 16, &mut |_| {})?;
-        for (key, n) in report.sealed_by_key {
-            *ev.sealed.entry(key).or_default() += n;
+        for (key, n) in &report.sealed_by_key {
+            *ev.sealed.entry(key.clone()).or_default() += n;
         }
-        for (key, n) in report.by_source_key {
+        for (key, n) in &report.by_source_key {
             ev.writes += n;
             if key != pipeline::PLAINTEXT_SOURCE {
-                *ev.needed.entry(key).or_default() += n;
+                *ev.needed.entry(key.clone()).or_default() += n;
             }
         }
-        for (key, samples) in report.sealed_samples {
+        for (key, samples) in std::mem::take(&mut report.sealed_samples) {
             let have = ev.samples.entry(key).or_default();
             let room = SAMPLES.saturating_sub(have.len());
             have.extend(samples.into_iter().take(room));
