@@ -363,12 +363,13 @@ fn tried<T>(retry: Retry, mut f: impl FnMut() -> Result<T, Failure>) -> Result<T
     }
 }
 
-/// The first of `samples` that `kms` unseals, else the first failure.
+/// The first of `samples` that `kms` unseals, else the first failure
+/// (`None` with no samples at all).
 fn first_opened<'s>(
     samples: &'s [Sample],
     kms: &dyn Kms,
     retry: Retry,
-) -> Result<&'s Sample, (&'s Sample, Failure)> {
+) -> Result<&'s Sample, Option<(&'s Sample, Failure)>> {
     let mut first_failure = None;
     for s in samples {
         match tried(retry, || s.open(kms)) {
@@ -378,7 +379,7 @@ fn first_opened<'s>(
             }
         }
     }
-    Err(first_failure.expect("called with samples"))
+    Err(first_failure)
 }
 
 /// Proves the target key and every source key against `ev` (module doc).
@@ -437,11 +438,12 @@ pub fn prove(
                             "cannot be proven: what is sealed under its name opens only with an old key of that name; compare fingerprint {fp} with the server's key"
                         ));
                     }
-                    Err((s, _)) => {
+                    Err(failed) => {
+                        let what = failed.map(|(s, _)| s.what.as_str()).unwrap_or("?");
                         return Err(ProofError(format!(
                             "static key {:?} (fingerprint {fp}) does not unseal {}, which is sealed under that name: these are not the bytes the data was sealed with; check MINIO_KMS_SECRET_KEY against the MinIO server's configuration (compare fingerprints)",
                             target.as_str(),
-                            s.what
+                            what
                         )));
                     }
                 }
@@ -477,7 +479,8 @@ pub fn prove(
             if !samples.is_empty() {
                 match first_opened(samples, kms, retry) {
                     Ok(s) => t.proven_by = Some(format!("it unseals {}", s.what)),
-                    Err((s, e)) => {
+                    Err(None) => {}
+                    Err(Some((s, e))) => {
                         return Err(ProofError(format!(
                             "target key {:?} does not unseal {}: {}",
                             target.as_str(),
@@ -519,7 +522,9 @@ pub fn prove(
                 s.proven = true;
                 s.proven_by = Some(format!("it unseals {}", opened.what));
             }
-            Err((failed, e)) => {
+            // Nothing to try (no version's unseal could be read back).
+            Err(None) => s.note = Some("not proven: no item to try".into()),
+            Err(Some((failed, e))) => {
                 return Err(ProofError(format!(
                     "KMS key {key:?}, which {needed} items to re-seal are sealed under, does not unseal {}: {}",
                     failed.what, e.text
