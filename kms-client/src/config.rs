@@ -393,6 +393,18 @@ impl KmsConfig {
         }
     }
 
+    /// The static keys (`None` for KES and MinIO KMS), without building
+    /// the backend.
+    pub fn static_keys(&self) -> Option<crate::StaticKeys<'_>> {
+        match self {
+            KmsConfig::Static { target, old } => Some(crate::StaticKeys {
+                target,
+                old: old.keys(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Builds the backend (loads certificates, starts the HTTP client).
     pub fn build(self) -> Result<Arc<dyn Kms>, KmsError> {
         Ok(match self {

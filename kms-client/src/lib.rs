@@ -125,6 +125,13 @@ pub trait Kms: Send + Sync {
         context: &Context,
     ) -> Result<PlaintextKey, KmsError>;
 
+    /// The keys of a static-key backend (`None` for KES and MinIO KMS,
+    /// whose keys never leave the KMS): keyrotate proves each against the
+    /// stored data and prints their fingerprints.
+    fn static_keys(&self) -> Option<StaticKeys<'_>> {
+        None
+    }
+
     /// How many requests this backend can usefully keep in flight; the
     /// engine sizes its batches with it (1 for local backends).
     fn max_in_flight(&self) -> usize {
@@ -217,6 +224,15 @@ macro_rules! remote_kms {
 }
 pub(crate) use remote_kms;
 
+/// The keys of a static-key backend ([`Kms::static_keys`]).
+#[derive(Clone, Copy, Debug)]
+pub struct StaticKeys<'a> {
+    /// The key that generates (and decrypts first).
+    pub target: &'a StaticKey,
+    /// The decrypt-only old keys.
+    pub old: &'a [StaticKey],
+}
+
 /// One decrypt in a [`Kms::decrypt_batch`].
 #[derive(Clone, Copy, Debug)]
 pub struct DecryptRequest<'a> {
@@ -251,6 +267,9 @@ impl<T: Kms + ?Sized> Kms for std::sync::Arc<T> {
         context: &Context,
     ) -> Result<PlaintextKey, KmsError> {
         (**self).decrypt(key, ciphertext, context)
+    }
+    fn static_keys(&self) -> Option<StaticKeys<'_>> {
+        (**self).static_keys()
     }
     fn max_in_flight(&self) -> usize {
         (**self).max_in_flight()

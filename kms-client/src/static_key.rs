@@ -124,6 +124,10 @@ impl RandomSource for ReplayRandom {
     }
 }
 
+/// What [`StaticKey::fingerprint`] hashes before the key bytes, so the
+/// fingerprint is no hash of the key used anywhere else.
+pub const FINGERPRINT_DOMAIN: &[u8] = b"keyrotate static key fingerprint v1\n";
+
 /// One named 32-byte static master key.
 pub struct StaticKey {
     name: KeyId,
@@ -172,6 +176,22 @@ impl StaticKey {
     /// The key's name (the key id stored with each object).
     pub fn name(&self) -> &KeyId {
         &self.name
+    }
+
+    /// A short public fingerprint of the key bytes, to compare two
+    /// configurations without showing either key: the first 8 bytes, in
+    /// hex, of SHA-256 over [`FINGERPRINT_DOMAIN`] followed by the 32 key
+    /// bytes. From a `NAME:BASE64` value in a shell:
+    /// `{ printf 'keyrotate static key fingerprint v1\n'; printf %s "$BASE64" | base64 -d; } | sha256sum | cut -c1-16`.
+    pub fn fingerprint(&self) -> String {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(FINGERPRINT_DOMAIN);
+        ctx.update(&self.secret[..]);
+        let digest = ctx.finish();
+        digest.as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// `GenerateKey` (§5.2): 28 random bytes iv||nonce, then the 32-byte DEK,
@@ -462,6 +482,13 @@ impl<R: RandomSource> Kms for StaticKms<R> {
         self.target.name()
     }
 
+    fn static_keys(&self) -> Option<crate::StaticKeys<'_>> {
+        Some(crate::StaticKeys {
+            target: &self.target,
+            old: &self.old,
+        })
+    }
+
     fn generate_key(&self, key: &KeyId, context: &Context) -> Result<DataKey, KmsError> {
         // An empty name means the default key, as in every MinIO KMS family.
         let key = if key.as_str().is_empty() {
@@ -562,6 +589,26 @@ mod tests {
         // An empty key name means the default (target) key.
         let fresh = kms.generate_key(&KeyId::new(""), &context).unwrap();
         assert_eq!(fresh.key_id.as_str(), "k");
+    }
+
+    /// The documented recipe: SHA-256 over the domain line and the key
+    /// bytes, first 8 bytes in hex (sha2 as the independent hash).
+    #[test]
+    fn fingerprint_follows_the_documented_recipe() {
+        use sha2::Digest as _;
+        let key = StaticKey::parse("k:RToXnzpt60mYKPmjlLuYvGc3G+yh9PsKVciexzqttzM=").unwrap();
+        let raw = b64::decode_std("RToXnzpt60mYKPmjlLuYvGc3G+yh9PsKVciexzqttzM=").unwrap();
+        let mut h = sha2::Sha256::new();
+        h.update(b"keyrotate static key fingerprint v1\n");
+        h.update(&raw);
+        let want: String = h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(key.fingerprint(), want);
+        assert_eq!(want.len(), 16);
+        let other = StaticKey::new("k", [0; 32]).unwrap();
+        assert_ne!(other.fingerprint(), key.fingerprint());
     }
 
     #[test]

@@ -36,9 +36,10 @@ pub struct Target {
     /// (blank lines and lines starting with # are ignored; repeatable).
     #[arg(long = "old-kms-secret-key-file", value_name = "PATH")]
     pub old_key_files: Vec<PathBuf>,
-    /// Skip the check that no MinIO server process uses the drives. Only
-    /// when you are certain the server is stopped (a stale process name can
-    /// match): rotating under a running server loses updates.
+    /// Skip the check that no other process uses the drives (a file open or
+    /// a working directory under a drive, or a MinIO server command naming
+    /// one). Only when you are certain the server is stopped: rotating under
+    /// a running server loses updates.
     #[arg(long)]
     pub skip_server_check: bool,
 }
@@ -114,7 +115,8 @@ impl Target {
         discover(&self.drive_args()?, policy).map_err(|e| CliError::new(EXIT_PREFLIGHT, e))
     }
 
-    /// Refuses when a MinIO server uses any of the drives.
+    /// Refuses when another process (a MinIO server, renamed or not) uses
+    /// any of the drives.
     pub fn server_check(&self, topo: &Topology) -> Result<(), CliError> {
         if self.skip_server_check {
             return Ok(());
@@ -125,10 +127,15 @@ impl Target {
             return Err(CliError::new(
                 EXIT_PREFLIGHT,
                 anyhow::anyhow!(
-                    "a MinIO server (pid {}: {}) uses drive {}; stop it first (keyrotate works on the drives of a stopped server). If the process is not a server using these drives, pass --skip-server-check",
+                    "process pid {} ({}) uses drive {} ({}); stop it first: keyrotate works on the drives of a stopped MinIO server{}. Only if you are certain nothing writes to these drives, pass --skip-server-check",
                     p.pid,
                     p.cmdline,
-                    p.drive.display()
+                    p.drive.display(),
+                    p.how,
+                    match found.len() {
+                        1 => String::new(),
+                        n => format!(" ({} more processes use the drives)", n - 1),
+                    }
                 ),
             ));
         }
@@ -151,9 +158,40 @@ impl Target {
         sets_of(topo).map_err(|e| CliError::new(EXIT_PREFLIGHT, anyhow::anyhow!(e)))
     }
 
-    /// The KMS configuration, as the MinIO server reads it (environment
-    /// first, then the --env-file).
-    fn kms_config(&self) -> Result<KmsConfig, CliError> {
+    /// The KMS, configured as the MinIO server is.
+    pub fn kms(&self) -> Result<Arc<dyn Kms>, CliError> {
+        self.kms_config()?
+            .build()
+            .map_err(|e| CliError::new(EXIT_PREFLIGHT, e))
+    }
+
+    /// The KMS configuration, with the old static keys, not yet built (no
+    /// connection made).
+    pub fn kms_config(&self) -> Result<KmsConfig, CliError> {
+        let fail = |e: kms_client::KmsError| CliError::new(EXIT_PREFLIGHT, e);
+        let mut config = self.server_kms_config()?;
+        if !self.old_keys.is_empty() {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                eprintln!(
+                    "keyrotate: warning: --old-kms-secret-key shows the key to every local user (/proc/PID/cmdline, ps); use --old-kms-secret-key-file"
+                )
+            });
+        }
+        for k in &self.old_keys {
+            config.add_old_static_key(k).map_err(fail)?;
+        }
+        for path in &self.old_key_files {
+            for k in read_old_key_file(path)?.iter() {
+                config.add_old_static_key(k).map_err(fail)?;
+            }
+        }
+        Ok(config)
+    }
+
+    /// The KMS configuration as the MinIO server reads it (environment
+    /// first, then the --env-file), without keyrotate's old keys.
+    fn server_kms_config(&self) -> Result<KmsConfig, CliError> {
         let file = self.env_file()?;
         match &file {
             Some(f) => KmsConfig::from_lookup(
@@ -168,30 +206,10 @@ impl Target {
         .map_err(|e| CliError::new(EXIT_PREFLIGHT, e))
     }
 
-    /// The KMS, configured as the MinIO server is.
-    pub fn kms(&self) -> Result<Arc<dyn Kms>, CliError> {
-        let fail = |e: kms_client::KmsError| CliError::new(EXIT_PREFLIGHT, e);
-        let mut config = self.kms_config()?;
-        if !self.old_keys.is_empty() {
-            eprintln!(
-                "keyrotate: warning: --old-kms-secret-key shows the key to every local user (/proc/PID/cmdline, ps); use --old-kms-secret-key-file"
-            );
-        }
-        for k in &self.old_keys {
-            config.add_old_static_key(k).map_err(fail)?;
-        }
-        for path in &self.old_key_files {
-            for k in read_old_key_file(path)?.iter() {
-                config.add_old_static_key(k).map_err(fail)?;
-            }
-        }
-        config.build().map_err(fail)
-    }
-
     /// The name of the KMS default key, from the configuration alone (no
     /// KMS call); `None` when no KMS is configured.
     pub fn default_key_name(&self) -> Option<KeyId> {
-        Some(self.kms_config().ok()?.default_key().clone())
+        Some(self.server_kms_config().ok()?.default_key().clone())
     }
 
     /// Refuses a job whose bucket does not exist, before anything is written

@@ -1,5 +1,6 @@
 //! `keyrotate plan JOB.yaml --drives ...`: the full decision pass, without
-//! writes and without KMS calls.
+//! writes and without KMS calls (a static key is local: its fingerprint and
+//! key proof are shown).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -95,11 +96,47 @@ pub fn run(mut args: Args) -> CmdResult {
             std::process::exit(0);
         }
     };
-    let report = pipeline::plan(&sets, ctx, args.concurrency.max(1), &mut line)
+    let retry = ctx.job.retry;
+    let target = ctx.target.clone();
+    let mut report = pipeline::plan(&sets, ctx, args.concurrency.max(1), &mut line)
         .map_err(|e| super::CliError::new(super::common::EXIT_PREFLIGHT, anyhow::anyhow!(e)))?;
     drop(out);
     let internal = crate::internal::survey(&roots)
         .map_err(|e| super::CliError::new(super::common::EXIT_PREFLIGHT, e))?;
+    // Static keys by fingerprint, to compare with the server's, and the
+    // key proof `run` would make (a static key is local: no KMS call; the
+    // configuration of a remote KMS is read, not built; none is fine).
+    let config = match args.target.kms_config() {
+        Ok(config) => Some(config),
+        Err(e) => {
+            let e = e.to_string();
+            if !e.contains("no KMS configured") {
+                eprintln!("keyrotate: warning: KMS configuration: {e}");
+            }
+            None
+        }
+    };
+    let static_keys =
+        crate::run::keyproof::static_key_infos(config.as_ref().and_then(|c| c.static_keys()));
+    let proof = match config {
+        Some(config) if config.static_keys().is_some() => {
+            let applies = internal_applies || job_key_is(&target, config.default_key());
+            let evidence = crate::run::keyproof::Evidence::from_plan(&sets, &mut report, applies)
+                .map_err(|e| {
+                super::CliError::new(super::common::EXIT_PREFLIGHT, anyhow::anyhow!(e))
+            })?;
+            let kms = config
+                .build()
+                .map_err(|e| super::CliError::new(super::common::EXIT_PREFLIGHT, e))?;
+            Some(crate::run::keyproof::prove(
+                kms.as_ref(),
+                &target,
+                &evidence,
+                retry,
+            ))
+        }
+        _ => None,
+    };
     if json {
         let mut value = serde_json::to_value(&report).unwrap_or_default();
         if let Some(map) = value.as_object_mut() {
@@ -114,6 +151,25 @@ pub fn run(mut args: Args) -> CmdResult {
                 })
                 .collect();
             map.insert("internalApplies".into(), internal_applies.into());
+            map.insert(
+                "staticKeys".into(),
+                serde_json::to_value(&static_keys).unwrap_or_default(),
+            );
+            match &proof {
+                Some(Ok(p)) => {
+                    map.insert(
+                        "keyProof".into(),
+                        serde_json::to_value(p).unwrap_or_default(),
+                    );
+                }
+                Some(Err(e)) => {
+                    map.insert(
+                        "keyProof".into(),
+                        serde_json::json!({ "refused": e.to_string() }),
+                    );
+                }
+                None => {}
+            }
             map.insert("internal".into(), items.into());
         }
         // After `--list` lines the summary is one more JSON line, so the
@@ -143,6 +199,20 @@ pub fn run(mut args: Args) -> CmdResult {
         for (k, n) in &report.by_source_key {
             outln!("  from key {k}: {n}");
         }
+        for (k, n) in &report.sealed_by_key {
+            outln!("  sealed under key {k} (whatever the action): {n}");
+        }
+        for k in &static_keys {
+            outln!(
+                "static key {:?} ({}): fingerprint {}",
+                k.name, k.role, k.fingerprint
+            );
+        }
+        if let Some(Ok(p)) = &proof {
+            for (_, line) in p.lines() {
+                outln!("{line}");
+            }
+        }
         outln!(
             "bytes to rewrite: {}  KMS calls: {} decrypt, {} generate",
             super::units::bytes(report.bytes_to_rewrite),
@@ -151,7 +221,15 @@ pub fn run(mut args: Args) -> CmdResult {
         );
         print_internal(&internal, internal_applies);
     }
+    if let Some(Err(e)) = &proof {
+        eprintln!("keyrotate: warning: run would refuse this job: {e}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the job's key (empty: the default) is `default`.
+fn job_key_is(key: &kms_client::KeyId, default: &kms_client::KeyId) -> bool {
+    key.as_str().is_empty() || key == default
 }
 
 /// The internal-data part of the text output (JOB.md §14).

@@ -10,6 +10,7 @@ use super::common::{is_tty, read_job, target_key, Target, EXIT_PREFLIGHT};
 use super::{CliError, CmdResult};
 use crate::drives::lock::Access;
 use crate::job::decide::Capabilities;
+use crate::run::keyproof;
 use crate::run::notify::{self, RetryPolicy, Token};
 use crate::run::object::{Breaker, InternalPlanner, ObjectCtx};
 use crate::run::pipeline::{self, install_signal_handlers, Options};
@@ -38,6 +39,13 @@ pub struct Args {
     /// Plans per group commit (one journal fdatasync each).
     #[arg(long, default_value_t = 512, hide = true)]
     batch: usize,
+    /// Skip the key proof of pre-flight (the target key unseals what is
+    /// sealed under its name, every source key unseals its data). Only when
+    /// a source key is gone for good: its versions then fail one by one and
+    /// may stop the job at the KMS circuit breaker, and a static key with
+    /// the wrong bytes is no longer caught before it seals new data.
+    #[arg(long)]
+    skip_key_proof: bool,
     /// Print the final summary as JSON (MinIO's batchJobInfo fields first).
     #[arg(long)]
     json: bool,
@@ -66,9 +74,23 @@ pub fn run(mut args: Args) -> CmdResult {
     let (target, job_context) = target_key(&job, Some(kms.as_ref()));
     let notify = job.notify.clone();
     let retry = job.retry;
+    let t0 = super::common::now_t0();
+    // Before the first drive write (a resume's pending plans included).
+    let proof = if args.skip_key_proof {
+        keyproof::KeyProof::skipped(kms.as_ref(), &target)
+    } else {
+        prove_keys(&sets, &job, t0, kms.as_ref(), &target)?
+    };
+    for (warn, line) in proof.lines() {
+        if warn {
+            eprintln!("keyrotate: warning: {line}");
+        } else if !args.json {
+            outln!("{line}");
+        }
+    }
     let ctx = ObjectCtx {
         job,
-        t0: super::common::now_t0(),
+        t0,
         caps: Capabilities::this_build(),
         kms: Some(kms),
         target,
@@ -131,9 +153,21 @@ pub fn run(mut args: Args) -> CmdResult {
         }
     }
     if args.json {
+        // The summary's own field order (MinIO's first), then the proof.
+        #[derive(serde::Serialize)]
+        struct Output<'a> {
+            #[serde(flatten)]
+            summary: &'a crate::run::summary::Summary,
+            #[serde(rename = "keyProof")]
+            key_proof: &'a keyproof::KeyProof,
+        }
+        let output = Output {
+            summary: &end.summary,
+            key_proof: &proof,
+        };
         outln!(
             "{}",
-            serde_json::to_string_pretty(&end.summary).unwrap_or_default()
+            serde_json::to_string_pretty(&output).unwrap_or_default()
         );
     } else {
         let s = &end.summary;
@@ -174,6 +208,22 @@ pub fn run(mut args: Args) -> CmdResult {
         outln!("report: {}", s.report);
     }
     Ok(ExitCode::from(end.state.exit_code()))
+}
+
+/// The key proof of pre-flight ([`crate::run::keyproof`]): a dry pass over
+/// the scope and the internal items, then test unseals; exit 3 when a key
+/// is wrong or missing.
+fn prove_keys(
+    sets: &[crate::run::pipeline::SetDrives],
+    job: &crate::job::Job,
+    t0: crate::job::timestamp::Timestamp,
+    kms: &dyn kms_client::Kms,
+    target: &kms_client::KeyId,
+) -> Result<keyproof::KeyProof, CliError> {
+    let internal_applies = crate::internal::applies(kms, target);
+    let evidence = keyproof::Evidence::gather(sets, job, t0, internal_applies)
+        .map_err(|e| CliError::new(EXIT_PREFLIGHT, anyhow::anyhow!("key proof: {e}")))?;
+    keyproof::prove(kms, target, &evidence, job.retry).map_err(|e| CliError::new(EXIT_PREFLIGHT, e))
 }
 
 /// Internal config re-encryption (JOB.md §14) over every set's drives; the

@@ -26,6 +26,7 @@
 //! |---|---|
 //! | [`discover`] | listing the meta bucket on every set |
 //! | [`survey`] | what a run would do to each item, without KMS calls (`plan`) |
+//! | [`sealed`] | the items under each KMS key (the run's key proof) |
 //! | [`prepare`] / [`prepare_all`] | KMS calls, new content, new `xl.meta` per drive → [`CommitPlan`] |
 //! | [`hook_work`] / [`prepare_for_job`] | the run pipeline's once-per-job hook |
 //! | [`decrypt_item`] / [`verify`] | reading each item back through the KMS |
@@ -451,6 +452,19 @@ pub fn survey(
             Ok(enc) => (entry(enc), None),
             Err(e) => (entry(Encoding::Unknown), Some(e)),
         });
+    }
+    Ok(out)
+}
+
+/// Every item encrypted under a KMS key, with the key's name (the key
+/// proof tries them). Items that cannot be read are left out: the run
+/// reports them as failed.
+pub fn sealed(sets: &[Vec<PathBuf>]) -> Result<Vec<(InternalItem, String)>, InternalError> {
+    let mut out = Vec::new();
+    for item in discover(sets)? {
+        if let Ok(Encoding::Kms { key_id }) = load(&item).and_then(|l| encoding_of(&item, &l)) {
+            out.push((item, key_id));
+        }
     }
     Ok(out)
 }

@@ -14,12 +14,14 @@
 //! | [`exec`] | the commit executor: plans onto the drives, also the resume repair |
 //! | [`object`] | one object: gather, agreement, decide, KMS, reseal, per-drive bytes |
 //! | [`pipeline`] | walker → workers → committer with bounded channels; `plan` |
-//! | [`preflight`] | refuse to run while a MinIO server uses the drives |
+//! | [`preflight`] | refuse to run while another process (a MinIO server) uses the drives |
+//! | [`keyproof`] | prove the configured KMS keys against the stored data before the first write |
 //! | [`verify`] | agreement, unseal and data checks of `keyrotate verify` |
 
 pub mod encrypt;
 pub mod exec;
 pub mod journal;
+pub mod keyproof;
 pub mod notify;
 pub mod object;
 pub mod pipeline;

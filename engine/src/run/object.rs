@@ -19,6 +19,7 @@ use xlmeta::meta::{VersionBody, META_FREE_VERSION, META_TRANSITION_STATUS};
 use xlmeta::{VersionType, XlMeta};
 use xxhash_rust::xxh64::xxh64;
 
+use super::keyproof::kms_error_text;
 use super::plan::{CommitPlan, DriveChange, StagedDataDir, VersionChange};
 use super::record::{EditIntent, MetaEdit};
 use super::residue;
@@ -114,6 +115,8 @@ pub struct Breaker {
     /// Milliseconds since `origin` of the first failure of the streak, +1 (0 = none).
     since_ms: AtomicU64,
     origin: std::sync::OnceLock<Instant>,
+    /// The last failure's error: a tripped breaker names it.
+    last_error: std::sync::Mutex<String>,
 }
 
 impl Breaker {
@@ -131,8 +134,24 @@ impl Breaker {
         self.since_ms.store(0, Ordering::Relaxed);
     }
 
-    fn failure(&self) {
+    fn failure(&self, error: &str) {
+        if let Ok(mut last) = self.last_error.lock() {
+            error.clone_into(&mut last);
+        }
         self.failure_at(self.now_ms());
+    }
+
+    /// Why the job stops once [`Breaker::tripped`]: the last KMS error.
+    pub fn message(&self) -> String {
+        let last = self
+            .last_error
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default();
+        format!(
+            "KMS circuit breaker: {} versions in a row failed in the KMS, the last with: {last}; the job stops (resumable once the cause is fixed)",
+            self.streak.load(Ordering::Relaxed)
+        )
     }
 
     /// A failure at `now` (ms since the origin, + 1).
@@ -173,6 +192,18 @@ pub struct ObjectResult {
     /// object per commit (each pass stages one new data dir per drive), so
     /// an object with several plaintext versions is encrypted pass by pass.
     pub more_plaintext: Vec<[u8; 16]>,
+    /// For dry runs: every version sealed under a KMS key (SSE-KMS or
+    /// SSE-S3), whatever the decision, with what unseals it (the key proof).
+    pub sealed: Vec<SealedVersion>,
+}
+
+/// A version sealed under a KMS key, as a dry run found it.
+#[derive(Clone, Debug)]
+pub struct SealedVersion {
+    /// Version id text (`""` for the null version).
+    pub version_id: String,
+    /// The KMS decrypt that recovers its data key.
+    pub unwrap: crate::sse::rotate::DecryptRequest,
 }
 
 /// What a dry run learns about a version that would be changed.
@@ -625,6 +656,7 @@ pub fn process_read(
         rewrite_bytes: 0,
         edits: Vec::new(),
         more_plaintext: Vec::new(),
+        sealed: Vec::new(),
     };
     let base = |version_id: String, outcome: Outcome| VersionChange {
         bucket: bucket.to_owned(),
@@ -701,6 +733,20 @@ pub fn process_read(
             result.finished.push(v);
             continue;
         };
+        if ctx.kms.is_none() {
+            // Whatever the decision: a version sealed under the target key
+            // proves its bytes even when the job leaves it alone.
+            if let Classification::SseKms(p) | Classification::SseS3(p) =
+                CryptoEntries::from_sys(f.meta_sys.iter()).classify()
+            {
+                if let Ok(unwrap) = p.unwrap_request(bucket, key) {
+                    result.sealed.push(SealedVersion {
+                        version_id: vid.clone(),
+                        unwrap,
+                    });
+                }
+            }
+        }
         let mut v = base(vid, Outcome::Filtered);
         v.sizes = sizes_of(&reference_meta, i);
         v.depends_on = deps;
@@ -820,12 +866,13 @@ pub fn process_read(
             let (old, t1) = with_retries(a, o, || {
                 kms.decrypt(&req.key_id, &req.ciphertext, &req.context)
             });
-            let old: PlaintextKey = old.map_err(|e| ("kms".to_owned(), e.to_string(), t1))?;
+            let old: PlaintextKey =
+                old.map_err(|e| ("kms".to_owned(), kms_error_text(&e, kms), t1))?;
             let user = effective_user_context(Some(&parsed), ctx.job_context.as_ref());
             let gen = kms_generate_request(&ctx.target, user.as_ref(), bucket, key);
             let (new, t2) = with_retries(a, o, || kms.generate_key(&gen.key_id, &gen.context));
             let tries = t1.max(t2);
-            let new = new.map_err(|e| ("kms".to_owned(), e.to_string(), tries))?;
+            let new = new.map_err(|e| ("kms".to_owned(), kms_error_text(&e, kms), tries))?;
             let stored_etag = f.usr("etag").map(str::to_owned);
             let changes = match action {
                 Action::Convert => reseal_s3_to_kms(
@@ -877,7 +924,7 @@ pub fn process_read(
             }
             Err((reason, message, tries)) => {
                 if reason == "kms" {
-                    ctx.breaker.failure();
+                    ctx.breaker.failure(&message);
                 }
                 v.tries = tries;
                 v.outcome = Outcome::Failed(reason);
@@ -995,22 +1042,23 @@ mod breaker_tests {
     fn trips_at_the_hundredth_failure_in_a_row() {
         let b = Breaker::default();
         for _ in 0..99 {
-            b.failure();
+            b.failure("e");
         }
         assert!(!b.tripped(), "99 failures in a row are tolerated");
-        b.failure();
+        b.failure("KMS key \"demo-key\" not found");
         assert!(b.tripped());
+        assert!(b.message().contains("KMS key \"demo-key\" not found"));
     }
 
     #[test]
     fn a_success_resets_the_streak() {
         let b = Breaker::default();
         for _ in 0..99 {
-            b.failure();
+            b.failure("e");
         }
         b.success();
         for _ in 0..99 {
-            b.failure();
+            b.failure("e");
         }
         assert!(!b.tripped(), "the streak restarted at the success");
     }

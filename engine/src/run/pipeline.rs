@@ -784,8 +784,7 @@ fn commit_loop(
             break;
         }
         if ctx.breaker.tripped() {
-            c.ledger.summary.last_error =
-                "KMS circuit breaker: the KMS kept failing; resumable".into();
+            c.ledger.summary.last_error = ctx.breaker.message();
             return Ok(JobState::Aborted);
         }
         let mut batch: Vec<(Work, ObjectResult)> = again.drain(..).collect();
@@ -954,6 +953,13 @@ pub struct PlanReport {
     pub filtered: u64,
     pub delete_markers: u64,
     pub by_source_key: BTreeMap<String, u64>,
+    /// Versions sealed under each KMS key (SSE-KMS and SSE-S3), whatever
+    /// the job decides for them: what the keys can be proven against.
+    pub sealed_by_key: BTreeMap<String, u64>,
+    /// Up to [`super::keyproof::SAMPLES`] of those versions per key (for
+    /// the key proof; not printed).
+    #[serde(skip)]
+    pub sealed_samples: BTreeMap<String, Vec<super::keyproof::Sample>>,
     pub bytes_to_rewrite: u64,
     pub projected_kms_calls: KmsProjection,
 }
@@ -964,6 +970,9 @@ pub struct KmsProjection {
     pub decrypt: u64,
     pub generate: u64,
 }
+
+/// The `bySourceKey` entry of plaintext versions (no source key).
+pub const PLAINTEXT_SOURCE: &str = "(plaintext)";
 
 /// Objects per batch of the `plan` pass.
 const PLAN_BATCH: usize = 64;
@@ -983,6 +992,7 @@ pub fn plan(
     let (res_tx, res_rx) = bounded::<Vec<ObjectResult>>(concurrency * 2);
     let mut report = PlanReport::default();
     let bucket = ctx.job.bucket.clone();
+    let bucket_name = bucket.clone();
     let prefixes = ctx.job.prefixes.clone();
     let walked = std::thread::scope(|s| {
         let walker = s.spawn(move || {
@@ -1042,6 +1052,20 @@ pub fn plan(
         drop(res_tx);
         for r in res_rx.iter().flatten() {
             report.objects += 1;
+            for sealed in &r.sealed {
+                let key = sealed.unwrap.key_id.as_str();
+                *report.sealed_by_key.entry(key.to_owned()).or_default() += 1;
+                let samples = report.sealed_samples.entry(key.to_owned()).or_default();
+                samples.push(super::keyproof::Sample::version(
+                    r.set,
+                    &bucket_name,
+                    &r.key,
+                    sealed,
+                ));
+                if samples.len() > 2 * super::keyproof::SAMPLES {
+                    super::keyproof::Sample::keep_first(samples);
+                }
+            }
             for v in &r.finished {
                 count_plan(&mut report, v);
                 line(v);
@@ -1060,7 +1084,7 @@ pub fn plan(
                 } else {
                     *report
                         .by_source_key
-                        .entry("(plaintext)".into())
+                        .entry(PLAINTEXT_SOURCE.into())
                         .or_default() += 1;
                 }
             }
@@ -1076,6 +1100,9 @@ pub fn plan(
                     }
                 }
             }
+        }
+        for samples in report.sealed_samples.values_mut() {
+            super::keyproof::Sample::keep_first(samples);
         }
         walker
             .join()

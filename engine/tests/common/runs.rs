@@ -163,7 +163,21 @@ pub fn run_cmd(job: &Path, drives: &[PathBuf], state: &Path, key: &str) -> Comma
 }
 
 pub fn run(job: &Path, drives: &[PathBuf], state: &Path, key: &str) -> (i32, Value, Output) {
-    let o = run_cmd(job, drives, state, key).output().unwrap();
+    run_with(job, drives, state, key, &[])
+}
+
+/// [`run`] with extra arguments.
+pub fn run_with(
+    job: &Path,
+    drives: &[PathBuf],
+    state: &Path,
+    key: &str,
+    extra: &[&str],
+) -> (i32, Value, Output) {
+    let o = run_cmd(job, drives, state, key)
+        .args(extra)
+        .output()
+        .unwrap();
     let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
     (o.status.code().unwrap_or(-1), v, o)
 }
