@@ -1,9 +1,11 @@
 //! `keyrotate run` on real MinIO erasure sets (testdata/drivesets): every
-//! SSE-KMS version is rotated and every SSE-S3 version converted under the
-//! target key; the data reads back to the manifest's digest; the old data
-//! key no longer opens the new sealed key; all drives agree; versions the
-//! job must not touch (plaintext, SSE-C, locked, delete markers) keep their
-//! bytes; modTime and the client-visible ETag are unchanged.
+//! SSE-KMS version is rotated, every SSE-S3 version converted and every
+//! plaintext version encrypted under the target key; every version reads
+//! back to the manifest's digest before and after the job; the old data key
+//! no longer opens the new sealed key; the part layout (part numbers,
+//! plaintext and DARE sizes) is kept; all drives agree; versions the job
+//! must not touch (SSE-C, locked, delete markers) keep their bytes; modTime
+//! and the client-visible ETag are unchanged.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +18,10 @@ use sha2::{Digest, Sha256};
 #[path = "common/runs.rs"]
 mod runs;
 use runs::*;
+
+#[allow(dead_code)]
+#[path = "common/readback.rs"]
+mod readback;
 
 fn kms(key: &str) -> std::sync::Arc<dyn kms_client::Kms> {
     let key = key.to_owned();
@@ -46,14 +52,19 @@ fn internal_plaintexts(
         .collect()
 }
 
-fn classify(xl: &[u8], vid: [u8; 16]) -> Classification {
+/// The object part of version `vid` in an xl.meta file.
+fn object_of(xl: &[u8], vid: [u8; 16]) -> xlmeta::ObjectV2<'static> {
     let x = xlmeta::XlMeta::parse(xl).unwrap();
     let i = x
         .versions()
         .iter()
         .position(|v| v.header().version_id == vid)
         .unwrap();
-    let o = x.object(i).unwrap();
+    x.object(i).unwrap().into_owned()
+}
+
+fn classify(xl: &[u8], vid: [u8; 16]) -> Classification {
+    let o = object_of(xl, vid);
     CryptoEntries::from_sys(
         o.meta_sys
             .iter()
@@ -64,42 +75,93 @@ fn classify(xl: &[u8], vid: [u8; 16]) -> Classification {
 }
 
 fn stored_etag(xl: &[u8], vid: [u8; 16]) -> String {
-    let x = xlmeta::XlMeta::parse(xl).unwrap();
-    let i = x
-        .versions()
-        .iter()
-        .position(|v| v.header().version_id == vid)
-        .unwrap();
-    let o = x.object(i).unwrap();
-    o.meta_usr
-        .unwrap()
-        .iter()
-        .find(|(k, _)| k == "etag")
-        .map(|(_, v)| v.to_string())
+    object_of(xl, vid)
+        .meta_usr("etag")
         .unwrap_or_default()
+        .to_owned()
 }
 
-fn check_set(name: &str, n: usize, key: &str, key_name: &str) {
+/// Whether a deployment holds MinIO internal data (`.minio.sys` config,
+/// IAM, bucket targets) the job must re-encrypt.
+#[derive(Clone, Copy, PartialEq)]
+enum Internal {
+    Expected,
+    None,
+}
+
+fn check_set(name: &str, n: usize, key: &str, key_name: &str, buckets: &[&str], i: Internal) {
     let (_tmp, root) = unpack(name);
-    check_deployment(
-        &root,
-        n,
-        key,
-        key_name,
-        &["encrypted", "versioned", "locked"],
+    check_deployment(&root, n, key, key_name, buckets, i);
+}
+
+/// DARE ciphertext size of `n` plaintext bytes (CRYPTO.md: 64 KiB packages,
+/// each with a 16-byte header and a 16-byte tag).
+fn dare_size(n: u64) -> u64 {
+    n + 32 * n.div_ceil(64 * 1024)
+}
+
+/// Reads a version the manifest still describes (its encryption unchanged)
+/// with the test's own decoder and decryption, SSE-C with the manifest's
+/// client key, and compares it with the manifest's digest and stored size.
+fn read_back_as_written(drives: &[PathBuf], e: &serde_json::Value, kms: &dyn kms_client::Kms) {
+    let (bucket, object) = (e["bucket"].as_str().unwrap(), e["object"].as_str().unwrap());
+    let vid = version_bytes(e["version_id"].as_str().unwrap_or(""));
+    let all: Vec<Option<&Path>> = drives.iter().map(|p| Some(p.as_path())).collect();
+    let located = engine::erasure::set::locate_version(&all, bucket, object, vid)
+        .unwrap_or_else(|err| panic!("{bucket}/{object}: {err}"));
+    let stored = readback::decode(&located, &[], None);
+    assert!(
+        readback::check_plaintext(e, &located, &stored, Some(kms)),
+        "{bucket}/{object}: not compared"
     );
 }
 
 /// Runs one job per bucket of `buckets` on the deployment at `root` and
 /// checks every version of its manifest against the rules above.
-fn check_deployment(root: &Path, n: usize, key: &str, key_name: &str, buckets: &[&str]) {
+fn check_deployment(
+    root: &Path,
+    n: usize,
+    key: &str,
+    key_name: &str,
+    buckets: &[&str],
+    internal: Internal,
+) {
     let drives = drives(root, n);
     let before = snapshot(&drives);
     let state = root.join("state");
     let m = manifest(root);
     let kms = kms(key);
     let internal_before = internal_plaintexts(&drives, kms.as_ref());
-    assert!(internal_before.len() >= 5, "{internal_before:?}");
+    match internal {
+        Internal::Expected => assert!(internal_before.len() >= 5, "{internal_before:?}"),
+        Internal::None => assert!(internal_before.is_empty(), "{internal_before:?}"),
+    }
+    let in_scope = |e: &&serde_json::Value| {
+        buckets.contains(&e["bucket"].as_str().unwrap()) && e["delete_marker"] != true
+    };
+    // Before the job every version reads back to its digest.
+    let mut read_before = 0;
+    for e in m["objects"].as_array().unwrap().iter().filter(in_scope) {
+        read_back_as_written(&drives, e, kms.as_ref());
+        read_before += 1;
+    }
+    assert!(read_before >= 10, "only {read_before} versions read");
+    // Versions per action, from the manifest.
+    let acted_on = |kind: &str| {
+        m["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(in_scope)
+            .filter(|e| e["locked"] != true && e["bucket"] != "locked" && e["sse"] == kind)
+            .count() as u64
+    };
+    let want_actions = [
+        ("objectsEncrypted", acted_on("")),
+        ("objectsConverted", acted_on("SSE-S3")),
+        ("objectsRotated", acted_on("SSE-KMS")),
+    ];
+    let mut actions = [0u64; 3];
     for &bucket in buckets {
         let job = write_job(root, bucket, "");
         let (code, summary, out) = run(&job, &drives, &state, key);
@@ -110,6 +172,9 @@ fn check_deployment(root: &Path, n: usize, key: &str, key_name: &str, buckets: &
         );
         // Every version in scope succeeds, plaintext versions of versioned
         // objects included (one pass per version).
+        for (n, (field, _)) in actions.iter_mut().zip(&want_actions) {
+            *n += summary[field].as_u64().unwrap();
+        }
         let failed = summary["failedByReason"].as_object().unwrap();
         assert!(failed.is_empty(), "{bucket}: {summary}");
         assert_eq!(code, 0, "{bucket}: {summary}");
@@ -120,8 +185,9 @@ fn check_deployment(root: &Path, n: usize, key: &str, key_name: &str, buckets: &
         );
         // The job's key is the default key: MinIO's internal data moves too.
         assert_eq!(summary["internal"]["failed"], 0, "{summary}");
-        assert!(
+        assert_eq!(
             summary["internal"]["rotated"].as_u64().unwrap() > 0,
+            internal == Internal::Expected,
             "{summary}"
         );
         assert_eq!(
@@ -132,6 +198,9 @@ fn check_deployment(root: &Path, n: usize, key: &str, key_name: &str, buckets: &
                 + summary["objectsFailed"].as_u64().unwrap()
                 + summary["deleteMarkersSkipped"].as_u64().unwrap()
         );
+    }
+    for ((field, want), got) in want_actions.iter().zip(actions) {
+        assert_eq!(got, *want, "{field}");
     }
     let after = snapshot(&drives);
     // Buckets no job named keep every xl.meta byte for byte.
@@ -187,21 +256,83 @@ fn check_deployment(root: &Path, n: usize, key: &str, key_name: &str, buckets: &
                 assert_ne!(old_meta, new_meta, "{bucket}/{object} must be re-sealed");
             }
         }
-        if dm || sse == "SSE-C" {
+        if dm {
             continue;
         }
-        let roots = drives.clone();
-        let plain = read_plaintext(Some(kms.as_ref()), &roots, bucket, object, vid)
+        if !changes {
+            read_back_as_written(&drives, e, kms.as_ref());
+            continue;
+        }
+        let plain = read_plaintext(Some(kms.as_ref()), &drives, bucket, object, vid)
             .unwrap_or_else(|err| panic!("{bucket}/{object}: {err}"));
         assert_eq!(
             hex::encode(Sha256::digest(&plain)),
             e["plaintext_sha256"].as_str().unwrap(),
             "{bucket}/{object}"
         );
-        if !changes {
-            continue;
-        }
         rotated += 1;
+        // The part layout is kept: the same parts, each of the manifest's
+        // plaintext size and stored as its DARE ciphertext; all drives agree.
+        let (old_obj, new_obj) = (
+            object_of(&before[&rel(1)], vid),
+            object_of(&after[&rel(1)], vid),
+        );
+        let plain_parts: Vec<i64> = e["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            new_obj.part_numbers, old_obj.part_numbers,
+            "{bucket}/{object}"
+        );
+        assert_eq!(
+            new_obj.part_numbers.len(),
+            plain_parts.len(),
+            "{bucket}/{object}"
+        );
+        assert_eq!(
+            new_obj.part_actual_sizes.as_deref(),
+            Some(plain_parts.as_slice()),
+            "{bucket}/{object}"
+        );
+        let sealed_parts: Vec<i64> = plain_parts
+            .iter()
+            .map(|&p| dare_size(p as u64) as i64)
+            .collect();
+        assert_eq!(new_obj.part_sizes, sealed_parts, "{bucket}/{object}");
+        assert_eq!(
+            new_obj.size,
+            sealed_parts.iter().sum::<i64>(),
+            "{bucket}/{object}"
+        );
+        // MinIO records the plaintext size of multipart uploads (and not
+        // always of single-part SSE objects, whose size follows from DARE).
+        let actual = new_obj.meta_sys(engine::sse::metadata::META_ACTUAL_SIZE);
+        let multipart = old_obj.meta_usr("etag").is_some_and(|t| t.contains('-'));
+        if multipart || actual.is_some() {
+            assert_eq!(
+                actual,
+                Some(e["plaintext_size"].as_u64().unwrap().to_string().as_bytes()),
+                "{bucket}/{object}"
+            );
+        }
+        for i in 2..=n {
+            let other = xlmeta::XlMeta::parse(&after[&rel(i)]).unwrap();
+            let first = xlmeta::XlMeta::parse(&after[&rel(1)]).unwrap();
+            let sig = |x: &xlmeta::XlMeta| {
+                x.versions()
+                    .iter()
+                    .find(|v| v.header().version_id == vid)
+                    .map(|v| v.header().signature)
+            };
+            assert_eq!(
+                sig(&other),
+                sig(&first),
+                "{bucket}/{object}: drive{i} disagrees"
+            );
+        }
         let new = match classify(&after[&rel(1)], vid) {
             Classification::SseKms(p) => p,
             other => panic!("{bucket}/{object}: not SSE-KMS after the run: {other:?}"),
@@ -234,7 +365,8 @@ fn check_deployment(root: &Path, n: usize, key: &str, key_name: &str, buckets: &
             stored_etag(&before[&rel(1)], vid),
             stored_etag(&after[&rel(1)], vid),
         );
-        if sse == "SSE-S3" && e["parts"].as_array().unwrap().len() == 1 {
+        // (A multipart upload of one part keeps its `-1` ETag.)
+        if sse == "SSE-S3" && !old.multipart {
             assert_eq!(
                 new_etag,
                 e["plaintext_md5"].as_str().unwrap(),
@@ -277,9 +409,18 @@ fn check_deployment(root: &Path, n: usize, key: &str, key_name: &str, buckets: &
     );
 }
 
+const SAMPLE_BUCKETS: &[&str] = &["encrypted", "versioned", "locked"];
+
 #[test]
 fn rotates_real_minio_sets() {
-    check_set("ds-4drives-ec2-key1", 4, KEY1, "my-minio-key");
+    check_set(
+        "ds-4drives-ec2-key1",
+        4,
+        KEY1,
+        "my-minio-key",
+        SAMPLE_BUCKETS,
+        Internal::Expected,
+    );
 }
 
 #[test]
@@ -289,6 +430,23 @@ fn rotates_six_drive_set() {
         6,
         "rotated-key:P03yBg4rb4/0UWNeyO2kmNlEJ546ucW0mq0XioXaf+g=",
         "rotated-key",
+        SAMPLE_BUCKETS,
+        Internal::Expected,
+    );
+}
+
+/// Part layouts MinIO wrote (tiny parts, parts smaller than the data-shard
+/// count, DARE package and erasure block boundaries) for every encryption
+/// type, on 8 drives with 3 parity shards.
+#[test]
+fn rotates_part_layout_set() {
+    check_set(
+        "ds-8drives-ec3-parts",
+        8,
+        "parts-key:dXnn1AZ1A7IMruRTdRVG8YmSsPWDHUx+T7MdxovRrhE=",
+        "parts-key",
+        &["parts"],
+        Internal::None,
     );
 }
 
@@ -315,5 +473,12 @@ fn rotates_a_fixture_deployment() {
             "--internal",
         ],
     );
-    check_deployment(&root, 4, KEY1, "my-minio-key", &["fixture"]);
+    check_deployment(
+        &root,
+        4,
+        KEY1,
+        "my-minio-key",
+        &["fixture"],
+        Internal::Expected,
+    );
 }
