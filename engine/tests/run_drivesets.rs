@@ -5,14 +5,20 @@
 //! no longer opens the new sealed key; the part layout (part numbers,
 //! plaintext and DARE sizes) is kept; all drives agree; versions the job
 //! must not touch (SSE-C, locked, delete markers) keep their bytes; modTime
-//! and the client-visible ETag are unchanged.
+//! and the client-visible ETag are unchanged. The same on fixtures with
+//! generated part layouts (a property test), against the digests the
+//! fixture builder computed from the plaintext it generated.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use engine::fixture::{
+    build_with_shapes, FixtureKms, FixtureSpec, Layout, Shape, SseKind, DEFAULT_KMS_SECRET_KEY,
+};
 use engine::run::verify::{read_plaintext, unseal_object_key};
 use engine::sse::{Classification, CryptoEntries};
 use kms_client::config::KmsConfig;
+use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 
 #[path = "common/runs.rs"]
@@ -81,8 +87,8 @@ fn stored_etag(xl: &[u8], vid: [u8; 16]) -> String {
         .to_owned()
 }
 
-/// Whether a deployment holds MinIO internal data (`.minio.sys` config,
-/// IAM, bucket targets) the job must re-encrypt.
+/// Whether a deployment holds encrypted MinIO internal data (`.minio.sys`
+/// config, IAM, bucket targets) the job must re-encrypt.
 #[derive(Clone, Copy, PartialEq)]
 enum Internal {
     Expected,
@@ -91,7 +97,9 @@ enum Internal {
 
 fn check_set(name: &str, n: usize, key: &str, key_name: &str, buckets: &[&str], i: Internal) {
     let (_tmp, root) = unpack(name);
-    check_deployment(&root, n, key, key_name, buckets, i);
+    let (read, rotated) = check_deployment(&root, n, key, key_name, buckets, i);
+    assert!(read >= 10, "only {read} versions read");
+    assert!(rotated >= 6, "only {rotated} versions rotated");
 }
 
 /// DARE ciphertext size of `n` plaintext bytes (CRYPTO.md: 64 KiB packages,
@@ -117,7 +125,8 @@ fn read_back_as_written(drives: &[PathBuf], e: &serde_json::Value, kms: &dyn kms
 }
 
 /// Runs one job per bucket of `buckets` on the deployment at `root` and
-/// checks every version of its manifest against the rules above.
+/// checks every version of its manifest against the rules above; returns
+/// (versions read back, versions the job re-sealed).
 fn check_deployment(
     root: &Path,
     n: usize,
@@ -125,16 +134,15 @@ fn check_deployment(
     key_name: &str,
     buckets: &[&str],
     internal: Internal,
-) {
+) -> (usize, usize) {
     let drives = drives(root, n);
     let before = snapshot(&drives);
     let state = root.join("state");
     let m = manifest(root);
     let kms = kms(key);
     let internal_before = internal_plaintexts(&drives, kms.as_ref());
-    match internal {
-        Internal::Expected => assert!(internal_before.len() >= 5, "{internal_before:?}"),
-        Internal::None => assert!(internal_before.is_empty(), "{internal_before:?}"),
+    if internal == Internal::Expected {
+        assert!(internal_before.len() >= 5, "{internal_before:?}");
     }
     let in_scope = |e: &&serde_json::Value| {
         buckets.contains(&e["bucket"].as_str().unwrap()) && e["delete_marker"] != true
@@ -145,7 +153,6 @@ fn check_deployment(
         read_back_as_written(&drives, e, kms.as_ref());
         read_before += 1;
     }
-    assert!(read_before >= 10, "only {read_before} versions read");
     // Versions per action, from the manifest.
     let acted_on = |kind: &str| {
         m["objects"]
@@ -376,7 +383,6 @@ fn check_deployment(
             assert_eq!(old_etag, new_etag, "{bucket}/{object}");
         }
     }
-    assert!(rotated >= 6, "only {rotated} versions rotated");
     let locked =
         |e: &serde_json::Value| e["locked"].as_bool() == Some(true) || e["bucket"] == "locked";
     // All drives agree, every sealed key opens, every version decrypts.
@@ -407,6 +413,7 @@ fn check_deployment(
                 && (locked(e) || !buckets.contains(&e["bucket"].as_str().unwrap())))
             .count() as u64
     );
+    (read_before, rotated)
 }
 
 const SAMPLE_BUCKETS: &[&str] = &["encrypted", "versioned", "locked"];
@@ -473,7 +480,7 @@ fn rotates_a_fixture_deployment() {
             "--internal",
         ],
     );
-    check_deployment(
+    let (read, rotated) = check_deployment(
         &root,
         4,
         KEY1,
@@ -481,4 +488,116 @@ fn rotates_a_fixture_deployment() {
         &["fixture"],
         Internal::Expected,
     );
+    assert!(read >= 10, "only {read} versions read");
+    assert!(rotated >= 6, "only {rotated} versions rotated");
+}
+
+/// Plaintext part sizes around the boundaries the data path must get right.
+fn part_size() -> impl Strategy<Value = u64> {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * KIB;
+    prop_oneof![
+        // Around the data-shard count (parts smaller than one byte per shard).
+        3 => 1u64..=12,
+        // Around one DARE package of plaintext.
+        2 => (64 * KIB - 2)..=(64 * KIB + 2),
+        // Around one erasure block of plaintext, and of DARE ciphertext
+        // (1 MiB − 16 × 32 bytes of package overhead seals to exactly 1 MiB).
+        1 => (MIB - 2)..=(MIB + 2),
+        1 => (MIB - 512 - 2)..=(MIB - 512 + 2),
+        2 => 13u64..200_000,
+    ]
+}
+
+/// Part layouts: a single PUT (0 bytes included) or a multipart upload of
+/// 1–10 parts whose last part may be 0 or 1 byte; at most ~1.2 MB each (one
+/// part may cross an erasure block) so a case stays fast in debug builds.
+fn layout() -> impl Strategy<Value = Layout> {
+    let single = prop_oneof![Just(0u64), part_size()].prop_map(Layout::Size);
+    let last = prop_oneof![Just(0u64), Just(1u64), part_size()];
+    let multipart =
+        (proptest::collection::vec(part_size(), 0..=9), last).prop_map(|(mut parts, last)| {
+            parts.push(last);
+            let mut total = 0;
+            for p in &mut parts {
+                if total + *p > 1_200_000 {
+                    *p = *p % 4096 + 1;
+                }
+                total += *p;
+            }
+            Layout::Parts(parts)
+        });
+    prop_oneof![1 => single, 3 => multipart]
+}
+
+proptest! {
+    // 16 cases by default; PROPTEST_CASES=N for a deeper search.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(16),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Fixture deployments (the project's builder; digests computed from the
+    /// generated plaintext) with generated part layouts, each as plaintext,
+    /// SSE-KMS, SSE-S3 and SSE-C: one "encrypt and rotate everything" job
+    /// (plaintext → SSE-KMS, SSE-KMS rotation, SSE-S3 conversion) and every
+    /// version reads back to its digest with its layout kept.
+    #[test]
+    fn generated_part_layouts_read_back_after_the_job(
+        layouts in proptest::collection::vec(layout(), 2..=3),
+        (drives, parity) in prop_oneof![Just((4usize, 2usize)), Just((5, 1)), Just((6, 2)), Just((8, 3))],
+        versions in 1u32..=2,
+        seed in any::<u64>(),
+    ) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("fx");
+        let kinds = [SseKind::Plain, SseKind::Kms, SseKind::S3, SseKind::C];
+        let shapes: Vec<Shape> = layouts
+            .iter()
+            .flat_map(|l| kinds.map(|k| Shape { kind: Some(k), layout: l.clone() }))
+            .collect();
+        let spec = FixtureSpec {
+            drives,
+            parity,
+            objects: shapes.len() as u64,
+            versions,
+            seed,
+            ..FixtureSpec::default()
+        };
+        let built = build_with_shapes(&root, &spec, FixtureKms::Default, &shapes).unwrap();
+        // The builder made the layouts asked for.
+        for o in built.objects.iter().filter(|o| o.bucket == "fixture" && !o.delete_marker) {
+            let index: usize = o.object.rsplit('-').next().unwrap().parse().unwrap();
+            let shape = &shapes[index];
+            let parts = match &shape.layout {
+                Layout::Size(n) => vec![*n],
+                Layout::Parts(p) => p.clone(),
+            };
+            prop_assert_eq!(&o.parts, &parts, "{}", o.object);
+            prop_assert_eq!(o.sse.as_str(), shape.kind.unwrap().manifest_name());
+        }
+        let (read, rotated) = check_deployment(
+            &root,
+            drives,
+            DEFAULT_KMS_SECRET_KEY,
+            "keyrotate-fixture",
+            &["fixture"],
+            Internal::None,
+        );
+        // Every version but the SSE-C controls (and delete markers) re-sealed.
+        let m = manifest(&root);
+        let live = |sse: Option<&str>| {
+            m["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["bucket"] == "fixture" && e["delete_marker"] != true)
+                .filter(|e| sse.is_none_or(|s| e["sse"] == s))
+                .count()
+        };
+        prop_assert_eq!(read, live(None));
+        prop_assert_eq!(rotated, live(None) - live(Some("SSE-C")));
+        prop_assert!(rotated >= 6);
+    }
 }
