@@ -325,20 +325,18 @@ fn check_deployment(
                 "{bucket}/{object}"
             );
         }
+        let signature = |i: usize| {
+            xlmeta::XlMeta::parse(&after[&rel(i)])
+                .unwrap()
+                .versions()
+                .iter()
+                .find(|v| v.header().version_id == vid)
+                .map(|v| v.header().signature)
+        };
+        let first = signature(1);
+        assert!(first.is_some(), "{bucket}/{object}");
         for i in 2..=n {
-            let other = xlmeta::XlMeta::parse(&after[&rel(i)]).unwrap();
-            let first = xlmeta::XlMeta::parse(&after[&rel(1)]).unwrap();
-            let sig = |x: &xlmeta::XlMeta| {
-                x.versions()
-                    .iter()
-                    .find(|v| v.header().version_id == vid)
-                    .map(|v| v.header().signature)
-            };
-            assert_eq!(
-                sig(&other),
-                sig(&first),
-                "{bucket}/{object}: drive{i} disagrees"
-            );
+            assert_eq!(signature(i), first, "{bucket}/{object}: drive{i} disagrees");
         }
         let new = match classify(&after[&rel(1)], vid) {
             Classification::SseKms(p) => p,
