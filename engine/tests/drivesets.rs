@@ -48,7 +48,21 @@ fn listing_matches_the_manifest() {
                 keys.push(o["object"].as_str().unwrap().to_owned());
             }
         }
-        assert!(!by_bucket.is_empty());
+        // The manifest names every bucket the drives hold.
+        let on_disk: Vec<String> = std::fs::read_dir(root.join("drive1"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != ".minio.sys")
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert!(!on_disk.is_empty(), "{}", tarball.display());
+        assert_eq!(
+            by_bucket.keys().cloned().collect::<Vec<_>>(),
+            on_disk,
+            "{}",
+            tarball.display()
+        );
         for (bucket, mut keys) in by_bucket {
             keys.sort();
             keys.dedup();

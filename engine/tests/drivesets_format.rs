@@ -25,7 +25,11 @@ fn xl_metas(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 #[test]
 fn drivesets_format_json_and_every_xl_meta() {
-    for name in ["ds-4drives-ec2-key1", "ds-6drives-ec2-key2"] {
+    for name in [
+        "ds-4drives-ec2-key1",
+        "ds-6drives-ec2-key2",
+        "ds-8drives-ec3-parts",
+    ] {
         let manifest: serde_json::Value = serde_json::from_slice(
             &std::fs::read(
                 Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -213,21 +213,18 @@ impl Target {
     }
 
     /// Refuses a job whose bucket does not exist, before anything is written
-    /// (MinIO answers `NoSuchSourceBucket`). A bucket exists when its
-    /// directory is on at least half the drives of every set (MinIO's read
-    /// quorum for a volume) and its metadata directory
-    /// `.minio.sys/buckets/<bucket>/` is on some drive (ONDISK §1.4).
+    /// (MinIO answers `NoSuchSourceBucket`). A bucket exists, as MinIO's
+    /// bucket lookup decides, when its directory is on at least half the
+    /// drives of every set (read quorum for a volume); its metadata
+    /// (`.minio.sys/buckets/<bucket>/`) may be missing, as on buckets of
+    /// older servers, and MinIO then takes its defaults.
     pub fn require_bucket(&self, sets: &[SetDrives], bucket: &str) -> Result<(), CliError> {
         let is_dir = |p: PathBuf| std::fs::metadata(p).is_ok_and(|m| m.is_dir());
         let dirs_in_quorum = sets.iter().all(|set| {
             let present = set.roots.iter().filter(|r| is_dir(r.join(bucket))).count();
             present > 0 && present >= set.roots.len() / 2
         });
-        let metadata = sets
-            .iter()
-            .flat_map(|s| &s.roots)
-            .any(|r| is_dir(r.join(".minio.sys/buckets").join(bucket)));
-        if dirs_in_quorum && metadata && !bucket.is_empty() {
+        if dirs_in_quorum && !bucket.is_empty() && !bucket.starts_with('.') {
             return Ok(());
         }
         Err(CliError::new(

@@ -117,18 +117,22 @@ pub fn plaintext(
         }
     };
     let oek = parsed.unseal(&ext, bucket, object).unwrap();
-    if !parsed.multipart {
-        // A zero-byte object stores no DARE package at all.
-        if stored.is_empty() {
-            return Some(stored);
+    // An empty plaintext is stored as no DARE package at all (CRYPTO.md).
+    let open = |key: &engine::sse::SecretKey, sealed: &[u8]| {
+        if sealed.is_empty() {
+            Vec::new()
+        } else {
+            dare::decrypt(key, sealed).unwrap_or_else(|e| panic!("{bucket}/{object}: {e}"))
         }
-        return Some(dare::decrypt(oek.data_key(), &stored).unwrap());
+    };
+    if !parsed.multipart {
+        return Some(open(oek.data_key(), &stored));
     }
     let mut out = Vec::new();
     let mut off = 0usize;
     for &(number, size) in &located.layout.parts {
         let end = off + size as usize;
-        out.extend(dare::decrypt(&oek.part_key(number), &stored[off..end]).unwrap());
+        out.extend(open(&oek.part_key(number), &stored[off..end]));
         off = end;
     }
     Some(out)
