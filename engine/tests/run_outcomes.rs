@@ -111,8 +111,11 @@ fn an_unfinished_run_resumes_only_on_its_own_deployment() {
     let state = tmp.path().join("state");
 
     let child = start_slowed_run(&job, &drives_a, &state, KEY1);
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
     let canceled = summary_of(child, 130);
     assert_eq!(canceled["status"], "canceled");
 
