@@ -48,11 +48,15 @@ enum Kind {
     /// Plaintext encryption where most versions need no write (SSE-KMS
     /// ones are skipped): the fault meets the run while it reads.
     SparseEncryption,
+    /// Plaintext encryption of 1–8 MiB objects (part files only).
+    LargeEncryption,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Fault {
     NoSpace,
+    /// Space for metadata (256 KiB), none for part files.
+    NoSpaceForData,
     ReadOnly,
     Eio,
     Gone,
@@ -62,7 +66,7 @@ impl Fault {
     /// How the kernel's error reads in a message (`std::io::Error` display).
     fn cause(self) -> &'static str {
         match self {
-            Fault::NoSpace => "No space left on device",
+            Fault::NoSpace | Fault::NoSpaceForData => "No space left on device",
             Fault::ReadOnly => "Read-only file system",
             Fault::Eio => "Input/output error",
             Fault::Gone => "No such file or directory",
@@ -248,7 +252,7 @@ impl Injector {
         let mount = match fault {
             // The drive's content moves onto a tmpfs of its own, mounted
             // where the drive was: its space can run out alone.
-            Fault::NoSpace => Some(move_onto(drive, |at| {
+            Fault::NoSpace | Fault::NoSpaceForData => Some(move_onto(drive, |at| {
                 sh(
                     "mount",
                     &[
@@ -285,6 +289,14 @@ impl Injector {
 
     fn inject(&mut self) {
         match self.fault {
+            Fault::NoSpaceForData => {
+                let mut file = std::fs::File::create(self.filler_path()).unwrap();
+                let chunk = vec![0x5au8; 64 * 1024];
+                while file.write_all(&chunk).is_ok() {}
+                while file.write_all(&chunk[..4096]).is_ok() {}
+                let len = file.metadata().unwrap().len();
+                file.set_len(len.saturating_sub(256 * 1024)).unwrap();
+            }
             Fault::NoSpace => {
                 let stop = Arc::new(AtomicBool::new(false));
                 let mut file = std::fs::File::create(self.filler_path()).unwrap();
@@ -327,10 +339,11 @@ impl Injector {
 
     fn remove(&mut self) {
         match self.fault {
-            Fault::NoSpace => {
-                let (stop, handle) = self.filler.take().unwrap();
-                stop.store(true, Ordering::Relaxed);
-                handle.join().unwrap();
+            Fault::NoSpace | Fault::NoSpaceForData => {
+                if let Some((stop, handle)) = self.filler.take() {
+                    stop.store(true, Ordering::Relaxed);
+                    handle.join().unwrap();
+                }
                 std::fs::remove_file(self.filler_path()).unwrap();
             }
             // The run has ended: the filesystem is checked and mounted
@@ -371,9 +384,10 @@ impl Case {
             Kind::Encryption => fixture(&root, 40, "plain=1", &["--sizes", "mixed"]),
             Kind::Internal => fixture(&root, 4, "sse-kms=1", &["--internal"]),
             Kind::SparseEncryption => fixture(&root, 80, "sse-kms=6,plain=1", &[]),
+            Kind::LargeEncryption => fixture(&root, 12, "plain=1", &["--sizes", "large"]),
         }
         let extra = match kind {
-            Kind::Encryption | Kind::SparseEncryption => "  encryption:\n    type: sse-kms\n    key: my-minio-key\n  flags:\n    filter:\n      plaintextOnly: true\n",
+            Kind::Encryption | Kind::SparseEncryption | Kind::LargeEncryption => "  encryption:\n    type: sse-kms\n    key: my-minio-key\n  flags:\n    filter:\n      plaintextOnly: true\n",
             _ => "",
         };
         let job = write_job(&root, "fixture", extra);
@@ -551,8 +565,16 @@ fn scenario(kind: Kind, fault: Fault) {
             return;
         }
     };
+    // Space for part files runs out before the run starts: the staging of
+    // encrypted data outpaces the commits, so a fault injected later may
+    // find every part file already written.
+    if fault == Fault::NoSpaceForData {
+        injector.inject();
+    }
     let child = case.start_mid_run();
-    injector.inject();
+    if fault != Fault::NoSpaceForData {
+        injector.inject();
+    }
     let out = finish(child);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let code = out.status.code();
@@ -661,5 +683,11 @@ cell!(gone_during_internal_items, Internal, Gone);
 // The fault meets a run that mostly reads (SSE-KMS versions skipped by a
 // plaintext-only job): a read error must not pass for an inconsistent
 // object (a final skip).
+// Part files of the new data dirs find no space, metadata does.
+cell!(
+    no_space_for_part_files_during_encryption,
+    LargeEncryption,
+    NoSpaceForData
+);
 cell!(eio_during_sparse_encryption, SparseEncryption, Eio);
 cell!(gone_during_sparse_encryption, SparseEncryption, Gone);
