@@ -1,20 +1,36 @@
 //! Real device faults under `keyrotate run` (issue 17 item 3): one drive of
-//! a 4-drive set (parity 2) runs out of space, turns read-only or has its
-//! directory disappear while a job of each kind — rotation, SSE-S3
-//! conversion, plaintext encryption, internal items — is in the middle of
-//! its writes. Each test checks, with the real kernel doing the refusing:
+//! a 4-drive set (parity 2) runs out of space, turns read-only, fails with
+//! EIO or has its directory disappear while a job of each kind — rotation,
+//! SSE-S3 conversion, plaintext encryption, internal items — is in the
+//! middle of its writes. The kernel does the refusing:
+//!
+//! - no space: the drive is a size-limited tmpfs, filled (and kept full)
+//!   mid-run, or left with room for metadata but not for part files;
+//! - read-only: the drive is a loop-mounted ext4 (`errors=remount-ro`)
+//!   whose error is triggered mid-run (`/sys/fs/ext4/*/trigger_fs_error`):
+//!   the filesystem turns read-only at once, as on a failing disk;
+//! - EIO: the same ext4 is shut down mid-run without flushing its journal
+//!   (`EXT4_IOC_SHUTDOWN`, `NOLOGFLUSH`): every later operation fails with
+//!   EIO and what was not durable is lost, as when a device dies;
+//! - gone: the drive's directory is renamed away mid-run.
+//!
+//! Each test checks:
 //!
 //! - the run ends with exit 1 (per-version failures) or 4 (aborted,
-//!   resumable), never a panic or a success, and its error names the drive,
+//!   resumable), never a panic or a success, and an error names the drive,
 //!   the object and the cause (the kernel's words for the errno);
-//! - nothing is lost: once the fault is removed every version reads back to
-//!   the digest the fixture's manifest recorded when it was written (under
-//!   the old or the new key), and every internal item to its old plaintext;
-//! - a resume (`--retry-failed`) completes, and `verify --data` finds the
-//!   drives of the set agreeing and every version decrypting.
+//! - nothing is lost: once the fault is removed (filler deleted, ext4
+//!   checked and mounted again, directory renamed back) every version reads
+//!   back to the digest the fixture's manifest recorded when it was written,
+//!   under the old or the new key;
+//! - a resume (`--retry-failed`) completes with every version changed and
+//!   none failed or skipped over the two runs, internal items read back to
+//!   their old plaintext, and `verify --data` finds the drives agreeing and
+//!   every version decrypting.
 //!
 //! The faults need root (mounts); each test skips with a printed reason
-//! where the facility is missing. Run them alone: `make reliability`.
+//! where the facility is missing. RELIABILITY.md has the matrix of results;
+//! `make reliability` runs these with the crash tests.
 
 use std::collections::BTreeMap;
 use std::io::Write;
