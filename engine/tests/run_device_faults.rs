@@ -571,6 +571,10 @@ fn errors_of(case: &Case, summary: &serde_json::Value) -> Vec<String> {
 }
 
 fn scenario(kind: Kind, fault: Fault) {
+    if !is_root() {
+        eprintln!("skipped {kind:?} × {fault:?}: not root: mounts need root");
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let case = Case::new(kind, tmp.path());
     let items_before = (kind == Kind::Internal).then(|| case.internal_items());
