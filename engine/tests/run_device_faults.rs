@@ -528,15 +528,26 @@ impl Case {
     }
 }
 
-/// Whether the journal of the job in `state` holds `needle` (records are
-/// MessagePack with named fields: a record's variant name is a string).
+/// Whether a journal under `state` holds `needle` (records are MessagePack
+/// with named fields: a record's variant name is a string). Journals are
+/// looked for a few levels down, wherever the state layout puts them.
 fn journaled(state: &Path, needle: &[u8]) -> bool {
-    std::fs::read_dir(state)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("journal")).ok())
-        .any(|j| j.windows(needle.len()).any(|w| w == needle))
+    let mut dirs = vec![(state.to_owned(), 0)];
+    while let Some((dir, depth)) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                if depth < 4 {
+                    dirs.push((p, depth + 1));
+                }
+            } else if e.file_name() == "journal"
+                && std::fs::read(&p).is_ok_and(|j| j.windows(needle.len()).any(|w| w == needle))
+            {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Waits at most a minute for `child`.
