@@ -267,7 +267,9 @@ impl Injector {
         }
         let mount = match fault {
             // The drive's content moves onto a tmpfs of its own, mounted
-            // where the drive was: its space can run out alone.
+            // where the drive was: its space can run out alone. Its size
+            // leaves the resume room for the largest fixture (up to 48 MiB
+            // a drive) and the new data dirs staged before the old go.
             Fault::NoSpace | Fault::NoSpaceForData => Some(move_onto(drive, |at| {
                 sh(
                     "mount",
@@ -275,7 +277,7 @@ impl Injector {
                         "-t".as_ref(),
                         "tmpfs".as_ref(),
                         "-o".as_ref(),
-                        "size=64m".as_ref(),
+                        "size=192m".as_ref(),
                         "tmpfs".as_ref(),
                         at.as_os_str(),
                     ],
