@@ -724,3 +724,50 @@ cell!(
 );
 cell!(eio_during_sparse_encryption, SparseEncryption, Eio);
 cell!(gone_during_sparse_encryption, SparseEncryption, Gone);
+
+/// A drive that already fails (EIO) when the run starts: pre-flight refuses
+/// (exit 3) naming the drive and the cause, writes nothing, and the job
+/// runs once the drive is repaired.
+#[test]
+fn a_drive_failing_before_the_run_is_refused_by_preflight() {
+    if !is_root() {
+        eprintln!("skipped preflight × Eio: not root: mounts need root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let case = Case::new(Kind::Rotation, tmp.path());
+    let mut injector = match Injector::prepare(Fault::Eio, &case.drives[VICTIM]) {
+        Ok(i) => i,
+        Err(reason) => {
+            eprintln!("skipped preflight × Eio: {reason}");
+            return;
+        }
+    };
+    let before = snapshot(&[case.drives[0].clone(), case.drives[1].clone()]);
+    injector.inject();
+    let out = case.command().output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("drive3") && stderr.contains(Fault::Eio.cause()),
+        "the refusal names the drive and the cause: {stderr}"
+    );
+    eprintln!("preflight × Eio: exit 3: {}", stderr.trim());
+    assert_eq!(
+        snapshot(&[case.drives[0].clone(), case.drives[1].clone()]),
+        before,
+        "nothing written"
+    );
+    injector.remove();
+    let (code, summary, out) = run(&case.job, &case.drives, &case.state, KEY1);
+    assert_eq!(
+        code,
+        0,
+        "{summary} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(summary["objectsRotated"], case.versions().0, "{summary}");
+    case.check_versions("after the repair");
+    let (report, problems) = verify_data(&case.drives, KEY1);
+    assert!(problems.is_empty(), "{report}");
+}
