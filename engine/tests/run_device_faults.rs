@@ -225,6 +225,16 @@ impl Ext4 {
     }
 }
 
+/// The sysfs file that raises an ext4 error on the filesystem of `mount`.
+fn trigger_of(mount: &Mounted) -> Option<PathBuf> {
+    let dev = mount.device()?;
+    let name = Path::new(&dev).file_name()?;
+    let path = Path::new("/sys/fs/ext4")
+        .join(name)
+        .join("trigger_fs_error");
+    path.exists().then_some(path)
+}
+
 /// `EXT4_IOC_SHUTDOWN` with `EXT4_GOING_FLAGS_NOLOGFLUSH` on the filesystem
 /// of `path`, through python3 (the tests hold no `unsafe`).
 fn shutdown(path: &Path) -> Result<(), String> {
@@ -293,6 +303,9 @@ impl Injector {
             Fault::ReadOnly | Fault::Eio => Some(Ext4::create(drive)?),
             Fault::Gone => None,
         };
+        if fault == Fault::ReadOnly && mount.as_ref().and_then(trigger_of).is_none() {
+            return Err("no /sys/fs/ext4/<device>/trigger_fs_error".into());
+        }
         Ok(Injector {
             fault,
             drive: drive.to_owned(),
@@ -337,15 +350,8 @@ impl Injector {
             // What ext4 does on a metadata error under `errors=remount-ro`:
             // the filesystem turns read-only at once, open files and all.
             Fault::ReadOnly => {
-                let dev = self.mount.as_ref().unwrap().device().unwrap();
-                let name = Path::new(&dev).file_name().unwrap();
-                std::fs::write(
-                    Path::new("/sys/fs/ext4")
-                        .join(name)
-                        .join("trigger_fs_error"),
-                    "keyrotate fault test",
-                )
-                .unwrap();
+                let trigger = self.mount.as_ref().and_then(trigger_of).unwrap();
+                std::fs::write(trigger, "keyrotate fault test").unwrap();
             }
             // The filesystem is shut down without flushing its journal (as
             // if the device died): every later operation fails with EIO, and
