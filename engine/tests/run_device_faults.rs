@@ -558,17 +558,21 @@ fn journaled(state: &Path, needle: &[u8]) -> bool {
     false
 }
 
-/// Waits at most a minute for `child`.
-fn finish(mut child: std::process::Child) -> Output {
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
+/// Waits at most a minute for `child`, reading its output meanwhile (a
+/// full pipe must not stall it).
+fn finish(child: std::process::Child) -> Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             panic!("the run did not stop within a minute of the fault");
         }
-        std::thread::sleep(Duration::from_millis(10));
     }
-    child.wait_with_output().unwrap()
 }
 
 /// The errors the run reported: `lastError` of an aborted run, the report's
