@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 600
 
-.PHONY: build test lint fmt bench bench-e2e bench-encrypt demo demo-run fuzz clean
+.PHONY: build test lint fmt reliability bench bench-e2e bench-encrypt demo demo-run fuzz clean
 
 build:
 	$(CARGO) build --release --bin keyrotate
@@ -17,6 +17,15 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+# Crash safety and device faults (RELIABILITY.md): real faults on a drive
+# (no space, read-only, EIO, drive gone; needs root, skips otherwise), a
+# drive refusing writes, kill -9 and a crash at every durability point,
+# then resume. Each fault test prints its outcome (exit code and error).
+# These also run in `make test`; here they run alone, with their output.
+reliability:
+	$(CARGO) test -p engine --test run_device_faults --test run_drive_errors \
+		--test run_crash --test run_crashpoints -- --include-ignored --nocapture
 
 # The whole benchmark report (issue 10): criterion micro-benchmarks with
 # short settings, then the end-to-end suite, then BENCHMARKS.md and its plots

@@ -362,6 +362,7 @@ impl Executor {
         for (i, (plan, tickets)) in plans.iter().zip(tickets).enumerate() {
             let mut s = Vec::with_capacity(tickets.len());
             let mut err = None;
+            let mut gone = None;
             for (d, t) in tickets.into_iter().enumerate() {
                 let change = &plan.per_drive[d];
                 let got = t.wait();
@@ -378,7 +379,13 @@ impl Executor {
                             DriveState::Other
                         }
                     }
-                    Err(e) if e.is_not_found() => DriveState::Missing,
+                    Err(e) if e.is_not_found() => match drive_gone(&plan.drives[d]) {
+                        Some(why) => {
+                            gone.get_or_insert(why);
+                            DriveState::Other
+                        }
+                        None => DriveState::Missing,
+                    },
                     Err(e) => {
                         err.get_or_insert(e.to_string());
                         DriveState::Other
@@ -398,6 +405,10 @@ impl Executor {
                         plan.object_dir.display(),
                         plan.drives[d].display()
                     )));
+                } else if let Some(e) = gone {
+                    // Not this object's doing: the job stops (the intent
+                    // stays pending) until the drive is back.
+                    results[i] = Some(PlanResult::Unfinished(e));
                 } else if let Some(e) = err {
                     results[i] = Some(PlanResult::Failed(e));
                 } else if s.iter().all(|x| *x == DriveState::Missing) {
@@ -417,6 +428,15 @@ impl Executor {
         }
         states
     }
+}
+
+/// Why a drive's directory no longer resolves (renamed away, or its mount
+/// gone with the path): every file on it then reads as missing, which must
+/// not pass for an object changed or deleted under the run.
+fn drive_gone(root: &Path) -> Option<String> {
+    std::fs::symlink_metadata(root)
+        .err()
+        .map(|e| format!("drive {}: its directory is gone: {e}", root.display()))
 }
 
 impl Drop for Executor {
