@@ -98,6 +98,9 @@ pub struct Summary {
     pub dry_run: bool,
     pub report: String,
     pub tool: Tool,
+    /// `run --kms-rate`: the cap and the rate this run achieved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_rate: Option<crate::run::ratelimit::KmsRate>,
 }
 
 /// The program that produced a summary.
@@ -134,6 +137,9 @@ pub enum JobState {
     Failed,
     Aborted,
     Canceled,
+    /// A maintenance window closed (`run --max-duration/--stop-at/--limit`);
+    /// the next `run` continues.
+    Paused,
 }
 
 impl JobState {
@@ -144,6 +150,7 @@ impl JobState {
             JobState::Failed => "failed",
             JobState::Aborted => "aborted",
             JobState::Canceled => "canceled",
+            JobState::Paused => "paused (resumable)",
         }
     }
 
@@ -154,6 +161,7 @@ impl JobState {
             JobState::Failed => 1,
             JobState::Aborted => 4,
             JobState::Canceled => 130,
+            JobState::Paused => 5,
         }
     }
 }
