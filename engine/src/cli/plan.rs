@@ -25,6 +25,10 @@ pub struct Args {
     /// Worker threads.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// KMS requests per second the run will be capped at (`run
+    /// --kms-rate`), for the duration estimate.
+    #[arg(long, value_name = "N")]
+    kms_rate: Option<u64>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -80,9 +84,17 @@ pub fn run(args: Args) -> CmdResult {
             )
         };
     };
+    let started = std::time::Instant::now();
     let report = pipeline::plan(&sets, ctx, args.concurrency.max(1), &mut line)
         .map_err(|e| super::CliError::new(super::common::EXIT_PREFLIGHT, anyhow::anyhow!(e)))?;
     drop(out);
+    let estimate = super::window::estimate(
+        report.versions,
+        started.elapsed(),
+        report.projected_kms_calls.decrypt + report.projected_kms_calls.generate,
+        args.kms_rate,
+        report.bytes_to_rewrite,
+    );
     let internal = crate::internal::survey(&roots)
         .map_err(|e| super::CliError::new(super::common::EXIT_PREFLIGHT, e))?;
     if json {
@@ -99,6 +111,10 @@ pub fn run(args: Args) -> CmdResult {
                 })
                 .collect();
             map.insert("internalApplies".into(), internal_applies.into());
+            map.insert(
+                "durationEstimate".into(),
+                serde_json::to_value(&estimate).unwrap_or_default(),
+            );
             map.insert("internal".into(), items.into());
         }
         // After `--list` lines the summary is one more JSON line, so the
@@ -134,6 +150,7 @@ pub fn run(args: Args) -> CmdResult {
             report.projected_kms_calls.generate
         );
         print_internal(&internal, internal_applies);
+        println!("{estimate}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -29,6 +29,16 @@ pub struct Args {
     /// KMS requests in flight (worker threads).
     #[arg(long, default_value_t = 64)]
     kms_concurrency: usize,
+    /// Cap KMS requests per second across all workers (default unlimited):
+    /// spares a KMS that other clusters share.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    kms_rate: Option<u64>,
+    /// Keep a Prometheus text-format file of the job's counters here (for
+    /// node_exporter's textfile collector), rewritten every 10 s and at the end.
+    #[arg(long, value_name = "PATH")]
+    metrics_file: Option<PathBuf>,
+    #[command(flatten)]
+    window: super::window::WindowArgs,
     /// Retry the versions that failed in an earlier run of this job.
     #[arg(long)]
     retry_failed: bool,
@@ -41,12 +51,21 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> CmdResult {
+    let started = std::time::Instant::now();
+    let window = args.window.window(started)?;
     let (job, bytes) = read_job(&args.job)?;
     let topo = args.target.topology(false)?;
     // Held until the process ends: no other job, plan or verify meanwhile.
     let _drives = args.target.lock(&topo, Access::Exclusive)?;
     args.target.server_check(&topo)?;
     let kms = args.target.kms()?;
+    let limited = args
+        .kms_rate
+        .map(|rate| Arc::new(crate::run::ratelimit::RateLimited::new(kms.clone(), rate)));
+    let kms: Arc<dyn kms_client::Kms> = match &limited {
+        Some(l) => l.clone(),
+        None => kms,
+    };
     let root = match &args.state_dir {
         Some(d) => d.clone(),
         None => default_root().map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?,
@@ -75,9 +94,22 @@ pub fn run(args: Args) -> CmdResult {
         concurrency: args.kms_concurrency.max(1),
         batch: args.batch.max(1),
         retry_failed: args.retry_failed,
+        window,
     };
     let sha = job_sha256(&bytes);
+    let mut metrics = args
+        .metrics_file
+        .clone()
+        .map(crate::run::metrics::MetricsFile::new);
+    let mut metrics_warned = false;
     let mut progress = |s: &crate::run::summary::Summary, objects: u64| {
+        if let Some(m) = metrics.as_mut() {
+            if let Err(e) = m.update(s, false) {
+                if !std::mem::replace(&mut metrics_warned, true) {
+                    eprintln!("keyrotate: metrics file: {e}");
+                }
+            }
+        }
         if let Some(b) = &bar {
             b.set_position(objects);
             b.set_message(format!(
@@ -86,8 +118,18 @@ pub fn run(args: Args) -> CmdResult {
             ));
         }
     };
-    let end = pipeline::run(&dir, &sha, &sets, ctx, &opts, &mut progress)
+    let mut end = pipeline::run(&dir, &sha, &sets, ctx, &opts, &mut progress)
         .map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?;
+    if let Some(l) = &limited {
+        end.summary.kms_rate = Some(l.report());
+        save_summary(&dir, &end.summary);
+    }
+    if let Some(path) = &args.metrics_file {
+        let mut m = crate::run::metrics::MetricsFile::new(path.clone());
+        if let Err(e) = m.update(&end.summary, true) {
+            eprintln!("keyrotate: metrics file {}: {e}", path.display());
+        }
+    }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -121,12 +163,26 @@ pub fn run(args: Args) -> CmdResult {
             s.delete_markers_skipped,
             s.objects_failed
         );
+        if let Some(r) = &s.kms_rate {
+            println!(
+                "kms rate: {} requests, {}/s achieved (limit {}/s)",
+                r.requests, r.achieved_per_second, r.limit_per_second
+            );
+        }
         if !s.last_error.is_empty() {
             println!("last error: {}", s.last_error);
         }
         println!("report: {}", s.report);
     }
     Ok(ExitCode::from(end.state.exit_code()))
+}
+
+/// Rewrites summary.json with what the CLI adds after the pipeline's last
+/// save (the KMS rate); best effort like the pipeline's own saves.
+fn save_summary(dir: &JobDir, summary: &crate::run::summary::Summary) {
+    if let Ok(json) = serde_json::to_vec_pretty(summary) {
+        let _ = crate::run::state::write_atomic(&dir.summary_path(), &json);
+    }
 }
 
 /// Internal config re-encryption (JOB.md §14) over every set's drives; the

@@ -95,6 +95,20 @@ pub struct Options {
     pub batch: usize,
     /// Retry versions that failed in an earlier run of the job.
     pub retry_failed: bool,
+    /// A maintenance window: when the run pauses (resumable).
+    pub window: Window,
+}
+
+/// When a run pauses on its own (`run --max-duration/--stop-at/--limit`):
+/// like a cancel it stops at a group-commit boundary, durably, and the next
+/// `run` of the job continues; the state is [`JobState::Paused`].
+#[derive(Clone, Debug, Default)]
+pub struct Window {
+    /// Pause once this instant has passed.
+    pub deadline: Option<Instant>,
+    /// Pause once this many versions were decided in this run (whole
+    /// objects: the last object may take it a few versions past).
+    pub limit: Option<u64>,
 }
 
 impl Default for Options {
@@ -103,6 +117,7 @@ impl Default for Options {
             concurrency: 64,
             batch: 512,
             retry_failed: false,
+            window: Window::default(),
         }
     }
 }
@@ -664,12 +679,29 @@ fn commit_loop(
         .and_then(|v| v.parse().ok())
         .unwrap_or(opts.batch)
         .max(1);
+    let scanned_before = c.ledger.summary.objects_scanned;
+    let mut ended = JobState::Running;
     loop {
         // A cancel stops at a batch boundary: results not yet journaled are
         // dropped (nothing was written for them) and redone on resume.
         if CANCEL.load(Ordering::Relaxed) && again.is_empty() {
             break;
         }
+        // A closed window stops the same way, as a pause.
+        let decided = c.ledger.summary.objects_scanned - scanned_before;
+        let left = opts.window.limit.map(|l| l.saturating_sub(decided));
+        if again.is_empty()
+            && (left == Some(0) || opts.window.deadline.is_some_and(|d| Instant::now() >= d))
+        {
+            ended = JobState::Paused;
+            break;
+        }
+        // Every object has a version: at most `left` objects per batch.
+        let batch_max = left.map_or(batch_max, |l| {
+            batch_max
+                .min(usize::try_from(l).unwrap_or(usize::MAX))
+                .max(1)
+        });
         if ctx.breaker.tripped() {
             c.ledger.summary.last_error =
                 "KMS circuit breaker: the KMS kept failing; resumable".into();
@@ -821,7 +853,7 @@ fn commit_loop(
         c.append(Record::Watermark { set, key })?;
     }
     c.commit()?;
-    Ok(JobState::Running)
+    Ok(ended)
 }
 
 /// `plan`: the decision pass without writes or KMS calls.
