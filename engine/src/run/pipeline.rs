@@ -696,12 +696,6 @@ fn commit_loop(
             ended = JobState::Paused;
             break;
         }
-        // Every object has a version: at most `left` objects per batch.
-        let batch_max = left.map_or(batch_max, |l| {
-            batch_max
-                .min(usize::try_from(l).unwrap_or(usize::MAX))
-                .max(1)
-        });
         if ctx.breaker.tripped() {
             c.ledger.summary.last_error =
                 "KMS circuit breaker: the KMS kept failing; resumable".into();
@@ -715,7 +709,16 @@ fn commit_loop(
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
             }
         }
-        while batch.len() < batch_max {
+        // Under `--limit`, the batch stops once it holds the versions left
+        // (whole objects: at most one object's versions past the limit).
+        let versions = |b: &[(Work, ObjectResult)]| -> u64 {
+            b.iter()
+                .map(|(_, r)| {
+                    (r.finished.len() + r.plan.as_ref().map_or(0, |p| p.versions.len())) as u64
+                })
+                .sum()
+        };
+        while batch.len() < batch_max && left.is_none_or(|l| versions(&batch) < l) {
             match rx.try_recv() {
                 Ok(x) => batch.push(x),
                 Err(_) => break,
