@@ -628,3 +628,62 @@ fn plan_prints_a_labelled_duration_estimate() {
     assert!(e["seconds"].as_u64().unwrap() >= calls / 10, "{e}");
     assert!(e["measuredVersionsPerSecond"].as_u64().unwrap() > 0, "{e}");
 }
+
+/// `completions bash` is a script bash loads and binds to `keyrotate`;
+/// zsh and fish get theirs; `manpages` writes one page per command that
+/// `--help` lists, each naming its own options.
+#[test]
+fn completions_and_man_pages_come_from_the_command_line() {
+    let out = |args: &[&str]| {
+        let o = Command::new(bin()).args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("keyrotate.bash");
+    std::fs::write(&script, out(&["completions", "bash"])).unwrap();
+    let bound = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && complete -p keyrotate",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(bound.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&bound.stdout).contains("keyrotate"));
+    assert!(out(&["completions", "zsh"]).starts_with("#compdef keyrotate"));
+    assert!(out(&["completions", "fish"]).contains("complete -c keyrotate"));
+
+    let help = out(&["--help"]);
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(
+        commands.contains(&"run") && commands.contains(&"report"),
+        "{help}"
+    );
+    let dir = tmp.path().join("man");
+    out(&["manpages", "--out", dir.to_str().unwrap()]);
+    for c in &commands {
+        let page = std::fs::read_to_string(dir.join(format!("keyrotate-{c}.1"))).unwrap();
+        assert!(page.contains(&format!(".TH keyrotate-{c} 1")), "{c}");
+    }
+    let run_page = std::fs::read_to_string(dir.join("keyrotate-run.1")).unwrap();
+    for option in [
+        "kms\\-rate",
+        "max\\-duration",
+        "stop\\-at",
+        "limit",
+        "metrics\\-file",
+    ] {
+        assert!(run_page.contains(option), "{option}");
+    }
+    assert!(dir.join("keyrotate.1").exists());
+}
