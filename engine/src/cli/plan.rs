@@ -88,6 +88,8 @@ pub fn run(args: Args) -> CmdResult {
     let report = pipeline::plan(&sets, ctx, args.concurrency.max(1), &mut line)
         .map_err(|e| super::CliError::new(super::common::EXIT_PREFLIGHT, anyhow::anyhow!(e)))?;
     drop(out);
+    // Text output only: it is a timing, and `--json` stays the same for
+    // the same drives.
     let estimate = super::window::estimate(
         report.versions,
         started.elapsed(),
@@ -111,10 +113,6 @@ pub fn run(args: Args) -> CmdResult {
                 })
                 .collect();
             map.insert("internalApplies".into(), internal_applies.into());
-            map.insert(
-                "durationEstimate".into(),
-                serde_json::to_value(&estimate).unwrap_or_default(),
-            );
             map.insert("internal".into(), items.into());
         }
         // After `--list` lines the summary is one more JSON line, so the

@@ -108,8 +108,7 @@ pub fn stop_at(text: &str, now: DateTime<Local>) -> Result<DateTime<Local>, Stri
 /// (a run makes the same reads, and about as many writes: counted twice),
 /// plus the KMS calls at `--kms-rate` when one is given. Data rewrites and
 /// KMS latency are not measured by `plan`, and the text says so.
-#[derive(Debug, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct Estimate {
     pub seconds: u64,
     pub measured_versions_per_second: u64,
