@@ -447,15 +447,23 @@ fn report_export_status_all_and_forget() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--job"));
 
     for n in [1, 2] {
-        let dir = std::fs::read_dir(&state)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                std::fs::read(p.join("summary.json"))
-                    .is_ok_and(|b| serde_json::from_slice::<Value>(&b).unwrap()["jobID"] == id(n))
-            })
-            .unwrap();
+        // The run's directory, wherever the state layout puts it.
+        let mut stack = vec![state.clone()];
+        let mut dir = None;
+        while let Some(d) = stack.pop() {
+            for p in std::fs::read_dir(&d).unwrap().flatten().map(|e| e.path()) {
+                if p.ends_with("summary.json")
+                    && serde_json::from_slice::<Value>(&std::fs::read(&p).unwrap()).unwrap()
+                        ["jobID"]
+                        == id(n)
+                {
+                    dir = Some(d.clone());
+                } else if p.is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+        let dir = dir.unwrap();
         let lines: Vec<Value> = std::fs::read_to_string(dir.join("report.jsonl"))
             .unwrap()
             .lines()

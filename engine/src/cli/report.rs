@@ -68,18 +68,37 @@ fn root_of(dir: Option<PathBuf>) -> Result<PathBuf, CliError> {
     }
 }
 
-/// The job directories of `root` that have a readable summary.
+/// The run directories under `root` (any directory holding a readable
+/// `summary.json`, up to three levels down: the state layout nests runs
+/// under the job and the deployment).
 fn jobs(root: &Path) -> Result<Vec<JobEntry>, CliError> {
-    let entries = std::fs::read_dir(root)
-        .map_err(|e| CliError::new(EXIT_PREFLIGHT, anyhow::anyhow!("{}: {e}", root.display())))?;
     let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let dir = entry.path();
-        let Ok(bytes) = std::fs::read(dir.join("summary.json")) else {
-            continue;
+    let mut stack = vec![(root.to_owned(), 0)];
+    while let Some((dir, depth)) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if depth == 0 => {
+                return Err(CliError::new(
+                    EXIT_PREFLIGHT,
+                    anyhow::anyhow!("{}: {e}", root.display()),
+                ))
+            }
+            Err(_) => continue,
         };
-        if let Ok(summary) = serde_json::from_slice::<Summary>(&bytes) {
-            out.push(JobEntry { dir, summary });
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            match std::fs::read(path.join("summary.json")) {
+                Ok(bytes) => {
+                    if let Ok(summary) = serde_json::from_slice::<Summary>(&bytes) {
+                        out.push(JobEntry { dir: path, summary });
+                    }
+                }
+                Err(_) if depth < 2 => stack.push((path, depth + 1)),
+                Err(_) => {}
+            }
         }
     }
     out.sort_by(|a, b| a.dir.cmp(&b.dir));
@@ -246,22 +265,32 @@ pub fn forget(args: ForgetArgs) -> CmdResult {
     let root = root_of(args.state_dir)?;
     let job = pick(&root, Some(&args.job))?;
     let refuse = |msg: String| CliError::new(EXIT_INVALID, anyhow::anyhow!(msg));
-    // A running job holds this lock; hold it while removing.
-    let lock = std::fs::OpenOptions::new()
-        .write(true)
-        .open(job.dir.join("lock"))
-        .map_err(|e| {
-            CliError::new(
-                EXIT_PREFLIGHT,
-                anyhow::anyhow!("{}: {e}", job.dir.display()),
-            )
-        })?;
-    if lock.try_lock().is_err() {
-        return Err(refuse(format!(
-            "{} is running (its state directory is locked)",
-            job.summary.job_id
-        )));
-    }
+    // A running job holds its lock (in the run's directory or one above
+    // it, up to the root); hold it while removing.
+    let lock_path = job
+        .dir
+        .ancestors()
+        .take_while(|d| *d != root.as_path())
+        .map(|d| d.join("lock"))
+        .find(|l| l.exists());
+    let _lock = match &lock_path {
+        Some(path) => {
+            let lock = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| {
+                    CliError::new(EXIT_PREFLIGHT, anyhow::anyhow!("{}: {e}", path.display()))
+                })?;
+            if lock.try_lock().is_err() {
+                return Err(refuse(format!(
+                    "{} is running (its state directory is locked)",
+                    job.summary.job_id
+                )));
+            }
+            Some(lock)
+        }
+        None => None,
+    };
     let finished = job.summary.status == "completed" || job.summary.status == "failed";
     if !finished {
         return Err(refuse(format!(
@@ -271,6 +300,22 @@ pub fn forget(args: ForgetArgs) -> CmdResult {
     }
     std::fs::remove_dir_all(&job.dir)
         .map_err(|e| CliError::new(1, anyhow::anyhow!("removing {}: {e}", job.dir.display())))?;
+    // Parents left with no run under them (only a lock or the stored job
+    // file) go too.
+    for dir in job
+        .dir
+        .ancestors()
+        .skip(1)
+        .take_while(|d| *d != root.as_path())
+    {
+        let left: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .map(|e| e.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        if left.iter().any(|p| p.is_dir()) {
+            break;
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
     println!("forgot {} ({})", job.summary.job_id, job.dir.display());
     Ok(ExitCode::SUCCESS)
 }
