@@ -710,11 +710,14 @@ fn commit_loop(
             }
         }
         // Under `--limit`, the batch stops once it holds the versions left
-        // (whole objects: at most one object's versions past the limit).
+        // (whole objects: at most one object's versions past the limit). An
+        // object's plaintext versions left for later passes count now: those
+        // passes come before the run may pause.
         let versions = |b: &[(Work, ObjectResult)]| -> u64 {
             b.iter()
                 .map(|(_, r)| {
-                    (r.finished.len() + r.plan.as_ref().map_or(0, |p| p.versions.len())) as u64
+                    let planned = r.plan.as_ref().map_or(0, |p| p.versions.len());
+                    (r.finished.len() + planned + r.more_plaintext.len()) as u64
                 })
                 .sum()
         };
