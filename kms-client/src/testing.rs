@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -67,6 +67,8 @@ struct State {
     latency: Mutex<Duration>,
     faults: Mutex<VecDeque<Fault>>,
     requests: AtomicU64,
+    /// When each request arrived (for rate measurements).
+    arrivals: Mutex<Vec<Instant>>,
     connections: AtomicU64,
 }
 
@@ -149,6 +151,7 @@ impl Fixture {
             latency: Mutex::new(config.latency),
             faults: Mutex::new(VecDeque::new()),
             requests: AtomicU64::new(0),
+            arrivals: Mutex::new(Vec::new()),
             connections: AtomicU64::new(0),
         });
 
@@ -272,6 +275,16 @@ impl Fixture {
         self.state.requests.load(Ordering::Relaxed)
     }
 
+    /// When each request so far arrived, in arrival order: a client's
+    /// request rate measured at the server's side.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.state
+            .arrivals
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default()
+    }
+
     /// TLS connections accepted so far.
     pub fn connections(&self) -> u64 {
         self.state.connections.load(Ordering::Relaxed)
@@ -385,6 +398,9 @@ async fn handle(
     request: Request<Incoming>,
 ) -> Result<Reply, ResetConnection> {
     state.requests.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut a) = state.arrivals.lock() {
+        a.push(Instant::now());
+    }
     let latency = state.latency.lock().map(|l| *l).unwrap_or_default();
     let fault = state.faults.lock().ok().and_then(|mut q| q.pop_front());
     if !latency.is_zero() {

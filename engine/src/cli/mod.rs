@@ -2,8 +2,9 @@
 //! parses arguments, calls the library and prints (text or `--json`).
 //!
 //! Exit codes (JOB.md §13): 0 completed, 1 failed versions, 2 invalid job
-//! file or arguments, 3 pre-flight failed, 4 aborted (resumable), 130
-//! canceled by signal (resumable).
+//! file or arguments, 3 pre-flight failed, 4 aborted (resumable), 5 paused
+//! by a maintenance window or `--limit` (resumable), 130 canceled by signal
+//! (resumable).
 
 use std::process::ExitCode;
 
@@ -19,15 +20,18 @@ macro_rules! outln {
 }
 
 mod common;
+mod completions;
 mod fixture;
 mod generate;
 mod inspect;
 mod plan;
+mod report;
 mod run;
 mod status;
 mod units;
 mod validate;
 mod verify;
+pub(crate) mod window;
 
 /// Exit code of a job file or command line that is invalid.
 pub const EXIT_INVALID: u8 = 2;
@@ -60,6 +64,11 @@ enum Command {
     Run(run::Args),
     Status(status::Args),
     Verify(verify::Args),
+    Report(report::Args),
+    Forget(report::ForgetArgs),
+    Completions(completions::Args),
+    #[command(hide = true)]
+    Manpages(completions::ManArgs),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -75,6 +84,10 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Status(args) => status::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Forget(args) => report::forget(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Manpages(args) => completions::manpages(args),
     };
     match outcome {
         Ok(code) => code,

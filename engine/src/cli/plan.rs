@@ -27,6 +27,10 @@ pub struct Args {
     /// Worker threads.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// KMS requests per second the run will be capped at (`run
+    /// --kms-rate`), for the duration estimate.
+    #[arg(long, value_name = "N")]
+    kms_rate: Option<u64>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -98,9 +102,19 @@ pub fn run(mut args: Args) -> CmdResult {
     };
     let retry = ctx.job.retry;
     let target = ctx.target.clone();
+    let started = std::time::Instant::now();
     let mut report = pipeline::plan(&sets, ctx, args.concurrency.max(1), &mut line)
         .map_err(|e| super::CliError::new(super::common::EXIT_PREFLIGHT, anyhow::anyhow!(e)))?;
     drop(out);
+    // Text output only: it is a timing, and `--json` stays the same for
+    // the same drives.
+    let estimate = super::window::estimate(
+        report.versions,
+        started.elapsed(),
+        report.projected_kms_calls.decrypt + report.projected_kms_calls.generate,
+        args.kms_rate,
+        report.bytes_to_rewrite,
+    );
     let internal = crate::internal::survey(&roots)
         .map_err(|e| super::CliError::new(super::common::EXIT_PREFLIGHT, e))?;
     // Static keys by fingerprint, to compare with the server's, and the
@@ -220,6 +234,7 @@ pub fn run(mut args: Args) -> CmdResult {
             report.projected_kms_calls.generate
         );
         print_internal(&internal, internal_applies);
+        outln!("{estimate}");
     }
     if let Some(Err(e)) = &proof {
         eprintln!("keyrotate: warning: run would refuse this job: {e}");

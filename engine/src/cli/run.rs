@@ -33,6 +33,16 @@ pub struct Args {
     /// KMS requests in flight (worker threads).
     #[arg(long, default_value_t = 64)]
     kms_concurrency: usize,
+    /// Cap KMS requests per second across all workers (default unlimited):
+    /// spares a KMS that other clusters share.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    kms_rate: Option<u64>,
+    /// Keep a Prometheus text-format file of the job's counters here (for
+    /// node_exporter's textfile collector), rewritten every 10 s and at the end.
+    #[arg(long, value_name = "PATH")]
+    metrics_file: Option<PathBuf>,
+    #[command(flatten)]
+    window: super::window::WindowArgs,
     /// Retry the versions that failed in an earlier run of this job.
     #[arg(long)]
     retry_failed: bool,
@@ -56,6 +66,8 @@ pub struct Args {
 }
 
 pub fn run(mut args: Args) -> CmdResult {
+    let started = std::time::Instant::now();
+    let window = args.window.window(started)?;
     let job_path = args.target.job_argument(args.job.take())?;
     let (job, bytes) = read_job(&job_path)?;
     let topo = args.target.topology(false)?;
@@ -65,6 +77,13 @@ pub fn run(mut args: Args) -> CmdResult {
     let sets = args.target.sets(&topo)?;
     args.target.require_bucket(&sets, &job.bucket)?;
     let kms = args.target.kms()?;
+    let limited = args
+        .kms_rate
+        .map(|rate| Arc::new(crate::run::ratelimit::RateLimited::new(kms.clone(), rate)));
+    let kms: Arc<dyn kms_client::Kms> = match &limited {
+        Some(l) => l.clone(),
+        None => kms,
+    };
     let root = match &args.state_dir {
         Some(d) => d.clone(),
         None => default_root().map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?,
@@ -117,11 +136,25 @@ pub fn run(mut args: Args) -> CmdResult {
         on_resume: Some(|job_id, start| {
             eprintln!("keyrotate: resuming run {job_id} started at {start}")
         }),
+        window,
     };
     let target_name = ctx.target.as_str().to_owned();
     let sha = job_sha256(&bytes);
-    let mut progress = |s: &crate::run::summary::Summary, objects: u64| match &bar {
-        Some(b) => {
+    let mut metrics = args
+        .metrics_file
+        .clone()
+        .map(crate::run::metrics::MetricsFile::new);
+    let mut metrics_warned = false;
+    let mut progress = |s: &crate::run::summary::Summary, objects: u64| {
+        if let Some(m) = metrics.as_mut() {
+            if let Err(e) = m.update(s, false) {
+                if !std::mem::replace(&mut metrics_warned, true) {
+                    eprintln!("keyrotate: metrics file: {e}");
+                }
+            }
+        }
+        match &bar {
+            Some(b) => {
             b.set_position(objects);
             b.set_message(format!(
                 "done {} skipped {} failed {}",
@@ -133,12 +166,23 @@ pub fn run(mut args: Args) -> CmdResult {
                 l.update(s, objects);
             }
         }
+        }
     };
     let end = pipeline::run(&mut dir, &sha, &sets, ctx, &opts, &mut progress);
     if let Some(l) = lines {
         l.finish();
     }
-    let end = end.map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?;
+    let mut end = end.map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?;
+    if let Some(l) = &limited {
+        end.summary.kms_rate = Some(l.report());
+        save_summary(&dir, &end.summary);
+    }
+    if let Some(path) = &args.metrics_file {
+        let mut m = crate::run::metrics::MetricsFile::new(path.clone());
+        if let Err(e) = m.update(&end.summary, true) {
+            eprintln!("keyrotate: metrics file {}: {e}", path.display());
+        }
+    }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -196,6 +240,12 @@ pub fn run(mut args: Args) -> CmdResult {
                 s.objects_failed, s.report
             );
         }
+        if let Some(r) = &s.kms_rate {
+            outln!(
+                "kms rate: {} requests, {}/s achieved (limit {}/s)",
+                r.requests, r.achieved_per_second, r.limit_per_second
+            );
+        }
         if let Some(line) = s.plaintext_left_text() {
             outln!("{line}");
         }
@@ -224,6 +274,14 @@ fn prove_keys(
     let evidence = keyproof::Evidence::gather(sets, job, t0, internal_applies)
         .map_err(|e| CliError::new(EXIT_PREFLIGHT, anyhow::anyhow!("key proof: {e}")))?;
     keyproof::prove(kms, target, &evidence, job.retry).map_err(|e| CliError::new(EXIT_PREFLIGHT, e))
+}
+
+/// Rewrites summary.json with what the CLI adds after the pipeline's last
+/// save (the KMS rate); best effort like the pipeline's own saves.
+fn save_summary(dir: &JobDir, summary: &crate::run::summary::Summary) {
+    if let Ok(json) = serde_json::to_vec_pretty(summary) {
+        let _ = crate::run::state::write_atomic(&dir.summary_path(), &json);
+    }
 }
 
 /// Internal config re-encryption (JOB.md §14) over every set's drives; the

@@ -20,12 +20,17 @@ pub struct Args {
     /// State root; default $XDG_STATE_HOME/keyrotate.
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// List every job in the state root (what `status` shows today; for
+    /// scripts that want to say so).
+    #[arg(long)]
+    all: bool,
     /// Print the summaries as a JSON array.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args) -> CmdResult {
+    let _ = args.all;
     let root = match args.state_dir {
         Some(d) => d,
         None => default_root().map_err(|e| CliError::new(EXIT_PREFLIGHT, e))?,

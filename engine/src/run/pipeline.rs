@@ -97,6 +97,20 @@ pub struct Options {
     pub retry_failed: bool,
     /// Told (job id, start time) when an unfinished run is resumed.
     pub on_resume: Option<fn(&str, &str)>,
+    /// A maintenance window: when the run pauses (resumable).
+    pub window: Window,
+}
+
+/// When a run pauses on its own (`run --max-duration/--stop-at/--limit`):
+/// like a cancel it stops at a group-commit boundary, durably, and the next
+/// `run` of the job continues; the state is [`JobState::Paused`].
+#[derive(Clone, Debug, Default)]
+pub struct Window {
+    /// Pause once this instant has passed.
+    pub deadline: Option<Instant>,
+    /// Pause once this many versions were decided in this run (whole
+    /// objects: the last object may take it a few versions past).
+    pub limit: Option<u64>,
 }
 
 impl Default for Options {
@@ -106,6 +120,7 @@ impl Default for Options {
             batch: 512,
             retry_failed: false,
             on_resume: None,
+            window: Window::default(),
         }
     }
 }
@@ -777,10 +792,21 @@ fn commit_loop(
         .and_then(|v| v.parse().ok())
         .unwrap_or(opts.batch)
         .max(1);
+    let scanned_before = c.ledger.summary.objects_scanned;
+    let mut ended = JobState::Running;
     loop {
         // A cancel stops at a batch boundary: results not yet journaled are
         // dropped (nothing was written for them) and redone on resume.
         if CANCEL.load(Ordering::Relaxed) && again.is_empty() {
+            break;
+        }
+        // A closed window stops the same way, as a pause.
+        let decided = c.ledger.summary.objects_scanned - scanned_before;
+        let left = opts.window.limit.map(|l| l.saturating_sub(decided));
+        if again.is_empty()
+            && (left == Some(0) || opts.window.deadline.is_some_and(|d| Instant::now() >= d))
+        {
+            ended = JobState::Paused;
             break;
         }
         if ctx.breaker.tripped() {
@@ -795,7 +821,19 @@ fn commit_loop(
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
             }
         }
-        while batch.len() < batch_max {
+        // Under `--limit`, the batch stops once it holds the versions left
+        // (whole objects: at most one object's versions past the limit). An
+        // object's plaintext versions left for later passes count now: those
+        // passes come before the run may pause.
+        let versions = |b: &[(Work, ObjectResult)]| -> u64 {
+            b.iter()
+                .map(|(_, r)| {
+                    let planned = r.plan.as_ref().map_or(0, |p| p.versions.len());
+                    (r.finished.len() + planned + r.more_plaintext.len()) as u64
+                })
+                .sum()
+        };
+        while batch.len() < batch_max && left.is_none_or(|l| versions(&batch) < l) {
             match rx.try_recv() {
                 Ok(x) => batch.push(x),
                 Err(_) => break,
@@ -938,7 +976,7 @@ fn commit_loop(
         c.append(Record::Watermark { set, key })?;
     }
     c.commit()?;
-    Ok(JobState::Running)
+    Ok(ended)
 }
 
 /// `plan`: the decision pass without writes or KMS calls.

@@ -112,6 +112,9 @@ pub struct Summary {
     /// why (see [`super::residue`]); empty when nothing is left.
     #[serde(default)]
     pub residue: Residue,
+    /// `run --kms-rate`: the cap and the rate this run achieved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_rate: Option<crate::run::ratelimit::KmsRate>,
 }
 
 /// The program that produced a summary.
@@ -184,6 +187,9 @@ pub enum JobState {
     Failed,
     Aborted,
     Canceled,
+    /// A maintenance window closed (`run --max-duration/--stop-at/--limit`);
+    /// the next `run` continues.
+    Paused,
 }
 
 impl JobState {
@@ -194,6 +200,7 @@ impl JobState {
             JobState::Failed => "failed",
             JobState::Aborted => "aborted",
             JobState::Canceled => "canceled",
+            JobState::Paused => "paused (resumable)",
         }
     }
 
@@ -204,6 +211,7 @@ impl JobState {
             JobState::Failed => 1,
             JobState::Aborted => 4,
             JobState::Canceled => 130,
+            JobState::Paused => 5,
         }
     }
 }
