@@ -43,28 +43,13 @@ fn fingerprint(key: &str) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
-/// SHA-256 of every file under the drives (empty files in `.minio.sys/tmp`,
-/// such as lock files, aside): any write shows.
+/// SHA-256 of every file and folder under the drives (the drive lock file,
+/// which every command makes, aside): any write shows.
 fn drive_hashes(drives: &[PathBuf]) -> BTreeMap<PathBuf, String> {
-    let mut out = BTreeMap::new();
-    for d in drives {
-        let mut stack = vec![d.clone()];
-        while let Some(dir) = stack.pop() {
-            for e in std::fs::read_dir(&dir).unwrap().flatten() {
-                let p = e.path();
-                if e.file_type().unwrap().is_dir() {
-                    stack.push(p);
-                    continue;
-                }
-                let bytes = std::fs::read(&p).unwrap();
-                if bytes.is_empty() && p.starts_with(d.join(".minio.sys/tmp")) {
-                    continue;
-                }
-                out.insert(p, hex::encode(Sha256::digest(&bytes)));
-            }
-        }
-    }
-    out
+    drive_files(drives)
+        .into_iter()
+        .map(|(p, bytes)| (p, hex::encode(Sha256::digest(&bytes))))
+        .collect()
 }
 
 /// Every file of a state directory, concatenated.

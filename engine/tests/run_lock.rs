@@ -112,11 +112,9 @@ fn assert_refused(out: &std::process::Output, drives: &[PathBuf], holder: u32, w
 }
 
 fn journal_written(state: &Path) -> bool {
-    std::fs::read_dir(state)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| std::fs::metadata(e.path().join("journal")).is_ok_and(|m| m.len() > 0))
+    journal_files(state)
+        .iter()
+        .any(|j| std::fs::metadata(j).is_ok_and(|m| m.len() > 0))
 }
 
 #[test]

@@ -320,17 +320,34 @@ fn retry_failed_clears_the_failure_and_counters_agree() {
         want.get("ssec").copied()
     );
 
-    // Without the old key every SSE-S3/SSE-KMS version fails, and so do
-    // the internal items under it.
-    let (code, first, _) = run(&job, &drives, &state, NEW);
-    assert_eq!(code, 1, "{first}");
-    assert!(first["internal"]["failed"].as_u64() > Some(0), "{first}");
-    assert_eq!(
-        first["objectsFailed"].as_u64(),
-        Some(want["convert"] + want["rotate"]),
-        "{first}"
-    );
-    // With it, the retry fixes all of them.
+    // Two objects with one copy that no longer reads (checksum off) fail,
+    // every version of them. (A missing old key no longer fails versions
+    // one by one: the key proof refuses the run before any write.)
+    let copies: Vec<PathBuf> = [1, 2]
+        .iter()
+        .map(|i| drives[1].join(format!("fixture/dir000/obj-{i:07}/xl.meta")))
+        .collect();
+    let healthy: Vec<Vec<u8>> = copies.iter().map(|c| std::fs::read(c).unwrap()).collect();
+    for (copy, bytes) in copies.iter().zip(&healthy) {
+        let mut bytes = bytes.clone();
+        bytes[24] ^= 0x55;
+        std::fs::write(copy, &bytes).unwrap();
+    }
+    let out = run_cmd(&job, &drives, &state, NEW)
+        .env("KEYROTATE_OLD_KMS_SECRET_KEYS", KEY1)
+        .output()
+        .unwrap();
+    let first: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(1), "{first}");
+    let failed = first["objectsFailed"].as_u64().unwrap();
+    assert!(failed >= 2, "{first}");
+    assert_eq!(first["failedByReason"]["inconsistent"], failed, "{first}");
+    assert_ne!(first["lastError"], "", "{first}");
+    assert_eq!(first["internal"]["failed"], 0, "{first}");
+    // Healed, the retry fixes all of them.
+    for (copy, bytes) in copies.iter().zip(&healthy) {
+        std::fs::write(copy, bytes).unwrap();
+    }
     let out = run_cmd(&job, &drives, &state, NEW)
         .arg("--retry-failed")
         .env("KEYROTATE_OLD_KMS_SECRET_KEYS", KEY1)

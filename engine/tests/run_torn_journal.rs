@@ -41,12 +41,9 @@ const BATCH: usize = 3;
 const RANDOM_CUTS: usize = 20;
 
 fn journal_of(root: &Path) -> PathBuf {
-    std::fs::read_dir(root.join("state"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path().join("journal"))
-        .find(|p| p.exists())
-        .expect("a journal in the state directory")
+    let mut journals = journal_files(&root.join("state"));
+    assert_eq!(journals.len(), 1, "one run's journal: {journals:?}");
+    journals.pop().unwrap()
 }
 
 /// The whole frames of a journal: (offset, magic, end).

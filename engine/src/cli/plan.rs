@@ -219,7 +219,9 @@ pub fn run(mut args: Args) -> CmdResult {
         for k in &static_keys {
             outln!(
                 "static key {:?} ({}): fingerprint {}",
-                k.name, k.role, k.fingerprint
+                k.name,
+                k.role,
+                k.fingerprint
             );
         }
         if let Some(Ok(p)) = &proof {

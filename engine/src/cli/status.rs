@@ -82,7 +82,10 @@ pub fn run(args: Args) -> CmdResult {
         }
         for deployment in deployments {
             outln!("deployment {deployment}:");
-            for (_, s, interrupted) in found.iter().filter(|(_, s, _)| s.deployment_id == deployment) {
+            for (_, s, interrupted) in found
+                .iter()
+                .filter(|(_, s, _)| s.deployment_id == deployment)
+            {
                 let status = if *interrupted {
                     format!("{INTERRUPTED} (resumable)")
                 } else if resumable(s, false) {

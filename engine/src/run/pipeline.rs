@@ -266,6 +266,11 @@ impl Committer<'_> {
 
     fn commit(&mut self) -> Result<(), RunError> {
         self.journal.commit()?;
+        // The report keeps up with the durable journal (one write per
+        // batch), so a reader of the report — `status`, an operator's
+        // `tail` — sees progress as it is made, not only every 8 KiB or at
+        // the next summary save. A resume rebuilds it from the journal.
+        let _ = self.report.flush();
         Ok(())
     }
 

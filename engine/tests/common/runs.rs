@@ -182,6 +182,31 @@ pub fn run_with(
     (o.status.code().unwrap_or(-1), v, o)
 }
 
+/// Where every command keeps a drive's lock (engine/src/drives/lock.rs):
+/// made by the first command on the drives and kept, by design.
+pub const DRIVE_LOCK_FILE: &str = ".minio.sys/tmp/keyrotate.lock";
+
+/// Every file and folder under the drives, internal data included: path →
+/// bytes (empty for a folder), the drive lock file alone aside, so that any
+/// other write, creation or removal shows.
+pub fn drive_files(drives: &[PathBuf]) -> BTreeMap<PathBuf, Vec<u8>> {
+    let locks: Vec<PathBuf> = drives.iter().map(|d| d.join(DRIVE_LOCK_FILE)).collect();
+    let mut out = BTreeMap::new();
+    let mut stack: Vec<PathBuf> = drives.to_vec();
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                out.insert(p.clone(), Vec::new());
+                stack.push(p);
+            } else if !locks.contains(&p) {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
 /// Every `xl.meta` under the drives: path relative to the deployment → bytes.
 pub fn snapshot(drives: &[PathBuf]) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -221,30 +246,50 @@ pub fn version_bytes(id: &str) -> [u8; 16] {
     *uuid::Uuid::parse_str(id).unwrap().as_bytes()
 }
 
-/// Every run's `report.jsonl` under a state root
-/// (`<job>/<deployment>/run-NNNN/report.jsonl`).
-pub fn report_files(state: &Path) -> Vec<PathBuf> {
+/// Every run directory under a state root (`<job>/<deployment>/run-NNNN`,
+/// engine/src/run/state.rs), in path order (a deployment's latest last).
+pub fn run_dirs(state: &Path) -> Vec<PathBuf> {
     let subdirs = |p: &Path| -> Vec<PathBuf> {
-        std::fs::read_dir(p)
+        let mut out: Vec<PathBuf> = std::fs::read_dir(p)
             .into_iter()
             .flatten()
             .flatten()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.path())
-            .collect()
+            .collect();
+        out.sort();
+        out
     };
     let mut out = Vec::new();
     for job in subdirs(state) {
         for deployment in subdirs(&job) {
-            for run in subdirs(&deployment) {
-                let report = run.join("report.jsonl");
-                if report.exists() {
-                    out.push(report);
-                }
-            }
+            out.extend(subdirs(&deployment).into_iter().filter(|r| {
+                r.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("run-"))
+            }));
         }
     }
     out
+}
+
+/// Every run's journal under a state root
+/// (`<job>/<deployment>/run-NNNN/journal`).
+pub fn journal_files(state: &Path) -> Vec<PathBuf> {
+    run_dirs(state)
+        .into_iter()
+        .map(|r| r.join("journal"))
+        .filter(|j| j.exists())
+        .collect()
+}
+
+/// Every run's `report.jsonl` under a state root
+/// (`<job>/<deployment>/run-NNNN/report.jsonl`).
+pub fn report_files(state: &Path) -> Vec<PathBuf> {
+    run_dirs(state)
+        .into_iter()
+        .map(|r| r.join("report.jsonl"))
+        .filter(|r| r.exists())
+        .collect()
 }
 
 /// The report lines of the latest run in `state` (the report written last).
@@ -291,9 +336,21 @@ pub fn start_slowed_run(
     state: &Path,
     key: &str,
 ) -> std::process::Child {
+    start_run_slowed_by(job, drives, state, key, 25)
+}
+
+/// [`start_slowed_run`] with each commit slowed by `delay_ms`: for a test
+/// that must start other commands while the run is still going.
+pub fn start_run_slowed_by(
+    job: &Path,
+    drives: &[PathBuf],
+    state: &Path,
+    key: &str,
+    delay_ms: u64,
+) -> std::process::Child {
     use std::process::Stdio;
     let mut cmd = run_cmd(job, drives, state, key);
-    cmd.env("KEYROTATE_TEST_COMMIT_DELAY_MS", "25")
+    cmd.env("KEYROTATE_TEST_COMMIT_DELAY_MS", delay_ms.to_string())
         .env("KEYROTATE_TEST_BATCH", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
