@@ -356,7 +356,7 @@ fn a_job_split_by_windows_ends_as_one_uninterrupted_run() {
         .unwrap();
     let first: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(o.status.code(), Some(5), "{first:#}");
-    assert_eq!(first["status"], "paused (resumable)");
+    assert_eq!(first["status"], "paused");
     assert!(!first["failed"].as_bool().unwrap() && !first["complete"].as_bool().unwrap());
     let after_first = first["objectsScanned"].as_u64().unwrap();
     assert!(
@@ -369,7 +369,8 @@ fn a_job_split_by_windows_ends_as_one_uninterrupted_run() {
         .output()
         .unwrap();
     let listed: Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(listed[0]["status"], "paused (resumable)");
+    assert_eq!(listed[0]["status"], "paused");
+    assert_eq!(listed[0]["resumable"], true);
 
     // 2. A canary of 10 versions.
     let o = run_cmd(&job, &drives, &state, KEY1)

@@ -155,17 +155,17 @@ pub fn run(mut args: Args) -> CmdResult {
         }
         match &bar {
             Some(b) => {
-            b.set_position(objects);
-            b.set_message(format!(
-                "done {} skipped {} failed {}",
-                s.objects, s.objects_skipped, s.objects_failed
-            ));
-        }
-        None => {
-            if let Some(l) = &lines {
-                l.update(s, objects);
+                b.set_position(objects);
+                b.set_message(format!(
+                    "done {} skipped {} failed {}",
+                    s.objects, s.objects_skipped, s.objects_failed
+                ));
             }
-        }
+            None => {
+                if let Some(l) = &lines {
+                    l.update(s, objects);
+                }
+            }
         }
     };
     let end = pipeline::run(&mut dir, &sha, &sets, ctx, &opts, &mut progress);
@@ -243,7 +243,9 @@ pub fn run(mut args: Args) -> CmdResult {
         if let Some(r) = &s.kms_rate {
             outln!(
                 "kms rate: {} requests, {}/s achieved (limit {}/s)",
-                r.requests, r.achieved_per_second, r.limit_per_second
+                r.requests,
+                r.achieved_per_second,
+                r.limit_per_second
             );
         }
         if let Some(line) = s.plaintext_left_text() {

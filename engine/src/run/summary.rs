@@ -200,7 +200,7 @@ impl JobState {
             JobState::Failed => "failed",
             JobState::Aborted => "aborted",
             JobState::Canceled => "canceled",
-            JobState::Paused => "paused (resumable)",
+            JobState::Paused => "paused",
         }
     }
 
