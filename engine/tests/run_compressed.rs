@@ -19,8 +19,7 @@ use sha2::{Digest, Sha256};
 mod readback;
 #[path = "common/runs.rs"]
 mod runs;
-#[path = "common/s2.rs"]
-mod s2;
+use readback::s2;
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1 << 20;
@@ -40,17 +39,17 @@ fn locate(drives: &[PathBuf], e: &Value) -> (LocatedVersion, Vec<u8>) {
     (located, stored)
 }
 
-/// The version's metadata: compression name, actual size, part actual
-/// sizes, SSE type and KMS key name.
-fn meta_of(
-    located: &LocatedVersion,
-    e: &Value,
-) -> (
-    Option<String>,
-    Option<String>,
-    Vec<i64>,
-    Option<(SseType, String)>,
-) {
+/// What a version's metadata says of compression and encryption.
+#[derive(Debug)]
+struct Meta {
+    compression: Option<String>,
+    actual_size: Option<String>,
+    part_actual_sizes: Vec<i64>,
+    /// SSE type and KMS key name.
+    sse: Option<(SseType, String)>,
+}
+
+fn meta_of(located: &LocatedVersion, e: &Value) -> Meta {
     let vid = runs::version_bytes(e["version_id"].as_str().unwrap_or(""));
     let x = xlmeta::XlMeta::parse(&located.xl_meta).unwrap();
     let i = x
@@ -82,12 +81,12 @@ fn meta_of(
         )),
         other => panic!("{}: {other:?}", e["object"]),
     };
-    (
-        get("X-Minio-Internal-compression"),
-        get("X-Minio-Internal-actual-size"),
-        o.part_actual_sizes.clone().unwrap_or_default(),
+    Meta {
+        compression: get("X-Minio-Internal-compression"),
+        actual_size: get("X-Minio-Internal-actual-size"),
+        part_actual_sizes: o.part_actual_sizes.clone().unwrap_or_default(),
         sse,
-    )
+    }
 }
 
 #[test]
@@ -145,7 +144,12 @@ fn compressed_plaintext_fixture_encrypts_and_reads_back() {
     for e in &versions {
         let name = format!("{} {}", e["object"], e["version_id"]);
         let (located, stored) = locate(&drives, e);
-        let (comp, actual, part_actual, sse) = meta_of(&located, e);
+        let Meta {
+            compression: comp,
+            actual_size: actual,
+            part_actual_sizes: part_actual,
+            sse,
+        } = meta_of(&located, e);
         assert_eq!(comp.is_some(), e["compressed"] == true, "{name}");
         if e["compressed"] != true {
             continue;
@@ -213,7 +217,12 @@ fn compressed_plaintext_fixture_encrypts_and_reads_back() {
     for e in &versions {
         let name = format!("{} {}", e["object"], e["version_id"]);
         let (located, stored) = locate(&drives, e);
-        let (comp, actual, part_actual, sse) = meta_of(&located, e);
+        let Meta {
+            compression: comp,
+            actual_size: actual,
+            part_actual_sizes: part_actual,
+            sse,
+        } = meta_of(&located, e);
         assert_eq!(sse, Some((SseType::Kms, key_name.to_owned())), "{name}");
         assert_eq!(comp.is_some(), e["compressed"] == true, "{name}");
         let parts: Vec<i64> = serde_json::from_value(e["parts"].clone()).unwrap();
