@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 600
 
-.PHONY: build test lint fmt reliability deb deb-check bench bench-e2e bench-encrypt demo demo-run fuzz clean
+.PHONY: build test lint fmt reliability deb deb-check bench bench-e2e bench-encrypt bench-encrypt-compressed demo demo-run fuzz clean
 
 build:
 	$(CARGO) build --release --bin keyrotate
@@ -78,6 +78,12 @@ BENCH_DIR ?= /tmp/keyrotate-encrypt-bench
 bench-encrypt:
 	$(CARGO) build --release -p bench --bin encrypt_bench
 	mkdir -p $(BENCH_DIR) && target/release/encrypt_bench $(BENCH_DIR) 2048
+
+# The same on S2-compressed plaintext objects (text-like data, stored as
+# MinIO stores it with compression on; 2 GiB of plaintext) (issue 21).
+bench-encrypt-compressed:
+	$(CARGO) build --release -p bench --bin encrypt_bench
+	mkdir -p $(BENCH_DIR) && target/release/encrypt_bench $(BENCH_DIR) 2048 --compressed
 
 # End-to-end suite (issue 10): rotate / plan / encrypt / KMS-bound rotation
 # next to floors measured in the same run, scaling in objects and drives;

@@ -18,6 +18,13 @@
 //! test`); `ENCRYPT_BENCH_JOBS` objects in flight (default: the encrypt hook's
 //! `rewrite_slots()`). `--json` (anywhere) also prints the figures as one
 //! JSON line last, for the e2e suite.
+//!
+//! `--compressed` (anywhere; `make bench-encrypt-compressed`): the objects
+//! hold text-like data stored S2-compressed as MinIO stores it with
+//! compression on (about 2–3× smaller; issue 21). Encryption then reads and
+//! writes the compressed stream, and so does the floor: it reads the stored
+//! (compressed) shards and writes what encrypting the stored bytes writes.
+//! MB/s stay in plaintext (actual) bytes; the ratio compares the two times.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -54,8 +61,9 @@ fn peak_rss_kib() -> u64 {
     vm_hwm_kib("/proc/self/status").unwrap_or(0)
 }
 
-fn spec(objects: u64) -> FixtureSpec {
+fn spec(objects: u64, compressed: bool) -> FixtureSpec {
     FixtureSpec {
+        compressed_every: compressed.then_some(1),
         drives: 4,
         parity: 2,
         objects,
@@ -102,9 +110,35 @@ fn load_avg() -> String {
     format!("{:.2}", machine::load_avg()[0])
 }
 
+/// Stored (as read: compressed or not) sizes of each part of every fixture
+/// object, from its `xl.meta` on the first drive.
+fn stored_part_sizes(root: &std::path::Path, manifest: &Manifest) -> Result<Vec<Vec<u64>>, String> {
+    manifest
+        .objects
+        .iter()
+        .filter(|o| o.bucket == "fixture")
+        .map(|o| {
+            let path = root.join(&o.bucket).join(&o.object).join("xl.meta");
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let meta =
+                xlmeta::XlMeta::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            let obj = meta
+                .object(0)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(obj.part_sizes.iter().map(|&s| s as u64).collect())
+        })
+        .collect()
+}
+
 /// Reads the data-shard part files of every object and writes the bytes
-/// the encryption writes, fsynced, one thread per drive.
-fn floor(roots: &[PathBuf], manifest: &Manifest, erasure: &Erasure) -> std::io::Result<()> {
+/// the encryption writes (the DARE stream of each stored part, erasure
+/// coded), fsynced, one thread per drive.
+fn floor(
+    roots: &[PathBuf],
+    manifest: &Manifest,
+    stored_parts: &[Vec<u64>],
+    erasure: &Erasure,
+) -> std::io::Result<()> {
     std::thread::scope(|s| {
         let handles: Vec<_> = roots
             .iter()
@@ -115,7 +149,8 @@ fn floor(roots: &[PathBuf], manifest: &Manifest, erasure: &Erasure) -> std::io::
                     std::fs::create_dir_all(&scratch)?;
                     // 4 MiB at a time, like the encryption's batches.
                     let mut buf = vec![0x5au8; 4 << 20];
-                    for o in manifest.objects.iter().filter(|o| o.bucket == "fixture") {
+                    let objects = manifest.objects.iter().filter(|o| o.bucket == "fixture");
+                    for (o, stored) in objects.zip(stored_parts) {
                         let shard = usize::from(o.distribution[j]);
                         if shard <= erasure.data_shards() {
                             let p = root.join(&o.bucket).join(&o.object).join(&o.data_dir);
@@ -126,8 +161,7 @@ fn floor(roots: &[PathBuf], manifest: &Manifest, erasure: &Erasure) -> std::io::
                                 }
                             }
                         }
-                        let enc: u64 = o
-                            .parts
+                        let enc: u64 = stored
                             .iter()
                             .map(|&p| {
                                 erasure.bitrot_file_size(
@@ -160,15 +194,21 @@ fn floor(roots: &[PathBuf], manifest: &Manifest, erasure: &Erasure) -> std::io::
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let json = std::env::args().any(|a| a == "--json");
-    let mut args = std::env::args().skip(1).filter(|a| a != "--json");
-    let dir = PathBuf::from(args.next().ok_or("usage: encrypt_bench DIR [TOTAL_MIB]")?);
+    let compressed = std::env::args().any(|a| a == "--compressed");
+    let mut args = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--json" && a != "--compressed");
+    let dir = PathBuf::from(
+        args.next()
+            .ok_or("usage: encrypt_bench DIR [TOTAL_MIB] [--compressed] [--json]")?,
+    );
     let total_mib: u64 = args.next().map_or(Ok(2048), |s| s.parse())?;
     let sizes = sizes(total_mib);
     let fx = dir.join("fx");
     if std::env::var_os("ENCRYPT_BENCH_BUILD").is_some() {
         build_with_sizes(
             &fx,
-            &spec(sizes.len() as u64),
+            &spec(sizes.len() as u64, compressed),
             engine::fixture::FixtureKms::Default,
             &sizes,
         )?;
@@ -180,7 +220,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     {
         let t = Instant::now();
-        let st = std::process::Command::new(std::env::current_exe()?)
+        let mut build = std::process::Command::new(std::env::current_exe()?);
+        if compressed {
+            build.arg("--compressed");
+        }
+        let st = build
             .arg(&dir)
             .arg(total_mib.to_string())
             .env("ENCRYPT_BENCH_BUILD", "1")
@@ -199,17 +243,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|o| o.bucket == "fixture")
         .collect();
     let plain: u64 = objects.iter().map(|o| o.plaintext_size).sum();
+    let stored: u64 = objects.iter().map(|o| o.stored_size).sum();
+    if compressed && !objects.iter().all(|o| o.compressed) {
+        return Err("--compressed: the fixture has uncompressed objects".into());
+    }
     eprintln!(
-        "{} objects, {:.0} MiB plaintext",
+        "{} objects, {:.0} MiB plaintext, {:.0} MiB stored{}",
         objects.len(),
-        plain as f64 / MIB as f64
+        plain as f64 / MIB as f64,
+        stored as f64 / MIB as f64,
+        if compressed { " (S2-compressed)" } else { "" }
     );
+    let stored_parts = stored_part_sizes(&roots[0], &manifest)?;
 
     // Start both measurements with no dirty fixture data in the page cache.
     std::process::Command::new("sync").status()?;
     let load_before = load_avg();
     let (t, c0) = (Instant::now(), self_cpu_s());
-    floor(&roots, &manifest, &erasure)?;
+    floor(&roots, &manifest, &stored_parts, &erasure)?;
     let floor_s = t.elapsed().as_secs_f64();
     let floor_cpu = self_cpu_s() - c0;
 
@@ -323,6 +374,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if json {
         let v = serde_json::json!({
             "objects": objects.len(), "plaintext_bytes": plain, "total_mib": total_mib,
+            "compressed": compressed, "stored_bytes": stored,
             "floor_s": floor_s, "encrypt_s": enc_s, "floor_mb_s": mbps(floor_s),
             "encrypt_mb_s": mbps(enc_s), "ratio": floor_s / enc_s, "floor_cpu_s": floor_cpu,
             "encrypt_cpu_s": enc_cpu, "commit_s": commit_s, "jobs": jobs,

@@ -75,6 +75,7 @@ pub fn run(args: Args) -> CmdResult {
         bucket: args.bucket,
         kms_key_id: String::new(),
         second_key_every: args.second_key_every,
+        compressed_every: None,
     };
     let started = std::time::Instant::now();
     // KMS from MinIO's environment variables; the published default key otherwise.

@@ -15,7 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 #[path = "s2.rs"]
-mod s2;
+pub mod s2;
 
 pub fn version_bytes(id: &str) -> [u8; 16] {
     if id.is_empty() {
